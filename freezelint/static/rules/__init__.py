@@ -1,0 +1,17 @@
+"""Static rules, one module per rule; they register by subclassing `Rule`."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import List, Type
+
+
+def load_rules() -> List[Type["Rule"]]:  # noqa: F821
+    """Import every rule module in this package and return the Rule classes, by code."""
+    from freezelint.static.rules.base import Rule
+
+    for mod in pkgutil.iter_modules(__path__):
+        if mod.name.startswith("frz"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+    return sorted(Rule.registry.values(), key=lambda r: r.code)
