@@ -19,7 +19,7 @@ def render(findings: Sequence[Finding], color: bool = False) -> str:
     lines = []
     for f in findings:
         loc = format_location(f)
-        mark = " [*]" if f.fixable else ""
+        mark = " [*]" if f.fix is not None and f.fix.applicability.value == "safe" else ""
         if color:
             lines.append(f"{_BOLD}{loc}{_RESET}: {_RED}{_BOLD}{f.code}{_RESET}{_CYAN}{mark}{_RESET} {f.message}")
         else:

@@ -1,0 +1,328 @@
+"""`[tool.freezelint]` in pyproject.toml, merged with command-line flags.
+
+Selection follows ruff: `select` (default: every rule on by default), then
+`extend-select`, then `ignore`; codes, prefixes (`FRZ0`) and `ALL` are
+accepted, and the more specific selector wins (`ignore = ["FRZ0"]` with
+`extend-select = ["FRZ001"]` keeps FRZ001).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_EXCLUDE: Tuple[str, ...] = (
+    ".bzr",
+    ".direnv",
+    ".eggs",
+    ".git",
+    ".git-rewrite",
+    ".hg",
+    ".ipynb_checkpoints",
+    ".mypy_cache",
+    ".nox",
+    ".pants.d",
+    ".pytype",
+    ".ruff_cache",
+    ".freezelint_cache",
+    ".svn",
+    ".tox",
+    ".venv",
+    "__pypackages__",
+    "_build",
+    "buck-out",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
+)
+OUTPUT_FORMATS = ("text", "json", "sarif", "github")
+DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024  # bytes; a libcst tree costs ~550 bytes per source byte
+
+
+class ConfigError(Exception):
+    """A usage or configuration error: one line for the user, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path = field(default_factory=Path.cwd)  # the folder patterns are relative to
+    config_file: Optional[Path] = None
+    select: Optional[Tuple[str, ...]] = None  # None: the rules on by default
+    extend_select: Tuple[str, ...] = ()
+    ignore: Tuple[str, ...] = ()
+    per_file_ignores: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
+    exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: Tuple[str, ...] = ()
+    output_format: str = "text"
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    respect_gitignore: bool = True
+
+    # -- selection --------------------------------------------------------
+    def enabled_codes(self) -> FrozenSet[str]:
+        from freezelint.registry import all_rules
+
+        rules = all_rules()
+        default = tuple(code for code, r in rules.items() if r.default_enabled and r.kind == "static")
+        select = self.select if self.select is not None else default
+        return frozenset(
+            code
+            for code, info in rules.items()
+            if info.kind == "static" and _selected(code, tuple(select) + self.extend_select, self.ignore)
+        )
+
+    def ignored_for(self, path: str) -> FrozenSet[str]:
+        """Codes per-file-ignores switches off for this path (prefixes expanded)."""
+        if not self.per_file_ignores:
+            return frozenset()
+        from freezelint.registry import all_rules
+
+        rel = _relative(path, self.root)
+        name = os.path.basename(path)
+        out = set()
+        for pattern, codes in self.per_file_ignores:
+            if _match(rel, name, pattern):
+                for code in all_rules():
+                    if any(_matches_selector(code, c) for c in codes):
+                        out.add(code)
+        return frozenset(out)
+
+    def is_excluded(self, path: str, patterns: Optional[Sequence[str]] = None) -> bool:
+        rel = _relative(path, self.root)
+        name = os.path.basename(path)
+        pats = patterns if patterns is not None else (self.exclude + self.extend_exclude)
+        return any(_match(rel, name, p) for p in pats)
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return Path(os.path.abspath(path)).relative_to(root.resolve() if root.exists() else root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def _match(rel: str, name: str, pattern: str) -> bool:
+    """ruff-style: a bare name matches any path component; a pattern with a slash
+    matches the path relative to the config's folder (or any trailing part of it)."""
+    pattern = pattern.rstrip("/")
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    if "/" not in pattern:
+        return fnmatch.fnmatchcase(name, pattern) or any(fnmatch.fnmatchcase(part, pattern) for part in rel.split("/"))
+    return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern + "/*") or fnmatch.fnmatchcase(rel, "*/" + pattern)
+
+
+def _matches_selector(code: str, selector: str) -> bool:
+    return selector == "ALL" or code.startswith(selector)
+
+
+def _specificity(code: str, selectors: Iterable[str]) -> int:
+    best = -1
+    for s in selectors:
+        if _matches_selector(code, s):
+            best = max(best, 0 if s == "ALL" else len(s))
+    return best
+
+
+def _selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
+    # the most specific matching selector wins; on a tie, ignore wins
+    return _specificity(code, select) > _specificity(code, ignore)
+
+
+def validate_selectors(selectors: Iterable[str], where: str) -> Tuple[str, ...]:
+    from freezelint.registry import all_rules
+
+    codes = list(all_rules())
+    out = []
+    for raw in selectors:
+        s = raw.strip().upper()
+        if not s:
+            continue
+        if s != "ALL" and not any(c.startswith(s) for c in codes):
+            raise ConfigError(f"{where}: unknown rule selector `{raw.strip()}` (see `freezelint rules`)")
+        out.append(s)
+    return tuple(out)
+
+
+# -- pyproject.toml ---------------------------------------------------------
+
+_KEYS = {
+    "select": "list",
+    "extend-select": "list",
+    "ignore": "list",
+    "per-file-ignores": "table",
+    "exclude": "list",
+    "extend-exclude": "list",
+    "output-format": "str",
+    "max-file-size": "int",
+    "respect-gitignore": "bool",
+}
+
+
+def _check_type(value, kind: str) -> bool:
+    if kind == "list":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if kind == "table":
+        return isinstance(value, dict) and all(
+            isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values()
+        )
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    if kind == "bool":
+        return isinstance(value, bool)
+    return False
+
+
+_KIND_WORDS = {
+    "list": "a list of strings",
+    "table": "a table of pattern = [codes]",
+    "str": "a string",
+    "int": "a positive integer (bytes)",
+    "bool": "true or false",
+}
+
+
+def _check_glob(pattern: str, where: str) -> None:
+    if pattern.count("[") != pattern.count("]") or not pattern.strip():
+        raise ConfigError(f"{where}: invalid glob pattern `{pattern}`")
+
+
+def load_pyproject(path: Path) -> Optional[dict]:
+    """The `[tool.freezelint]` table of a pyproject.toml, or None when it has none."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict) or "freezelint" not in tool:
+        return None
+    table = tool["freezelint"]
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.freezelint] must be a table")
+    return table
+
+
+def settings_from_table(table: dict, config_file: Path) -> Settings:
+    where = f"{config_file}: [tool.freezelint]"
+    for key, value in table.items():
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise ConfigError(f"{where} unknown key `{key}` (known keys: {known})")
+        if not _check_type(value, _KEYS[key]):
+            raise ConfigError(f"{where} `{key}` must be {_KIND_WORDS[_KEYS[key]]}, got {type(value).__name__} {value!r}")
+    kwargs: Dict[str, object] = {"root": config_file.parent, "config_file": config_file}
+    if "select" in table:
+        kwargs["select"] = validate_selectors(table["select"], f"{where} `select`")
+    if "extend-select" in table:
+        kwargs["extend_select"] = validate_selectors(table["extend-select"], f"{where} `extend-select`")
+    if "ignore" in table:
+        kwargs["ignore"] = validate_selectors(table["ignore"], f"{where} `ignore`")
+    if "per-file-ignores" in table:
+        pfi = []
+        for pattern, codes in table["per-file-ignores"].items():
+            _check_glob(pattern, f"{where} `per-file-ignores`")
+            pfi.append((pattern, validate_selectors(codes, f"{where} `per-file-ignores` `{pattern}`")))
+        kwargs["per_file_ignores"] = tuple(pfi)
+    for key, attr in (("exclude", "exclude"), ("extend-exclude", "extend_exclude")):
+        if key in table:
+            for p in table[key]:
+                _check_glob(p, f"{where} `{key}`")
+            kwargs[attr] = tuple(table[key])
+    if "output-format" in table:
+        if table["output-format"] not in OUTPUT_FORMATS:
+            raise ConfigError(
+                f"{where} `output-format` must be one of {', '.join(OUTPUT_FORMATS)}, got {table['output-format']!r}"
+            )
+        kwargs["output_format"] = table["output-format"]
+    if "max-file-size" in table:
+        kwargs["max_file_size"] = table["max-file-size"]
+    if "respect-gitignore" in table:
+        kwargs["respect_gitignore"] = table["respect-gitignore"]
+    return Settings(**kwargs)
+
+
+def find_config(start: Path) -> Optional[Path]:
+    """The nearest pyproject.toml at or above `start` that has a [tool.freezelint] table."""
+    d = start if start.is_dir() else start.parent
+    d = Path(os.path.abspath(d))
+    for folder in (d, *d.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file() and load_pyproject(candidate) is not None:
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line flags; they win over the config file."""
+
+    select: Optional[Tuple[str, ...]] = None
+    extend_select: Tuple[str, ...] = ()
+    ignore: Tuple[str, ...] = ()
+    output_format: Optional[str] = None
+    config_file: Optional[Path] = None
+    isolated: bool = False
+
+
+class ConfigResolver:
+    """Settings per folder, each from its nearest config, with the CLI's overrides applied."""
+
+    def __init__(self, overrides: Overrides = Overrides()):
+        self.overrides = overrides
+        self._by_dir: Dict[str, Settings] = {}
+        self._by_file: Dict[Path, Settings] = {}
+        self._fixed: Optional[Settings] = None
+        if overrides.isolated:
+            self._fixed = self._apply(Settings())
+        elif overrides.config_file is not None:
+            self._fixed = self._from_file(overrides.config_file, required=True)
+
+    def _from_file(self, path: Path, required: bool = False) -> Settings:
+        path = Path(os.path.abspath(path))
+        if path not in self._by_file:
+            if required and not path.is_file():
+                raise ConfigError(f"{path}: config file not found")
+            table = load_pyproject(path)
+            if table is None and required:
+                table = {}
+            self._by_file[path] = self._apply(settings_from_table(table or {}, path))
+        return self._by_file[path]
+
+    def _apply(self, s: Settings) -> Settings:
+        o = self.overrides
+        changes: Dict[str, object] = {}
+        if o.select is not None:
+            changes["select"] = o.select
+        if o.extend_select:
+            changes["extend_select"] = s.extend_select + o.extend_select
+        if o.ignore:
+            changes["ignore"] = s.ignore + o.ignore
+        if o.output_format is not None:
+            changes["output_format"] = o.output_format
+        return replace(s, **changes) if changes else s
+
+    def for_path(self, path: str) -> Settings:
+        if self._fixed is not None:
+            return self._fixed
+        d = os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path)
+        if d in self._by_dir:
+            return self._by_dir[d]
+        cfg = find_config(Path(d))
+        s = self._from_file(cfg) if cfg is not None else self._apply(Settings())
+        self._by_dir[d] = s
+        return s

@@ -1,0 +1,113 @@
+"""Which files to lint: recurse into folders, honour excludes and .gitignore.
+
+A path named on the command line is linted even when only the default
+excludes (`build`, `.venv`...) would skip it, as ruff does; a user's own
+`exclude` still applies to files found inside folders.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import pathspec
+
+from freezelint.config import DEFAULT_EXCLUDE, ConfigError, ConfigResolver
+
+
+class _GitIgnores:
+    """.gitignore files from the repository root down, each relative to its folder."""
+
+    def __init__(self):
+        self._specs: Dict[str, Optional[pathspec.PathSpec]] = {}
+
+    def _spec(self, folder: str) -> Optional[pathspec.PathSpec]:
+        if folder not in self._specs:
+            spec = None
+            gi = os.path.join(folder, ".gitignore")
+            try:
+                with open(gi, encoding="utf-8", errors="replace") as fh:
+                    spec = pathspec.GitIgnoreSpec.from_lines(fh)
+            except OSError:
+                pass
+            self._specs[folder] = spec
+        return self._specs[folder]
+
+    def ignored(self, path: str, is_dir: bool, stop: str) -> bool:
+        """Is `path` ignored by a .gitignore in any folder from `stop` down to its parent?"""
+        folder = os.path.dirname(path)
+        while True:
+            spec = self._spec(folder)
+            if spec is not None:
+                rel = os.path.relpath(path, folder).replace(os.sep, "/")
+                if spec.match_file(rel + ("/" if is_dir else "")):
+                    return True
+            if folder == stop or os.path.dirname(folder) == folder:
+                return False
+            folder = os.path.dirname(folder)
+
+
+def _git_root(start: str) -> str:
+    d = start
+    while True:
+        if os.path.exists(os.path.join(d, ".git")):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return start
+        d = parent
+
+
+def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, bool]]:
+    """Yield (path, explicit) for every Python file to lint, in sorted order.
+
+    Raises ConfigError for a path that does not exist.
+    """
+    gitignores = _GitIgnores()
+    seen = set()
+    for raw in paths:
+        if not os.path.lexists(raw):
+            raise ConfigError(f"{raw}: no such file or directory")
+        if not os.path.isdir(raw):
+            if raw not in seen:
+                seen.add(raw)
+                yield raw, True
+            continue
+        root_abs = os.path.abspath(raw)
+        stop = _git_root(root_abs)
+        for dirpath, dirnames, filenames in os.walk(raw, followlinks=False):
+            settings = resolver.for_path(dirpath)
+            dir_abs = os.path.abspath(dirpath)
+            keep = []
+            for d in sorted(dirnames):
+                full = os.path.join(dirpath, d)
+                full_abs = os.path.join(dir_abs, d)
+                if settings.is_excluded(full_abs):
+                    continue
+                if settings.respect_gitignore and gitignores.ignored(full_abs, True, stop):
+                    continue
+                keep.append(d)
+            dirnames[:] = keep
+            for f in sorted(filenames):
+                if not f.endswith((".py", ".pyi")):
+                    continue
+                full = os.path.join(dirpath, f)
+                full_abs = os.path.join(dir_abs, f)
+                if settings.is_excluded(full_abs):
+                    continue
+                if settings.respect_gitignore and gitignores.ignored(full_abs, False, stop):
+                    continue
+                if full not in seen:
+                    seen.add(full)
+                    yield full, False
+
+
+def explicitly_excluded(path: str, resolver: ConfigResolver) -> bool:
+    """A file named on the command line is skipped only by the user's own excludes."""
+    s = resolver.for_path(path)
+    user = tuple(p for p in s.exclude if p not in DEFAULT_EXCLUDE) + s.extend_exclude
+    return bool(user) and s.is_excluded(os.path.abspath(path), user)
+
+
+__all__ = ["discover", "explicitly_excluded", "ConfigError", "Path"]

@@ -1,0 +1,243 @@
+"""Files in, findings out: prefilter -> parse -> facts -> rules -> suppression.
+
+The engine knows no rule by name. It runs all selected rules in one libcst
+traversal, computes positions only for files that have something to report,
+and fans out over processes when there are enough files to pay for a pool.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
+
+from freezelint.findings import Applicability, Edit, Finding, Fix, Severity
+from freezelint.registry import PARSE_ERROR_INFO
+from freezelint.static.project import FileSummary, ProjectIndex, summarize
+from freezelint.static.source import Source, SourceError, decode
+from freezelint.static.suppression import parse_suppressions
+
+# Below this many files to parse, a process pool costs more than it saves.
+MIN_FILES_PER_WORKER = 8
+
+
+@dataclass(frozen=True)
+class LintOptions:
+    codes: FrozenSet[str]  # enabled rule codes for this file
+    max_file_size: int
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: List[Finding] = field(default_factory=list)
+    error: bool = False  # the file could not be read or parsed (FRZ000)
+
+
+def error_finding(path: str, message: str, line: int = 1, col: int = 1) -> Finding:
+    return Finding(
+        code=PARSE_ERROR_INFO.code,
+        name=PARSE_ERROR_INFO.name,
+        message=message,
+        severity=Severity.ERROR,
+        path=path,
+        line=line,
+        col=col,
+        end_line=line,
+        end_col=col,
+    )
+
+
+def _rule_classes(codes: Iterable[str]):
+    from freezelint.static.rules import load_rules
+
+    codes = set(codes)
+    return [r for r in load_rules() if r.code in codes]
+
+
+def might_trigger(text: str, rule_classes) -> list:
+    """The rules whose trigger substrings occur in the text (the cheap prefilter)."""
+    return [r for r in rule_classes if not r.triggers or any(t in text for t in r.triggers)]
+
+
+def lint_text(
+    path: str,
+    text: str,
+    rule_classes: Sequence[Type],
+    project: Optional[ProjectIndex] = None,
+) -> List[Finding]:
+    """Lint one decoded source text with the given rule classes (no suppression applied).
+
+    Raises SourceError when the text does not parse.
+    """
+    rules = might_trigger(text, rule_classes)
+    if not rules:
+        return []
+    import libcst as cst
+
+    from freezelint.static.context import FileContext, RuleRunner
+    from freezelint.static.facts import FileFacts
+
+    module = parse(text)
+    if project is None:
+        project = ProjectIndex.build([summarize(text, _near)])
+    facts = FileFacts(module, project)
+    ctx = FileContext(path, module, facts)
+    module.visit(RuleRunner(ctx, rules))
+    if not ctx.reports:
+        return []
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    findings = []
+    for rep in ctx.reports:
+        pos = positions[rep.node]
+        stmt_line = positions[rep.statement].start.line if rep.statement is not None else pos.start.line
+        fix = None
+        if rep.replacement is not None:
+            old, new = rep.replacement
+            opos = positions[old]
+            fix = Fix(
+                rep.applicability or Applicability.SAFE,
+                rep.fix_message,
+                (
+                    Edit(
+                        module.code_for_node(new),
+                        opos.start.line,
+                        opos.start.column + 1,
+                        opos.end.line,
+                        opos.end.column + 1,
+                    ),
+                ),
+            )
+        findings.append(
+            Finding(
+                code=rep.rule.code,
+                name=rep.rule.name,
+                message=rep.message,
+                severity=rep.rule.severity,
+                path=path,
+                line=pos.start.line,
+                col=pos.start.column + 1,
+                end_line=pos.end.line,
+                end_col=pos.end.column + 1,
+                fix=fix,
+                extra=(("statement_line", stmt_line),),
+            )
+        )
+    del cst
+    return findings
+
+
+def parse(text: str):
+    """libcst.parse_module with parser errors turned into SourceError."""
+    import libcst as cst
+
+    try:
+        return cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        raise SourceError(f"syntax error: {msg}", line=exc.raw_line, col=exc.raw_column + 1) from None
+    except RecursionError:
+        raise SourceError("expression nesting too deep to parse") from None
+    except MemoryError:
+        raise SourceError("out of memory while parsing") from None
+    except Exception as exc:  # libcst raises a few other types on odd input
+        raise SourceError(f"cannot parse: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+
+
+def _near(name: str) -> bool:
+    from freezelint.static.rules.frz003_requires_grad_misspelled import is_misspelled_requires_grad
+
+    return is_misspelled_requires_grad(name)
+
+
+def summarize_text(text: str) -> FileSummary:
+    return summarize(text, _near)
+
+
+def finalize(path: str, text: str, findings: List[Finding], ignored: FrozenSet[str]) -> List[Finding]:
+    """Apply per-file ignores and `# noqa`, and sort."""
+    findings = [f for f in findings if f.code not in ignored]
+    if findings:
+        sup = parse_suppressions(text)
+        findings = [
+            f for f in findings if not sup.suppressed(f.code, f.line, dict(f.extra).get("statement_line", f.line))
+        ]
+    return sorted(findings, key=Finding.sort_key)
+
+
+def lint_source(
+    path: str,
+    source: Source,
+    codes: FrozenSet[str],
+    ignored: FrozenSet[str] = frozenset(),
+    project: Optional[ProjectIndex] = None,
+) -> FileResult:
+    try:
+        findings = lint_text(path, source.text, _rule_classes(codes), project)
+    except SourceError as exc:
+        return FileResult(path, [error_finding(path, str(exc), exc.line, exc.col)], error=True)
+    except RecursionError:
+        return FileResult(path, [error_finding(path, "expression nesting too deep to analyse")], error=True)
+    return FileResult(path, finalize(path, source.text, findings, ignored))
+
+
+def read_source(path: str, max_size: int) -> Source:
+    """Read and decode a file; SourceError with a one-line reason when that fails."""
+    try:
+        if os.path.isdir(path):
+            raise SourceError("is a directory, not a Python file")
+        size = os.path.getsize(path)
+        if size > max_size:
+            raise SourceError(
+                f"file is {size / 1e6:.1f} MB, over the {max_size / 1e6:.1f} MB limit "
+                "(raise `max-file-size` in [tool.freezelint] to lint it)"
+            )
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except SourceError:
+        raise
+    except FileNotFoundError:
+        raise SourceError("file not found (deleted, or a broken symlink)") from None
+    except PermissionError:
+        raise SourceError("permission denied") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror or exc}") from None
+    return decode(raw)
+
+
+# -- many files ---------------------------------------------------------------
+
+_WORKER_PROJECT: Optional[ProjectIndex] = None
+
+
+def _init_worker(project: ProjectIndex) -> None:
+    global _WORKER_PROJECT
+    _WORKER_PROJECT = project
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+
+
+def _lint_job(job: Tuple[str, FrozenSet[str], FrozenSet[str], Source]) -> FileResult:
+    path, codes, ignored, source = job
+    return lint_source(path, source, codes, ignored, _WORKER_PROJECT)
+
+
+def lint_many(
+    jobs: List[Tuple[str, FrozenSet[str], FrozenSet[str], Source]],
+    project: ProjectIndex,
+    workers: int,
+) -> List[FileResult]:
+    """Lint (path, codes, ignored, source) jobs, in parallel when there are enough to pay for a pool."""
+    workers = max(1, min(workers, len(jobs) // MIN_FILES_PER_WORKER or 1))
+    if workers == 1:
+        _init_worker(project)
+        return [_lint_job(j) for j in jobs]
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(project,)) as pool:
+        return list(pool.map(_lint_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))

@@ -1,0 +1,97 @@
+"""The base class every static rule subclasses.
+
+A rule is a handful of libcst `visit_*` / `leave_*` methods. All rules share
+one traversal (see `engine.RuleRunner`), and ask shared questions — "is this
+receiver an nn.Module?" — of `self.facts` rather than working them out anew.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Tuple, Type
+
+import libcst as cst
+
+from freezelint.findings import Applicability, Severity
+from freezelint.registry import RuleInfo
+
+if TYPE_CHECKING:  # pragma: no cover
+    from freezelint.static.context import FileContext
+
+
+@dataclass
+class Report:
+    """A finding before positions are known (positions are computed only if needed)."""
+
+    rule: "Type[Rule]"
+    node: cst.CSTNode
+    message: str
+    statement: Optional[cst.CSTNode]  # the enclosing statement: its first line takes `# noqa`
+    replacement: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None  # (old node, new node)
+    applicability: Optional[Applicability] = None
+    fix_message: str = ""
+
+
+class Rule:
+    """Subclass with `code`, `name`, `summary`, and a docstring in ruff's doc format."""
+
+    registry: ClassVar[Dict[str, Type["Rule"]]] = {}
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    severity: ClassVar[Severity] = Severity.ERROR
+    default_enabled: ClassVar[bool] = True
+    fixable: ClassVar[Optional[str]] = None  # None | "safe" | "unsafe" (the best fix it can offer)
+    # Substrings of which at least one must appear in a file's text for this rule
+    # to possibly fire there; files matching no selected rule's triggers are not parsed.
+    triggers: ClassVar[Tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.code:
+            if cls.code in Rule.registry and Rule.registry[cls.code] is not cls:
+                raise RuntimeError(f"duplicate rule code {cls.code}")
+            Rule.registry[cls.code] = cls
+
+    @classmethod
+    def info(cls) -> RuleInfo:
+        return RuleInfo(
+            code=cls.code,
+            name=cls.name,
+            summary=cls.summary,
+            severity=cls.severity,
+            default_enabled=cls.default_enabled,
+            fixable=cls.fixable,
+            doc=inspect.cleandoc(cls.__doc__ or ""),
+            kind="static",
+        )
+
+    def __init__(self, ctx: "FileContext"):
+        self.ctx = ctx
+
+    @property
+    def facts(self):
+        return self.ctx.facts
+
+    def report(
+        self,
+        node: cst.CSTNode,
+        message: Optional[str] = None,
+        *,
+        replace: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None,
+        applicability: Applicability = Applicability.SAFE,
+        fix_message: str = "",
+    ) -> None:
+        self.ctx.reports.append(
+            Report(
+                rule=type(self),
+                node=node,
+                message=message or self.summary,
+                statement=self.ctx.current_statement(),
+                replacement=replace,
+                applicability=applicability if replace is not None else None,
+                fix_message=fix_message,
+            )
+        )

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from freezelint.findings import Applicability
+from freezelint.static.rules.base import Rule
+
+
+class ModuleRequiresGradAttribute(Rule):
+    """
+    ## What it does
+    Flags `module.requires_grad = False` (or `True`) where `module` is an
+    `nn.Module`.
+
+    ## Why is this bad?
+    `requires_grad` is a flag of tensors, not of modules. Assigning it on a
+    module only creates a plain Python attribute: no parameter is frozen, the
+    backbone keeps training, and nothing warns you. `Module.requires_grad_()`
+    (with the trailing underscore) is the method that sets the flag on every
+    parameter of the module.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    model[0].requires_grad = False
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    model[0].requires_grad_(False)
+    ```
+    """
+
+    code = "FRZ001"
+    name = "module-requires-grad-attribute"
+    summary = "`requires_grad` assigned on an nn.Module sets a plain attribute and freezes nothing"
+    fixable = "safe"
+    triggers = ("requires_grad",)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            t = target.target
+            if not (isinstance(t, cst.Attribute) and t.attr.value == "requires_grad"):
+                continue
+            kind = self.ctx.kind_of(t.value)
+            if not kind.is_module():
+                continue
+            if self.facts.class_keeps_requires_grad_option(kind.detail):
+                continue  # the class reads its own `requires_grad` option back
+            receiver = self.ctx.code(t.value)
+            value = self.ctx.code(node.value)
+            message = (
+                f"`{receiver}.requires_grad = {value}` sets a plain attribute on an nn.Module and "
+                f"freezes nothing; use `{receiver}.requires_grad_({value})`"
+            )
+            replace = None
+            if len(node.targets) == 1:
+                call = cst.Call(
+                    func=cst.Attribute(value=t.value, attr=cst.Name("requires_grad_")),
+                    args=[cst.Arg(node.value)],
+                )
+                replace = (node, cst.Expr(call))
+            self.report(
+                t,
+                message,
+                replace=replace,
+                applicability=Applicability.SAFE,
+                fix_message=f"Call `{receiver}.requires_grad_({value})`",
+            )

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from freezelint.findings import Applicability
+from freezelint.static.rules.base import Rule
+
+
+def is_boolish(node: cst.CSTNode) -> bool:
+    """A value that is plainly a flag, never a replacement function."""
+    if isinstance(node, cst.Name):
+        return node.value in ("True", "False")
+    if isinstance(node, cst.UnaryOperation):
+        return isinstance(node.operator, cst.Not)
+    return isinstance(node, (cst.Comparison, cst.BooleanOperation))
+
+
+class RequiresGradMethodOverwritten(Rule):
+    """
+    ## What it does
+    Flags `x.requires_grad_ = False`: an assignment to the *method*
+    `requires_grad_`.
+
+    ## Why is this bad?
+    It replaces the bound method with a bool on that one object. Nothing is
+    frozen, and a later `x.requires_grad_(False)` fails with
+    `TypeError: 'bool' object is not callable`.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    encoder = nn.Linear(8, 8)
+    encoder.requires_grad_ = False
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    encoder = nn.Linear(8, 8)
+    encoder.requires_grad_(False)
+    ```
+    """
+
+    code = "FRZ002"
+    name = "requires-grad-method-overwritten"
+    summary = "`requires_grad_` is a method; assigning to it overwrites the method and freezes nothing"
+    fixable = "safe"
+    triggers = ("requires_grad_",)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            t = target.target
+            if not (isinstance(t, cst.Attribute) and t.attr.value == "requires_grad_"):
+                continue
+            if not is_boolish(node.value):
+                continue  # assigning a callable is deliberate patching, not this mistake
+            receiver = self.ctx.code(t.value)
+            value = self.ctx.code(node.value)
+            replace = None
+            if len(node.targets) == 1:
+                call = cst.Call(func=t, args=[cst.Arg(node.value)])
+                replace = (node, cst.Expr(call))
+            self.report(
+                t,
+                f"`{receiver}.requires_grad_ = {value}` overwrites the method and freezes nothing; "
+                f"call it: `{receiver}.requires_grad_({value})`",
+                replace=replace,
+                applicability=Applicability.SAFE,
+                fix_message=f"Call `{receiver}.requires_grad_({value})`",
+            )

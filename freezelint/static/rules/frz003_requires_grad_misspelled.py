@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import libcst as cst
+
+from freezelint.findings import Applicability
+from freezelint.static.rules.base import Rule
+
+TARGET = "requires_grad"
+# Real names that are close to `requires_grad` but mean something else.
+REAL_NAMES = frozenset({"requires_grad", "requires_grad_", "retains_grad", "retain_grad", "requires_grad_fn"})
+EXTRA_MISSPELLINGS = frozenset({"requires_gradient", "require_gradient", "requires_gradients", "requiresgrad", "requiresgradient"})
+
+
+def _osa_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein plus adjacent transpositions)."""
+    prev2 = None
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if prev2 is not None and i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+@lru_cache(maxsize=4096)
+def is_misspelled_requires_grad(name: str) -> bool:
+    if name in REAL_NAMES or name.startswith("_"):
+        return False
+    snake = re.sub(r"(?<=[a-z])([A-Z])", r"_\1", name).lower()
+    if snake in REAL_NAMES:
+        return name != snake  # `requiresGrad` is a misspelling; `requires_grad` is not
+    if snake.replace("_", "") in EXTRA_MISSPELLINGS or snake in EXTRA_MISSPELLINGS:
+        return True
+    if abs(len(snake) - len(TARGET)) > 2 or "gr" not in snake:
+        return False
+    return _osa_distance(snake, TARGET) <= 2
+
+
+class RequiresGradMisspelled(Rule):
+    """
+    ## What it does
+    Flags attribute writes and keyword arguments spelled close to
+    `requires_grad` but not it: `require_grad`, `required_grad`,
+    `requires_grads`, `requiresGrad`, `requries_grad`...
+
+    ## Why is this bad?
+    `p.require_grad = False` creates a new attribute on the parameter and
+    leaves `requires_grad` untouched: nothing is frozen. As a keyword,
+    `torch.zeros(3, require_grad=True)` raises a `TypeError`, and a function
+    that takes `**kwargs` silently drops it.
+
+    A name the project itself reads back (an attribute) or declares (a
+    function parameter) is the project's own spelling and is not flagged.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    model = nn.Linear(8, 2)
+    for p in model.parameters():
+        p.require_grad = False
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    model = nn.Linear(8, 2)
+    for p in model.parameters():
+        p.requires_grad = False
+    ```
+    """
+
+    code = "FRZ003"
+    name = "requires-grad-misspelled"
+    summary = "a name close to `requires_grad` is not `requires_grad`: the flag is never set"
+    fixable = "unsafe"
+    triggers = ("grad", "Grad")
+
+    def _project_spelling(self, name: str) -> bool:
+        return name in self.ctx.facts.project.def_params or name in self.facts.attr_loads
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            t = target.target
+            if not isinstance(t, cst.Attribute):
+                continue
+            attr = t.attr.value
+            if not is_misspelled_requires_grad(attr) or self._project_spelling(attr):
+                continue
+            receiver = self.ctx.code(t.value)
+            value = self.ctx.code(node.value)
+            if self.ctx.is_module(t.value):
+                suggestion = f"`{receiver}.requires_grad_({value})`"
+                new = cst.Expr(cst.Call(cst.Attribute(t.value, cst.Name("requires_grad_")), [cst.Arg(node.value)]))
+                replace = (node, new) if len(node.targets) == 1 else None
+            else:
+                suggestion = f"`{receiver}.requires_grad = {value}`"
+                replace = (t.attr, cst.Name(TARGET))
+            self.report(
+                t,
+                f"`{attr}` is not `requires_grad`: this sets an unused attribute and freezes nothing; "
+                f"write {suggestion}",
+                replace=replace,
+                applicability=Applicability.UNSAFE,
+                fix_message=f"Write {suggestion}",
+            )
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is None:
+            return
+        kw = node.keyword.value
+        if not is_misspelled_requires_grad(kw) or self._project_spelling(kw):
+            return
+        self.report(
+            node.keyword,
+            f"keyword `{kw}` is not `requires_grad`: it raises a TypeError or is silently ignored; "
+            f"write `requires_grad=`",
+            replace=(node.keyword, cst.Name(TARGET)),
+            applicability=Applicability.UNSAFE,
+            fix_message="Rename to `requires_grad`",
+        )

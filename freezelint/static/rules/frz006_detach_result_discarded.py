@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import libcst as cst
+
+from freezelint.findings import Applicability
+from freezelint.static.facts import SD_VALUE, TENSOR
+from freezelint.static.rules.base import Rule
+
+
+class DetachResultDiscarded(Rule):
+    """
+    ## What it does
+    Flags `x.detach()` used as a statement on its own, where `x` is a tensor.
+
+    ## Why is this bad?
+    `detach()` returns a new tensor and leaves `x` attached to the graph.
+    Called as a statement, its result is thrown away: gradients still flow
+    through `x` into the part of the model you meant to cut off.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    encoder = nn.Linear(8, 8)
+
+    def embed(x):
+        features = encoder(x)
+        features.detach()
+        return features
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    encoder = nn.Linear(8, 8)
+
+    def embed(x):
+        features = encoder(x)
+        features = features.detach()
+        return features
+    ```
+    """
+
+    code = "FRZ006"
+    name = "detach-result-discarded"
+    summary = "`detach()` returns a new tensor; as a bare statement it cuts nothing"
+    fixable = "unsafe"
+    triggers = ("detach()",)
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        call = node.value
+        if not (
+            isinstance(call, cst.Call)
+            and not call.args
+            and isinstance(call.func, cst.Attribute)
+            and call.func.attr.value == "detach"
+        ):
+            return
+        receiver = call.func.value
+        if self.ctx.kind_of(receiver).tag not in (TENSOR, SD_VALUE):
+            return  # other objects have side-effecting detach() methods (weakref.finalize, io)
+        code = self.ctx.code(receiver)
+        replace = None
+        if isinstance(receiver, cst.Name):
+            replace = (node, cst.Assign([cst.AssignTarget(receiver)], call))
+        self.report(
+            call,
+            f"`{code}.detach()` returns a new tensor that is thrown away; `{code}` stays in the graph. "
+            f"Write `{code} = {code}.detach()` (or `{code}.detach_()` to detach in place)",
+            replace=replace,
+            applicability=Applicability.UNSAFE,
+            fix_message=f"Assign `{code} = {code}.detach()`",
+        )

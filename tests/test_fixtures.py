@@ -1,0 +1,54 @@
+"""Every fixture under fixtures/static is linted and compared with its `# expect:` markers.
+
+The comparison is exact: every unmarked line is a negative test. A fixture
+`X.py` with a sibling `X.fixed.py` is also a fix round-trip test.
+"""
+
+import glob
+import os
+
+import pytest
+
+from conftest import FIXTURES
+from fixture_markers import expected, options
+from freezelint.static import engine
+from freezelint.static.fixer import fix_text
+from freezelint.static.rules import load_rules
+
+FIXTURE_FILES = sorted(
+    p for p in glob.glob(os.path.join(FIXTURES, "**", "*.py"), recursive=True) if not p.endswith(".fixed.py")
+)
+
+
+def _lint(path, text, select="ALL"):
+    rules = [r for r in load_rules() if select == "ALL" or r.code.startswith(tuple(select.split(",")))]
+    return engine.finalize(path, text, engine.lint_text(path, text, rules), frozenset())
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: os.path.relpath(p, FIXTURES))
+def test_fixture_findings_match_markers(path):
+    text = open(path, encoding="utf-8").read()
+    opts = options(text)
+    got = {(f.line, f.code) for f in _lint(path, text, opts.get("select", "ALL"))}
+    assert got == expected(text)
+
+
+FIXED = [p for p in FIXTURE_FILES if os.path.exists(p[:-3] + ".fixed.py")]
+
+
+@pytest.mark.parametrize("path", FIXED, ids=lambda p: os.path.relpath(p, FIXTURES))
+def test_fix_round_trip(path):
+    text = open(path, encoding="utf-8").read()
+    opts = options(text)
+    unsafe = opts.get("unsafe-fixes") == "true"
+    lint = lambda t: _lint(path, t, opts.get("select", "ALL"))  # noqa: E731
+    result = fix_text(path, text, lint, unsafe)
+    assert result.text == open(path[:-3] + ".fixed.py", encoding="utf-8").read()
+    again = fix_text(path, result.text, lint, unsafe)
+    assert again.fixed == 0 and again.text == result.text
+
+
+def test_every_rule_has_a_fixture():
+    names = {os.path.basename(p)[:-3] for p in FIXTURE_FILES}
+    missing = [r.code for r in load_rules() if r.code not in names]
+    assert missing == []
