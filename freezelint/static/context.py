@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Type
+from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
 
-from freezelint.static.facts import K_MODULE, K_TENSOR, FileFacts, Kind, Scope, dotted_name
+from freezelint.static.facts import K_MODULE, K_TENSOR, Binding, FileFacts, Kind, Scope, dotted_name
 from freezelint.static.rules.base import Report, Rule
 
 
@@ -46,6 +46,40 @@ def isinstance_guards(test: cst.CSTNode, facts: FileFacts, scope: Scope) -> Dict
     return out
 
 
+def loop_target_kinds(loop: cst.For, ctx: "FileContext") -> Dict[str, Kind]:
+    """Inside a for-loop body, its target names are what this loop yields, whatever
+    other loops elsewhere in the scope bind to the same names."""
+    out: Dict[str, Kind] = {}
+
+    def walk(target, path):
+        if isinstance(target, cst.Name):
+            b = Binding(loop.iter, ctx.scope, iterate=True, path=path)
+            out[target.value] = ctx.facts._binding_kind(b)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for i, el in enumerate(target.elements):
+                if not isinstance(el, cst.StarredElement):
+                    walk(el.value, path + (i,))
+
+    walk(loop.target, ())
+    assigned = {n for n in out if _reassigned_in(loop.body, n)}
+    return {n: k for n, k in out.items() if n not in assigned and k.tag != "neutral"}
+
+
+def _reassigned_in(body: cst.CSTNode, name: str) -> bool:
+    found = []
+
+    class _Finder(cst.CSTVisitor):
+        def visit_AssignTarget(self, node):
+            if isinstance(node.target, cst.Name) and node.target.value == name:
+                found.append(node)
+
+        def visit_FunctionDef(self, node):
+            return False
+
+    body.visit(_Finder())
+    return bool(found)
+
+
 class FileContext:
     def __init__(self, path: str, module: cst.Module, facts: FileFacts, settings: Optional[dict] = None):
         self.path = path
@@ -55,7 +89,7 @@ class FileContext:
         self.reports: List[Report] = []
         self.scope_stack: List[Scope] = [facts.module_scope]
         self.statement_stack: List[cst.CSTNode] = []
-        self.guard_stack: List[Dict[str, Kind]] = []
+        self.guard_stack: List[Tuple[Scope, Dict[str, Kind]]] = []
 
     # where we are
     @property
@@ -66,9 +100,11 @@ class FileContext:
         return self.statement_stack[-1] if self.statement_stack else None
 
     def guards(self) -> Dict[str, Kind]:
+        """Kinds proven where we are: isinstance() tests and the innermost for-loop targets."""
         merged: Dict[str, Kind] = {}
-        for g in self.guard_stack:
-            merged.update(g)
+        for scope, g in self.guard_stack:
+            if scope is self.scope:
+                merged.update(g)
         return merged
 
     # questions rules ask
@@ -110,7 +146,10 @@ class RuleRunner(cst.CSTVisitor):
         elif isinstance(node, cst.IndentedBlock):
             parent = ctx.current_statement()
             if isinstance(parent, cst.If) and parent.body is node:
-                ctx.guard_stack.append(isinstance_guards(parent.test, ctx.facts, ctx.scope))
+                ctx.guard_stack.append((ctx.scope, isinstance_guards(parent.test, ctx.facts, ctx.scope)))
+                self._guarded.append(node)
+            elif isinstance(parent, cst.For) and parent.body is node:
+                ctx.guard_stack.append((ctx.scope, loop_target_kinds(parent, ctx)))
                 self._guarded.append(node)
         for fn in self._visit.get(type(node).__name__, ()):
             fn(node)

@@ -526,8 +526,8 @@ class FileFacts:
         """The class stores `requires_grad` as an option of its own (reads it back or defines it)."""
         if class_name is None:
             return False
-        if class_name in self.project.option_classes:
-            return True
+        if class_name not in self.classes:  # defined in another file: the text index is all we have
+            return class_name in self.project.option_classes
         if "requires_grad" in self.self_attr_loads.get(class_name, ()):
             return True
         return any("requires_grad" in info.body_names for info in self.classes.get(class_name, []))
@@ -583,6 +583,9 @@ class FileFacts:
             return self._call_kind(expr, scope, guards)
         if isinstance(expr, cst.Subscript):
             base = self.kind_of(expr.value, scope, guards)
+            sliced = any(isinstance(el.slice, cst.Slice) for el in expr.slice)
+            if sliced and base.tag in (CONTAINER, LIST, PARAM_CONTAINER):
+                return base  # a slice of a Sequential/ModuleList/list is one of those again
             if base.tag == CONTAINER:
                 return K_MODULE
             if base.tag == STATE_DICT:
@@ -749,7 +752,10 @@ class FileFacts:
             return K_MODULE
         if parts[0] == "torchvision" and "models" in parts and last[:1].islower() and last not in ("get_weight", "list_models", "get_model_weights"):
             return K_MODULE
-        if last in MODULE_FACTORY_SUFFIXES:
+        if last in MODULE_FACTORY_SUFFIXES and len(parts) >= 2:
+            owner = parts[-2]
+            if owner[:1].isupper() and not any(s in owner for s in NON_MODULE_PRETRAINED):
+                return K_MODULE  # AutoModel.from_pretrained(...), ResNetForImageClassification.from_config(...)
             return UNKNOWN
         if last[:1].isupper() and (last in self.project.module_classes) and last not in self.project.ambiguous_classes:
             return Kind(MODULE, last)

@@ -6,6 +6,7 @@ from functools import lru_cache
 import libcst as cst
 
 from freezelint.findings import Applicability
+from freezelint.static.facts import TENSOR
 from freezelint.static.rules.base import Rule
 
 TARGET = "requires_grad"
@@ -84,8 +85,6 @@ class RequiresGradMisspelled(Rule):
     fixable = "unsafe"
     triggers = ("grad", "Grad")
 
-    def _project_spelling(self, name: str) -> bool:
-        return name in self.ctx.facts.project.def_params or name in self.facts.attr_loads
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -93,11 +92,14 @@ class RequiresGradMisspelled(Rule):
             if not isinstance(t, cst.Attribute):
                 continue
             attr = t.attr.value
-            if not is_misspelled_requires_grad(attr) or self._project_spelling(attr):
+            if not is_misspelled_requires_grad(attr):
                 continue
+            kind = self.ctx.kind_of(t.value)
+            if kind.tag != TENSOR and attr in self.facts.attr_loads:
+                continue  # the program reads this attribute back: its own spelling
             receiver = self.ctx.code(t.value)
             value = self.ctx.code(node.value)
-            if self.ctx.is_module(t.value):
+            if kind.is_module():
                 suggestion = f"`{receiver}.requires_grad_({value})`"
                 new = cst.Expr(cst.Call(cst.Attribute(t.value, cst.Name("requires_grad_")), [cst.Arg(node.value)]))
                 replace = (node, new) if len(node.targets) == 1 else None
@@ -113,12 +115,16 @@ class RequiresGradMisspelled(Rule):
                 fix_message=f"Write {suggestion}",
             )
 
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is None:
-            return
+    def visit_Call(self, call: cst.Call) -> None:
+        for arg in call.args:
+            if arg.keyword is not None and is_misspelled_requires_grad(arg.keyword.value):
+                self._check_keyword(call, arg)
+
+    def _check_keyword(self, call: cst.Call, node: cst.Arg) -> None:
         kw = node.keyword.value
-        if not is_misspelled_requires_grad(kw) or self._project_spelling(kw):
-            return
+        qual = self.ctx.qualified(call.func) or ""
+        if not qual.startswith("torch.") and kw in self.facts.project.def_params:
+            return  # a parameter the project's own functions declare
         self.report(
             node.keyword,
             f"keyword `{kw}` is not `requires_grad`: it raises a TypeError or is silently ignored; "
