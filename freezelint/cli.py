@@ -116,7 +116,7 @@ def check(
     paths = list(paths) or ["."]
     stdin = None
     if paths == ["-"]:
-        stdin = click.get_binary_stream("stdin").read()
+        stdin = sys.stdin.buffer.read()
     elif "-" in paths:
         raise ConfigError("`-` (stdin) cannot be combined with other paths")
     req = CheckRequest(

@@ -12,7 +12,6 @@ from freezelint.static import engine
 from freezelint.static.discover import discover, explicitly_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
 from freezelint.static.project import ProjectIndex
-from freezelint.static.rules import load_rules
 from freezelint.static.source import Source, SourceError, decode
 
 
@@ -69,7 +68,6 @@ def run_check(req: CheckRequest) -> CheckResult:
         engine.summarize_text(src.text) for _, _, src in entries if isinstance(src, Source)
     )
     codes_cache: Dict[int, FrozenSet[str]] = {}
-    all_rule_classes = load_rules()
     jobs = []
     sources: Dict[str, Source] = {}
     per_file: Dict[str, tuple] = {}
@@ -79,9 +77,6 @@ def run_check(req: CheckRequest) -> CheckResult:
             result.errors += 1
             continue
         codes = _codes(settings, codes_cache)
-        rule_classes = [r for r in all_rule_classes if r.code in codes]
-        if not engine.might_trigger(src.text, rule_classes):
-            continue  # prefilter: no selected rule can fire in this file
         ignored = settings.ignored_for(path)
         sources[path] = src
         per_file[path] = (codes, ignored)

@@ -461,6 +461,9 @@ class FileFacts:
             k = annotation_kind(ann.annotation)
             if k is not None:
                 return k
+            cls = (dotted_name(ann.annotation) or "").rsplit(".", 1)[-1]
+            if cls and self.is_module_class(cls):
+                return Kind(MODULE, cls)
         func = scope.node
         if scope.class_name and isinstance(func, cst.FunctionDef) and scope.params and scope.params[0][0] == name:
             if name == "self" and not any(

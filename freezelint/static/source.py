@@ -38,7 +38,9 @@ def decode(raw: bytes) -> Source:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     except SyntaxError as exc:
-        raise SourceError(f"cannot determine encoding: {exc}") from None
+        if "invalid or missing encoding" not in str(exc):
+            raise SourceError(f"cannot determine encoding: {exc}") from None
+        encoding = "utf-8"  # no usable cookie: decoding as UTF-8 below names the bad byte
     bom = encoding == "utf-8-sig"
     body = raw[len(codecs.BOM_UTF8):] if bom else raw
     codec = "utf-8" if bom else encoding
