@@ -142,6 +142,10 @@ def audit_command(ctx: click.Context, target: str, output_format: str, output_fi
     when the audit finds errors.
     """
     try:
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            raise UsageFailure(f"`freezelint audit` needs torch ({_one_line(e)}); install `freezelint[runtime]`") from None
         func = load_target(target)
         try:
             result = func()
