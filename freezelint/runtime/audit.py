@@ -808,6 +808,9 @@ class FreezeAudit:
             return "its gradient held inf/NaN"
         if v == 0.0:
             return "its gradient was all zeros (dead units, or the loss does not depend on it)"
+        if v is not None and v > 0:
+            return (f"its update rounded away (gradient norm {v:.1e}: too small to move any element at this "
+                    f"precision; a bias right before BatchNorm gets almost no gradient)")
         return "the optimizer left it unchanged; check the optimizer's update rule and learning rate"
 
     def _emit_cands(self) -> List[Finding]:

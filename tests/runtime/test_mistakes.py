@@ -344,3 +344,19 @@ def test_inference_mode_step_raises_and_reports():
         audit_step(model, opt, step)
     assert info.value.freeze_audit_report.codes == ["FRZ509"]
     assert "inference_mode" in info.value.freeze_audit_report.findings[0].message
+
+
+def test_bias_before_batchnorm_gets_an_update_that_rounds_away():
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(8, 4)
+
+    def step():
+        opt.zero_grad()
+        model(x).sum().backward()
+        opt.step()
+
+    report = audit_step(model, opt, step)
+    assert report.codes == ["FRZ507"]
+    assert objs(report, "FRZ507") == ["0.bias"]
+    assert "rounded away" in report.findings[0].message
