@@ -1,0 +1,35 @@
+"""Base for the rules that are queries over `flow` timelines (FRZ1xx, FRZ2xx, FRZ3xx).
+
+Not a rule module itself (the name does not start with `frz`): each flow rule
+subclasses `FlowRule` and implements `check(timeline)`, called once for the
+module's top level and once per function.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from freezelint.static import flow
+from freezelint.static.rules.base import Rule
+
+
+class FlowRule(Rule):
+    def visit_Module(self, node: cst.Module) -> None:
+        self.check(flow.timeline(self.facts, node))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.check(flow.timeline(self.facts, node))
+
+    def check(self, tl: flow.Timeline) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def flow(self) -> flow.FileFlow:
+        return flow.file_flow(self.facts)
+
+    def code_of(self, node: cst.CSTNode) -> str:
+        text = self.ctx.code(node).strip()
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    def report_at(self, ev: flow.Event, message: str, node=None, severity=None) -> None:
+        flow.report_event(self, ev, message, node, severity)

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import re
+from typing import Optional, Set
+
+import libcst as cst
+
+from freezelint.findings import Severity
+from freezelint.static import flow
+from freezelint.static.rules.flow_rule import FlowRule
+
+_INTENT_COMMENT = re.compile(r"\b(freez\w*|frozen|fix|fixed)\b", re.I)
+# a comment about BatchNorm statistics or dropout: eval() is the right tool there
+_MODE_COMMENT = re.compile(r"batch.?norm|\bbn\b|statistic|stats|dropout|running|inference|evaluat|valid", re.I)
+_EVAL_FUNCS = ("val", "test", "eval", "predict", "infer", "sample", "generate", "score", "export", "benchmark", "demo", "visuali")
+
+
+def _guard_intent(tests) -> bool:
+    for test in tests:
+        names: Set[str] = set()
+        negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+
+        class _V(cst.CSTVisitor):
+            def visit_Name(self, n: cst.Name) -> None:
+                names.add(n.value.lower())
+
+        test.visit(_V())
+        if any("freez" in n or "frozen" in n for n in names):
+            return True
+        if negated and any(n in ("trainable", "train_backbone", "finetune", "fine_tune") for n in names):
+            return True
+    return False
+
+
+class EvalAsFreeze(FlowRule):
+    """
+    ## What it does
+    Flags `.eval()` / `.train(False)` on a module that is evidently meant to
+    be frozen — the enclosing function is called `freeze*`/`fix*`, a comment
+    on or above the line says freeze/frozen/fixed, a `freeze_*` flag guards
+    it, or its parameters go into an optimizer built afterwards — while
+    nothing sets `requires_grad` to False for that module.
+
+    ## Why is this bad?
+    `eval()` only switches layers such as Dropout and BatchNorm to inference
+    behaviour. It does not stop gradients: the module's parameters still get
+    `.grad` and the optimizer keeps updating them. (Evaluation — `eval()`
+    under `no_grad`, in a validation function, or undone by `train()` before
+    the next step — is not flagged.)
+
+    ## Example
+    ```python
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet50(weights="DEFAULT")
+    model.layer1.eval()  # freeze the stem
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    import torchvision
+
+    model = torchvision.models.resnet50(weights="DEFAULT")
+    model.layer1.requires_grad_(False)  # freeze the stem
+    model.layer1.eval()
+    optimizer = torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=0.01)
+    ```
+    """
+
+    code = "FRZ101"
+    name = "eval-as-freeze"
+    summary = "`.eval()` used as if it froze parameters"
+    severity = Severity.WARNING
+    triggers = ("eval(", "train(False", "train(mode=False")
+
+    def check(self, tl: flow.Timeline) -> None:
+        evals = tl.of(flow.EVAL)
+        if not evals:
+            return
+        fn = (tl.func_name or "").lower().lstrip("_")
+        if fn == "train" or fn.startswith(_EVAL_FUNCS) or fn.startswith("on_val") or fn.startswith("on_test"):
+            return
+        frozen = self._frozen_paths()
+        if frozen is None:
+            return  # a freeze we cannot place: stay silent
+        for e in evals:
+            if e.target is None or e.grad or e.via is not None:
+                continue
+            if any(f.node is e.node for f in tl.of(flow.FREEZE)):
+                continue  # LightningModule.freeze() does both
+            if any(flow.overlap(p, e.target) for p in frozen):
+                continue
+            steps = tl.after(e, flow.STEP)
+            limit = steps[0].index if steps else len(tl.events)
+            if any(t.index < limit and flow.overlap(t.target, e.target) for t in tl.after(e, flow.TRAIN)):
+                continue  # switched back for training: evaluation
+            if any(e.loops and set(t.loops) & set(e.loops) and flow.overlap(t.target, e.target) for t in tl.before(e, flow.TRAIN)):
+                continue  # a loop flips train/eval each round
+            why = self._intent(tl, e, fn)
+            if why is None:
+                continue
+            code = self.code_of(e.node)
+            self.report_at(
+                e,
+                f"`{code}` {why} but `eval()` does not freeze: `{e.target}` still gets gradients and the optimizer "
+                f"updates it; add `{e.target}.requires_grad_(False)` (keep `.eval()` only to fix BatchNorm/Dropout behaviour)",
+            )
+
+    def _intent(self, tl: flow.Timeline, e: flow.Event, fn: str) -> Optional[str]:
+        comment = flow.comment_near(e.stmt)
+        if fn.startswith(("freeze", "fix")):
+            return f"is in `{tl.func_name}`"
+        if comment and _INTENT_COMMENT.search(comment) and not _MODE_COMMENT.search(comment):
+            return "is commented as a freeze"
+        if _guard_intent(e.guards):
+            return "is guarded by a freeze flag"
+        for o in tl.after(e, flow.OPT):
+            if any(how == flow.ALL and flow.inside(e.target, t) for t, how in o.over) and len(flow.segments(e.target)) > 1:
+                if not tl.between(e, o, flow.TRAIN, flow.BACKWARD, flow.STEP):
+                    return f"comes before `{o.name or 'an optimizer'}` is built over its parameters"
+        return None
+
+    def _frozen_paths(self):
+        cached = self.facts.__dict__.get("_frz101_frozen")
+        if cached is None:
+            paths = set()
+            for tl in self.flow.all_timelines():
+                for f in tl.of(flow.FREEZE):
+                    if f.target is None:
+                        paths = False
+                        break
+                    paths.add(f.target)
+                if paths is False:
+                    break
+            cached = self.facts.__dict__["_frz101_frozen"] = (paths if paths is not False else None,)
+        return cached[0]

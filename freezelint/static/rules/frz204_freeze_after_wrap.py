@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from freezelint.findings import Severity
+from freezelint.static import flow
+from freezelint.static.rules.flow_rule import FlowRule
+
+_WHY = {
+    "DistributedDataParallel": "DDP's reducer was built for the old set of trainable parameters: it errors or the ranks silently diverge",
+    "FullyShardedDataParallel": "FSDP flattened and sharded the parameters with the old `requires_grad` set",
+    "fully_shard": "`fully_shard` sharded the parameters with the old `requires_grad` set",
+    "torch.compile": "the compiled graph was traced with the old `requires_grad` set (guards force a recompile, or a stale graph is reused)",
+    "accelerator.prepare": "`accelerator.prepare` already wrapped it (DDP/FSDP/DeepSpeed) for the old set of trainable parameters",
+    "deepspeed.initialize": "DeepSpeed built its optimizer and partitions for the old set of trainable parameters",
+}
+
+
+class FreezeAfterWrap(FlowRule):
+    """
+    ## What it does
+    Flags `requires_grad` changes on a model after it was wrapped by
+    `DistributedDataParallel`, FSDP, `fully_shard`, `torch.compile`,
+    `accelerator.prepare` or `deepspeed.initialize`.
+
+    ## Why is this bad?
+    The wrapper looked at which parameters require gradients when it was
+    built. DDP's reducer expects a gradient for every parameter it registered,
+    so freezing afterwards raises "Expected to have finished reduction" or
+    lets ranks diverge; FSDP and DeepSpeed have already flattened and
+    partitioned the parameters; a compiled graph has to be retraced.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    model = DDP(model)
+    model.module[0].requires_grad_(False)
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
+    model[0].requires_grad_(False)
+    model = DDP(model)
+    ```
+    """
+
+    code = "FRZ204"
+    name = "freeze-after-wrap"
+    summary = "`requires_grad` changed after the model was wrapped for distribution or compiled"
+    severity = Severity.WARNING
+    triggers = ("DistributedDataParallel", "DDP", "FSDP", "FullyShardedDataParallel", "fully_shard", "compile", "prepare(", "deepspeed")
+
+    def check(self, tl: flow.Timeline) -> None:
+        wraps = tl.of(flow.WRAP)
+        if not wraps:
+            return
+        for f in tl.of(flow.FREEZE, flow.UNFREEZE):
+            if f.target is None:
+                continue
+            for w in tl.before(f, flow.WRAP):
+                if any(flow.overlap(f.target, n) for n in w.names):
+                    verb = "frozen" if f.kind == flow.FREEZE else "unfrozen"
+                    self.report_at(
+                        f,
+                        f"`{f.target}` is {verb}{flow.describe(f)} after `{self.code_of(w.node)}` wrapped it: "
+                        f"{_WHY.get(w.name, 'the wrapper saw the old set')}; change `requires_grad` before wrapping",
+                    )
+                    break
