@@ -499,7 +499,8 @@ class _Builder(cst.CSTVisitor):
             tgt = t.target
             if isinstance(tgt, cst.Attribute) and tgt.attr.value == "requires_grad":
                 flag = bool_literal(node.value)
-                if flag is not None:
+                # on a Module the attribute does nothing (FRZ001): not a freeze
+                if flag is not None and not self._is_module_expr(tgt.value):
                     self._set_requires_grad(tgt.value, flag, tgt)
             elif isinstance(tgt, (cst.Attribute, cst.Subscript)):
                 self._maybe_head(tgt, node.value)
@@ -523,6 +524,13 @@ class _Builder(cst.CSTVisitor):
         elif isinstance(target, (cst.Tuple, cst.List)):
             for el in target.elements:
                 self._record_assigned(el.value)
+
+    def _is_module_expr(self, expr: cst.CSTNode) -> bool:
+        if isinstance(expr, cst.Name):
+            lv = self._loopvar(expr.value)
+            if lv is not None:
+                return lv.role == "mod"
+        return self.facts.kind_of(expr, self.scope).is_module()
 
     def _maybe_head(self, target: cst.CSTNode, value: cst.CSTNode) -> None:
         path = self.path_of(target)

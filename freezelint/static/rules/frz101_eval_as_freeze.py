@@ -12,6 +12,7 @@ from freezelint.static.rules.flow_rule import FlowRule
 _INTENT_COMMENT = re.compile(r"\b(freez\w*|frozen|fix|fixed)\b", re.I)
 # a comment about BatchNorm statistics or dropout: eval() is the right tool there
 _MODE_COMMENT = re.compile(r"batch.?norm|\bbn\b|statistic|stats|dropout|running|inference|evaluat|valid", re.I)
+_MODE_NAME = re.compile(r"bn|norm|stat|dropout")
 _EVAL_FUNCS = ("val", "test", "eval", "predict", "infer", "sample", "generate", "score", "export", "benchmark", "demo", "visuali")
 
 
@@ -83,7 +84,7 @@ class EvalAsFreeze(FlowRule):
         fn = (tl.func_name or "").lower().lstrip("_")
         if fn == "train" or fn.startswith(_EVAL_FUNCS) or fn.startswith("on_val") or fn.startswith("on_test"):
             return
-        frozen = self._frozen_paths()
+        frozen = self._frozen_paths(tl)
         if frozen is None:
             return  # a freeze we cannot place: stay silent
         for e in evals:
@@ -111,9 +112,11 @@ class EvalAsFreeze(FlowRule):
 
     def _intent(self, tl: flow.Timeline, e: flow.Event, fn: str) -> Optional[str]:
         comment = flow.comment_near(e.stmt)
-        if fn.startswith(("freeze", "fix")):
+        if comment and _MODE_COMMENT.search(comment):
+            return None  # eval() for BatchNorm statistics or dropout: the right tool
+        if fn.startswith(("freeze", "fix")) and not _MODE_NAME.search(fn):
             return f"is in `{tl.func_name}`"
-        if comment and _INTENT_COMMENT.search(comment) and not _MODE_COMMENT.search(comment):
+        if comment and _INTENT_COMMENT.search(comment):
             return "is commented as a freeze"
         if _guard_intent(e.guards):
             return "is guarded by a freeze flag"
@@ -123,17 +126,20 @@ class EvalAsFreeze(FlowRule):
                     return f"comes before `{o.name or 'an optimizer'}` is built over its parameters"
         return None
 
-    def _frozen_paths(self):
-        cached = self.facts.__dict__.get("_frz101_frozen")
-        if cached is None:
-            paths = set()
-            for tl in self.flow.all_timelines():
-                for f in tl.of(flow.FREEZE):
-                    if f.target is None:
-                        paths = False
-                        break
-                    paths.add(f.target)
-                if paths is False:
-                    break
-            cached = self.facts.__dict__["_frz101_frozen"] = (paths if paths is not False else None,)
-        return cached[0]
+    def _frozen_paths(self, tl):
+        """Paths frozen in this function, plus `self.*` paths frozen anywhere in the file; None: unknown."""
+        own = set()
+        for f in tl.of(flow.FREEZE):
+            if f.target is None:
+                return None
+            own.add(f.target)
+        shared = self.facts.__dict__.get("_frz101_self_frozen")
+        if shared is None:
+            shared = {
+                f.target
+                for other in self.flow.all_timelines()
+                for f in other.of(flow.FREEZE)
+                if f.target and f.target.startswith("self")
+            }
+            self.facts.__dict__["_frz101_self_frozen"] = shared
+        return own | shared
