@@ -112,13 +112,15 @@ def _relative(path: str, root: Path) -> str:
 
 
 def _match(rel: str, name: str, pattern: str) -> bool:
-    """ruff-style: a bare name matches any path component; a pattern with a slash
-    matches the path relative to the config's folder (or any trailing part of it)."""
+    """ruff-style: a bare name matches the file or folder name (discovery checks each
+    folder on the way down, so it excludes everything below a matching folder, but
+    never a folder above the path the user named); a pattern with a slash matches
+    the path relative to the config's folder (or any trailing part of it)."""
     pattern = pattern.rstrip("/")
     if pattern.startswith("./"):
         pattern = pattern[2:]
     if "/" not in pattern:
-        return fnmatch.fnmatchcase(name, pattern) or any(fnmatch.fnmatchcase(part, pattern) for part in rel.split("/"))
+        return fnmatch.fnmatchcase(name, pattern)
     return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern + "/*") or fnmatch.fnmatchcase(rel, "*/" + pattern)
 
 

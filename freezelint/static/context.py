@@ -61,23 +61,8 @@ def loop_target_kinds(loop: cst.For, ctx: "FileContext") -> Dict[str, Kind]:
                     walk(el.value, path + (i,))
 
     walk(loop.target, ())
-    assigned = {n for n in out if _reassigned_in(loop.body, n)}
+    assigned = ctx.facts.assigned_in_loop.get(id(loop), ())
     return {n: k for n, k in out.items() if n not in assigned and k.tag != "neutral"}
-
-
-def _reassigned_in(body: cst.CSTNode, name: str) -> bool:
-    found = []
-
-    class _Finder(cst.CSTVisitor):
-        def visit_AssignTarget(self, node):
-            if isinstance(node.target, cst.Name) and node.target.value == name:
-                found.append(node)
-
-        def visit_FunctionDef(self, node):
-            return False
-
-    body.visit(_Finder())
-    return bool(found)
 
 
 class FileContext:

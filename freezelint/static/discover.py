@@ -41,7 +41,11 @@ class _GitIgnores:
             spec = self._spec(folder)
             if spec is not None:
                 rel = os.path.relpath(path, folder).replace(os.sep, "/")
-                if spec.match_file(rel + ("/" if is_dir else "")):
+                parent = rel.rsplit("/", 1)[0] + "/" if "/" in rel else None
+                # Only a match of the entry itself counts. A match inherited from a
+                # folder above means the user named a path inside an ignored folder
+                # (discovery prunes ignored folders it walks into), and is linted.
+                if spec.match_file(rel + ("/" if is_dir else "")) and not (parent and spec.match_file(parent)):
                     return True
             if folder == stop or os.path.dirname(folder) == folder:
                 return False

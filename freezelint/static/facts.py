@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Set, Tuple
 import libcst as cst
 
 from freezelint.static.project import ProjectIndex
+from freezelint.static.walk import walk
 
 # --- kinds -------------------------------------------------------------------
 
@@ -233,6 +234,8 @@ class FactsCollector(cst.CSTVisitor):
         self.self_attr_loads: Dict[str, Set[str]] = {}  # class -> self.<attr> read in it
         self._stores: Set[int] = set()
         self.imports_torch = False
+        self._loops: List[cst.For] = []
+        self.assigned_in_loop: Dict[int, Set[str]] = {}  # id(For) -> names rebound inside its body
 
     # scope bookkeeping
     @property
@@ -242,6 +245,9 @@ class FactsCollector(cst.CSTVisitor):
     def _bind_target(self, target: cst.CSTNode, expr, iterate: bool, path=(), kind=None) -> None:
         if isinstance(target, cst.Name):
             self.scope.bind(target.value, Binding(expr, self.scope, iterate, path, kind))
+            for loop in self._loops:
+                if expr is not loop.iter:
+                    self.assigned_in_loop.setdefault(id(loop), set()).add(target.value)
         elif isinstance(target, (cst.Tuple, cst.List)):
             for i, el in enumerate(target.elements):
                 if isinstance(el, cst.StarredElement):
@@ -364,6 +370,10 @@ class FactsCollector(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._bind_target(node.target, node.iter, True)
+        self._loops.append(node)
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self._loops.pop()
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
         self._bind_target(node.target, node.iter, True)
@@ -425,7 +435,7 @@ class FileFacts:
         self.module = module
         self.project = project or ProjectIndex()
         c = FactsCollector(module)
-        module.visit(c)
+        walk(module, [c])
         self.collector = c
         self.scope_of = c.scope_of
         self.module_scope = c.module_scope
@@ -435,6 +445,7 @@ class FileFacts:
         self.attr_loads = c.attr_loads
         self.self_attr_loads = c.self_attr_loads
         self.imports_torch = c.imports_torch
+        self.assigned_in_loop = c.assigned_in_loop
         self._evaluating: Set[int] = set()
         self._memo: Dict[Tuple[int, int], Kind] = {}
 

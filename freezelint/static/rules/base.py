@@ -8,6 +8,7 @@ receiver an nn.Module?" — of `self.facts` rather than working them out anew.
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Tuple, Type
 
@@ -47,6 +48,8 @@ class Rule:
     # Substrings of which at least one must appear in a file's text for this rule
     # to possibly fire there; files matching no selected rule's triggers are not parsed.
     triggers: ClassVar[Tuple[str, ...]] = ()
+    # Optionally, a regex that must also match somewhere (a sharper necessary condition).
+    trigger_pattern: ClassVar[Optional["re.Pattern[str]"]] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -54,6 +57,13 @@ class Rule:
             if cls.code in Rule.registry and Rule.registry[cls.code] is not cls:
                 raise RuntimeError(f"duplicate rule code {cls.code}")
             Rule.registry[cls.code] = cls
+
+    @classmethod
+    def might_fire(cls, text: str) -> bool:
+        """The cheap text prefilter: False means this rule cannot fire in `text`."""
+        if cls.triggers and not any(t in text for t in cls.triggers):
+            return False
+        return cls.trigger_pattern is None or cls.trigger_pattern.search(text) is not None
 
     @classmethod
     def info(cls) -> RuleInfo:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from freezelint.findings import Applicability
@@ -41,6 +43,7 @@ class ModuleRequiresGradAttribute(Rule):
     summary = "`requires_grad` assigned on an nn.Module sets a plain attribute and freezes nothing"
     fixable = "safe"
     triggers = ("requires_grad",)
+    trigger_pattern = re.compile(r"\.requires_grad\s*=(?!=)")
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from freezelint.findings import Applicability
@@ -48,6 +50,7 @@ class RequiresGradMethodOverwritten(Rule):
     summary = "`requires_grad_` is a method; assigning to it overwrites the method and freezes nothing"
     fixable = "safe"
     triggers = ("requires_grad_",)
+    trigger_pattern = re.compile(r"\.requires_grad_\s*=(?!=)")
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:

@@ -15,6 +15,10 @@ REAL_NAMES = frozenset({"requires_grad", "requires_grad_", "retains_grad", "reta
 EXTRA_MISSPELLINGS = frozenset({"requires_gradient", "require_gradient", "requires_gradients", "requiresgrad", "requiresgradient"})
 
 
+# Identifiers of a length within 2 of `requires_grad` (13) that share its start or end.
+_CANDIDATE_RE = re.compile(r"\b(?:[rR][eE]\w{8,13}|\w{6,11}(?:[gG]ra?d|[gG]ard|[dD]rag)\w{0,4}|[rR]equiresGrad\w*)\b")
+
+
 def _osa_distance(a: str, b: str) -> int:
     """Optimal string alignment distance (Levenshtein plus adjacent transpositions)."""
     prev2 = None
@@ -83,7 +87,11 @@ class RequiresGradMisspelled(Rule):
     name = "requires-grad-misspelled"
     summary = "a name close to `requires_grad` is not `requires_grad`: the flag is never set"
     fixable = "unsafe"
-    triggers = ("grad", "Grad")
+    triggers = ()
+
+    @classmethod
+    def might_fire(cls, text: str) -> bool:
+        return any(is_misspelled_requires_grad(m.group()) for m in _CANDIDATE_RE.finditer(text))
 
 
     def visit_Assign(self, node: cst.Assign) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from freezelint.findings import Applicability
@@ -47,6 +49,7 @@ class RequiresGradNoEffect(Rule):
     summary = "a `requires_grad` expression whose result is discarded changes nothing"
     fixable = "unsafe"
     triggers = ("requires_grad",)
+    trigger_pattern = re.compile(r"requires_grad\s*(?:==|!=|\bis\b)|requires_grad_\s*(?:[;#]|$)", re.M)
 
     def visit_Expr(self, node: cst.Expr) -> None:
         value = node.value

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from freezelint.static.facts import SD_VALUE
@@ -40,6 +42,7 @@ class StateDictRequiresGrad(Rule):
     name = "state-dict-requires-grad"
     summary = "`requires_grad` set on a state_dict tensor (a detached copy) freezes nothing"
     triggers = ("state_dict",)
+    trigger_pattern = re.compile(r"requires_grad")
 
     MESSAGE = (
         "`{expr}` comes from `state_dict()`, which holds detached copies: setting `requires_grad` "

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from freezelint.findings import Applicability
@@ -47,6 +49,7 @@ class DetachResultDiscarded(Rule):
     summary = "`detach()` returns a new tensor; as a bare statement it cuts nothing"
     fixable = "unsafe"
     triggers = ("detach()",)
+    trigger_pattern = re.compile(r"\.detach\(\)\s*(?:[;#]|$)", re.M)
 
     def visit_Expr(self, node: cst.Expr) -> None:
         call = node.value

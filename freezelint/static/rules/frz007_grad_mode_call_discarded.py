@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from freezelint.static.rules.base import Rule
@@ -52,6 +54,7 @@ class GradModeCallDiscarded(Rule):
     name = "grad-mode-call-discarded"
     summary = "a grad-mode context manager called as a statement is never entered"
     triggers = ("no_grad", "enable_grad", "inference_mode")
+    trigger_pattern = re.compile(r"(?:no_grad|enable_grad|inference_mode)\([^()]*\)\s*(?:[;#]|$)", re.M)
 
     def visit_Expr(self, node: cst.Expr) -> None:
         call = node.value
