@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from conftest import FIXTURES
+from static_support import FIXTURES
 from fixture_markers import expected, options
 from freezelint.static import engine
 from freezelint.static.fixer import fix_text

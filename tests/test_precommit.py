@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from static_support import ROOT
 
 pytestmark = pytest.mark.slow
 
