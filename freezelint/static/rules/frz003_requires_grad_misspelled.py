@@ -12,6 +12,8 @@ from freezelint.static.rules.base import Rule
 TARGET = "requires_grad"
 # Real names that are close to `requires_grad` but mean something else.
 REAL_NAMES = frozenset({"requires_grad", "requires_grad_", "retains_grad", "retain_grad", "requires_grad_fn"})
+# torch functions whose own parameter is spelled `require_grad` (torch/_C/__init__.pyi).
+REAL_KEYWORD_OWNERS = frozenset({"_make_subclass"})
 EXTRA_MISSPELLINGS = frozenset({"requires_gradient", "require_gradient", "requires_gradients", "requiresgrad", "requiresgradient"})
 
 
@@ -124,6 +126,9 @@ class RequiresGradMisspelled(Rule):
             )
 
     def visit_Call(self, call: cst.Call) -> None:
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value in REAL_KEYWORD_OWNERS:
+            return  # these really spell it `require_grad`
         for arg in call.args:
             if arg.keyword is not None and is_misspelled_requires_grad(arg.keyword.value):
                 self._check_keyword(call, arg)
