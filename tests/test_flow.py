@@ -127,6 +127,7 @@ def test_wrap_records_the_model_and_the_new_names():
             ddp = DDP(model, device_ids=[0])
             compiled = torch.compile(ddp.module)
             model, opt, loader = accelerator.prepare(model, opt, loader)
+            model.requires_grad_(False)
         """
     )
     wraps = tls["f"].of(flow.WRAP)
@@ -194,6 +195,7 @@ def test_head_replacement_needs_a_module_with_parameters():
             model.fc = nn.Linear(512, 10)
             model.avgpool = nn.Identity()
             model.name = "resnet"
+            model.requires_grad_(False)
         """
     )
     assert kinds(tls["f"], flow.HEAD) == [(flow.HEAD, "model.fc")]
@@ -337,3 +339,31 @@ def test_timelines_are_cached_per_scope():
     facts = FileFacts(module)
     node = facts.functions["f"][0]
     assert flow.timeline(facts, node) is flow.timeline(facts, node)
+
+
+def test_scopes_without_freeze_words_get_an_empty_timeline():
+    tls, _ = timelines(
+        """
+        import torch
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        def wrap_only(model):
+            opt = torch.optim.SGD(model.parameters(), lr=0.1)
+            return DDP(model), opt
+        def freezes(model):
+            model.requires_grad_(False)
+        """
+    )
+    assert tls["wrap_only"].events == []  # no rule asks about a flow with no freeze/mode/backward word
+    assert kinds(tls["freezes"]) == [(flow.FREEZE, "model")]
+
+
+def test_gradient_tensors_are_not_parameters():
+    tls, _ = timelines(
+        """
+        def f(net):
+            grad = net.module.weight.grad
+            grad.requires_grad_(False)
+            net.weight.data.requires_grad = False
+        """
+    )
+    assert tls["f"].of(flow.FREEZE) == []

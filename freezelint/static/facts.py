@@ -232,6 +232,8 @@ class FactsCollector(cst.CSTVisitor):
         self.calls: Dict[str, List[Tuple[cst.Call, Scope]]] = {}
         self.attr_loads: Set[str] = set()  # attribute names read anywhere in the file
         self.self_attr_loads: Dict[str, Set[str]] = {}  # class -> self.<attr> read in it
+        # id(scope node) -> attribute names and called names used directly in that scope (flow's cheap gate)
+        self.scope_words: Dict[int, Set[str]] = {}
         self._stores: Set[int] = set()
         self.imports_torch = False
         self._loops: List[cst.For] = []
@@ -396,8 +398,10 @@ class FactsCollector(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Name):
             self.calls.setdefault(node.func.value, []).append((node, self.scope))
+            self.scope_words.setdefault(id(self.scope.node), set()).add(node.func.value)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.scope_words.setdefault(id(self.scope.node), set()).add(node.attr.value)
         if id(node) in self._stores:
             return
         self.attr_loads.add(node.attr.value)
@@ -444,6 +448,7 @@ class FileFacts:
         self.calls = c.calls
         self.attr_loads = c.attr_loads
         self.self_attr_loads = c.self_attr_loads
+        self.scope_words = c.scope_words
         self.imports_torch = c.imports_torch
         self.assigned_in_loop = c.assigned_in_loop
         self._evaluating: Set[int] = set()

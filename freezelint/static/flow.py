@@ -30,6 +30,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import libcst as cst
 
 from freezelint.static.facts import FileFacts, Scope, dotted_name
+from freezelint.static.walk import walk
 
 # event kinds
 FREEZE = "freeze"
@@ -61,6 +62,7 @@ SELF_RETURNING = frozenset(
     {"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "bfloat16", "requires_grad_", "type", "to_empty", "xpu", "mps"}
 )
 _DROP_SEGMENTS = frozenset({"module", "_orig_mod"})
+_NOT_PARAM_SEGMENTS = frozenset({"grad", "data", "T", "mT"})
 _PARAMLESS = frozenset(
     {
         "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh",
@@ -80,6 +82,15 @@ _WRAPPERS = {
     "FullyShardedDataParallel": "FullyShardedDataParallel",
     "fully_shard": "fully_shard",
 }
+# Every rule needs at least one event that one of these words produces (FREEZE/UNFREEZE,
+# EVAL/TRAIN, BACKWARD, GRAD_OFF); scopes without any of them get an empty timeline.
+_CORE_WORDS = frozenset(
+    {
+        "requires_grad", "requires_grad_", "freeze", "unfreeze", "make_trainable", "unfreeze_and_add_param_group",
+        "eval", "train", "backward", "manual_backward", "set_grad_enabled",
+    }
+)
+_HELPER_WORD_PREFIXES = ("freeze", "_freeze", "unfreeze", "_unfreeze", "set_requires_grad", "requires_grad", "set_trainable", "toggle_grad")
 _FREEZE_HELPER_PREFIXES = ("freeze", "_freeze")
 _UNFREEZE_HELPER_PREFIXES = ("unfreeze", "_unfreeze")
 
@@ -560,7 +571,7 @@ class _Builder(cst.CSTVisitor):
                     self.add(kind, node, target=lv.path, whole=whole, name_var=lv.name_var)
                 return
         path = self.path_of(receiver)
-        if path is not None:
+        if path is not None and not _NOT_PARAM_SEGMENTS & set(segments(path)[1:]):
             self.add(kind, node, target=path, whole=True)
 
     # -- calls
@@ -852,16 +863,30 @@ class FileFlow:
         name = node.name.value if isinstance(node, cst.FunctionDef) else None
         tl = Timeline(node, name)
         self._cache[key] = tl  # recursion guard: a helper calling back sees a partial timeline
+        if not self._may_have_events(node):
+            return tl
         b = _Builder(self, tl, scope, follow)
         if isinstance(node, cst.FunctionDef):
             for d in node.decorators:
                 m = self.grad_mode_of(d.decorator, scope)
                 if m is not None:
                     b.grad = [m if m != "enable_grad" else None]
-            node.body.visit(b)
+            walk(node.body, [b], source_order=True)
         else:
-            node.visit(b)
+            walk(node, [b], source_order=True)
         return tl
+
+    def _may_have_events(self, node: cst.CSTNode) -> bool:
+        """Cheap gate: a scope whose own attribute/call names include no freeze-related word
+        (and no call of a same-file function) can only have events no rule queries alone."""
+        words = self.facts.scope_words.get(id(node))
+        if not words:
+            return False
+        if words & _CORE_WORDS:
+            return True
+        if any(w.lower().startswith(_HELPER_WORD_PREFIXES) for w in words):
+            return True
+        return any(w in self.facts.functions for w in words)
 
     def all_timelines(self) -> List[Timeline]:
         if self._all is None:
