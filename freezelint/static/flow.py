@@ -863,7 +863,7 @@ class FileFlow:
         name = node.name.value if isinstance(node, cst.FunctionDef) else None
         tl = Timeline(node, name)
         self._cache[key] = tl  # recursion guard: a helper calling back sees a partial timeline
-        if not self._may_have_events(node):
+        if follow and not self._may_have_events(node):  # a helper's events count at its call sites
             return tl
         b = _Builder(self, tl, scope, follow)
         if isinstance(node, cst.FunctionDef):
