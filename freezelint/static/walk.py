@@ -65,20 +65,68 @@ def _child_fields(cls: type) -> Tuple[str, ...]:
     return fields
 
 
-def _children(node: cst.CSTNode):
+# Where libcst's own `visit` order (source order) differs from field order.
+_SOURCE_ORDER: Dict[type, Tuple[str, ...]] = {
+    cst.IfExp: ("body", "test", "orelse"),
+    cst.Arg: ("keyword", "value"),
+    cst.FunctionDef: ("decorators", "name", "type_parameters", "params", "returns", "body"),
+    cst.ClassDef: ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    cst.ExceptHandler: ("type", "name", "body"),
+    cst.ExceptStarHandler: ("type", "name", "body"),
+    cst.MatchCase: ("pattern", "guard", "body"),
+    cst.Parameters: ("posonly_params", "posonly_ind", "params", "star_arg", "kwonly_params", "star_kwarg"),
+    cst.TypeAlias: ("name", "type_parameters", "value"),
+}
+
+
+# type -> 1: a child node, 2: a sequence that may hold child nodes, 0: neither.
+# (An ABC isinstance check per field costs more than the rest of the walk.)
+_KIND: Dict[type, int] = {}
+_IS_NODE: Dict[type, bool] = {}
+
+
+def _kind(t: type) -> int:
+    k = _KIND.get(t)
+    if k is None:
+        if issubclass(t, cst.CSTNode):
+            k = 0 if issubclass(t, cst.BaseParenthesizableWhitespace) else 1
+        elif issubclass(t, (tuple, list)):
+            k = 2
+        else:
+            k = 0
+        _KIND[t] = k
+    return k
+
+
+def _children(node: cst.CSTNode, order: Dict[type, Tuple[str, ...]] = {}):
     out = []
-    for name in _child_fields(type(node)):
+    kinds = _KIND
+    for name in order.get(type(node)) or _child_fields(type(node)):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            if not isinstance(value, (cst.BaseParenthesizableWhitespace, cst.MaybeSentinel)):
-                out.append(value)
-        elif isinstance(value, (tuple, list)):
-            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+        k = kinds.get(type(value))
+        if k is None:
+            k = _kind(type(value))
+        if k == 1:
+            out.append(value)
+        elif k == 2:
+            for v in value:
+                t = type(v)
+                is_node = _IS_NODE.get(t)
+                if is_node is None:
+                    is_node = _IS_NODE[t] = issubclass(t, cst.CSTNode)
+                if is_node:
+                    out.append(v)
     return out
 
 
-def walk(root: cst.CSTNode, visitors: Sequence[cst.CSTVisitor]) -> None:
-    """Visit `root` depth-first in source order with each visitor in turn."""
+def walk(root: cst.CSTNode, visitors: Sequence[cst.CSTVisitor], source_order: bool = False) -> None:
+    """Visit `root` depth-first with each visitor in turn.
+
+    Children come in field order, which is source order except for a few nodes
+    (`a if t else b`, `f(k=v)`, decorators); `source_order=True` follows libcst's
+    own `visit` order for those too (for visitors whose results depend on order).
+    """
+    order = _SOURCE_ORDER if source_order else {}
     stack = [(root, False)]
     while stack:
         node, leaving = stack.pop()
@@ -92,4 +140,4 @@ def walk(root: cst.CSTNode, visitors: Sequence[cst.CSTVisitor]) -> None:
                 descend = True
         stack.append((node, True))
         if descend:
-            stack.extend((child, False) for child in reversed(_children(node)))
+            stack.extend((child, False) for child in reversed(_children(node, order)))
