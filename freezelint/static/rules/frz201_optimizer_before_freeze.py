@@ -71,10 +71,11 @@ class OptimizerBeforeFreeze(FlowRule):
                 b.loops == f.loops and any(s.loops == f.loops for s in tl.after(f, flow.STEP))
                 for b in tl.before(f, flow.BACKWARD)
             )
+            had_grads = any(b.index < f.index or (set(b.loops) & set(f.loops)) for b in tl.of(flow.BACKWARD))
             opt = o.name or "the optimizer"
             target = f.target
             why = []
-            if zero_fill:
+            if zero_fill and had_grads:
                 why.append("`zero_grad(set_to_none=False)` keeps zero-filled grads on them")
             if between:
                 why.append("the freeze comes between `backward()` and `step()`, so their grads are still applied")
