@@ -75,6 +75,12 @@ def main() -> None:
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes that may change intent.")
 @click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where to keep the result cache (default: $FREEZELINT_CACHE_DIR, else .freezelint_cache at the project root).",
+)
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (default: one per core).")
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
 @click.option("--stdin-filename", default=None, help="The name to report for a file read from `-`.")
@@ -93,6 +99,7 @@ def check(
     unsafe_fixes,
     diff,
     no_cache,
+    cache_dir,
     jobs,
     quiet,
     stdin_filename,
@@ -128,6 +135,8 @@ def check(
         jobs=jobs,
         stdin=stdin,
         stdin_filename=stdin_filename,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
     )
     result = run_check(req)
     fmt = output_format or resolver.for_path(paths[0] if paths != ["-"] else (stdin_filename or ".")).output_format

@@ -9,6 +9,7 @@ from typing import Dict, FrozenSet, List, Optional
 from freezelint.config import ConfigResolver, Settings
 from freezelint.findings import Applicability, Finding
 from freezelint.static import engine
+from freezelint.static.cache import Cache, content_hash, resolve_cache_dir, result_key, settings_key
 from freezelint.static.discover import discover, explicitly_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
 from freezelint.static.project import ProjectIndex
@@ -25,6 +26,8 @@ class CheckRequest:
     jobs: int = 0  # 0: one per core
     stdin: Optional[bytes] = None  # the text of `-`
     stdin_filename: Optional[str] = None
+    no_cache: bool = False
+    cache_dir: Optional[str] = None  # default: FREEZELINT_CACHE_DIR, else .freezelint_cache at the project root
 
 
 @dataclass
@@ -44,55 +47,148 @@ def _wants_fix(f: Finding, unsafe: bool) -> bool:
 
 
 def run_check(req: CheckRequest) -> CheckResult:
-    result = CheckResult()
-    entries: List[tuple] = []  # (path, settings, Source | SourceError)
     if req.paths == ["-"] or req.stdin is not None:
-        name = req.stdin_filename or "-"
-        settings = req.resolver.for_path(req.stdin_filename or os.path.join(os.getcwd(), "-"))
-        try:
-            entries.append((name, settings, decode(req.stdin or b"")))
-        except SourceError as exc:
-            entries.append((name, settings, exc))
-    else:
-        for path, explicit in discover(req.paths, req.resolver):
-            if explicit and explicitly_excluded(path, req.resolver):
-                continue
-            settings = req.resolver.for_path(path)
-            try:
-                entries.append((path, settings, engine.read_source(path, settings.max_file_size)))
-            except SourceError as exc:
-                entries.append((path, settings, exc))
+        return _run_stdin(req)
+    return _run_paths(req)
+
+
+def _run_stdin(req: CheckRequest) -> CheckResult:
+    result = CheckResult(files=1)
+    name = req.stdin_filename or "-"
+    settings = req.resolver.for_path(req.stdin_filename or os.path.join(os.getcwd(), "-"))
+    try:
+        src = decode(req.stdin or b"")
+    except SourceError as exc:
+        result.findings.append(engine.error_finding(name, str(exc), exc.line, exc.col))
+        result.errors += 1
+        return result
+    project = ProjectIndex.build([engine.summarize_text(src.text)])
+    codes = settings.enabled_codes()
+    ignored = settings.ignored_for(name)
+    file_result = engine.lint_source(name, src, codes, ignored, project)
+    if file_result.error:
+        result.errors += 1
+    findings = file_result.findings
+    if (req.fix or req.diff) and any(_wants_fix(f, req.unsafe_fixes) for f in findings):
+        findings = _fix_file(req, result, name, src, (codes, ignored), project, findings)
+    result.findings.extend(findings)
+    if req.stdin is not None and req.fix and result.stdin_output is None:
+        result.stdin_output = src.text  # nothing to fix: echo the input, as ruff does
+    return _finish(req, result)
+
+
+@dataclass
+class _Entry:
+    path: str
+    settings: Settings
+    abspath: str = ""
+    digest: str = ""  # hash of the bytes the summary was taken from ("" : not cacheable)
+
+
+def _run_paths(req: CheckRequest) -> CheckResult:
+    """Phase 1: every file's summary for the cross-file index (from the cache when
+    the file's stat is unchanged, else read, hashed and summarised, the text then
+    dropped). Phase 2: findings from the cache, or linted by workers that read the
+    files themselves, so memory stays bounded by the largest file, not the corpus."""
+    result = CheckResult()
+    entries: List[_Entry] = []
+    for path, explicit in discover(req.paths, req.resolver):
+        if explicit and explicitly_excluded(path, req.resolver):
+            continue
+        entries.append(_Entry(path, req.resolver.for_path(path)))
     result.files = len(entries)
 
-    project = ProjectIndex.build(
-        engine.summarize_text(src.text) for _, _, src in entries if isinstance(src, Source)
-    )
-    codes_cache: Dict[int, FrozenSet[str]] = {}
-    jobs = []
-    sources: Dict[str, Source] = {}
-    per_file: Dict[str, tuple] = {}
-    for path, settings, src in entries:
-        if isinstance(src, SourceError):
-            result.findings.append(engine.error_finding(path, str(src), src.line, src.col))
+    store: Optional[Cache] = None
+    if not req.no_cache and entries:
+        s0 = entries[0].settings
+        store = Cache(resolve_cache_dir(req.cache_dir, req.paths[0], s0.config_file)).load()
+
+    summaries = []
+    for e in entries:
+        e.abspath = os.path.abspath(e.path)
+        try:
+            summary = _summarize_file(e, store)
+        except SourceError as exc:
+            result.findings.append(engine.error_finding(e.path, str(exc), exc.line, exc.col))
             result.errors += 1
+            e.digest = None  # type: ignore[assignment]  # unreadable: not linted
             continue
-        codes = _codes(settings, codes_cache)
-        ignored = settings.ignored_for(path)
-        sources[path] = src
-        per_file[path] = (codes, ignored)
-        jobs.append((path, codes, ignored, src))
+        summaries.append(summary)
+    project = ProjectIndex.build(summaries)
+    del summaries
+
+    codes_cache: Dict[int, FrozenSet[str]] = {}
+    keys: Dict[int, str] = {}
+    jobs = []
+    pending: Dict[str, tuple] = {}  # path -> (entry, codes, ignored, result key)
+    done: List[tuple] = []  # (path, findings, error)
+    for e in entries:
+        if e.digest is None:
+            continue
+        key = None
+        if store is not None and e.digest:
+            sk = keys.get(id(e.settings))
+            if sk is None:
+                sk = keys[id(e.settings)] = result_key(settings_key(e.settings), project.digest)
+            key = sk
+            hit = store.results(e.abspath, e.digest, key, e.path)
+            if hit is not None:
+                done.append((e.path, hit[0], hit[1]))
+                continue
+        codes = _codes(e.settings, codes_cache)
+        ignored = e.settings.ignored_for(e.path)
+        pending[e.path] = (e, codes, ignored, key)
+        jobs.append((e.path, codes, ignored, e.settings.max_file_size))
 
     workers = req.jobs or os.cpu_count() or 1
     for file_result in engine.lint_many(jobs, project, workers):
-        path = file_result.path
-        if file_result.error:
+        e, codes, ignored, key = pending[file_result.path]
+        if store is not None and key is not None and file_result.digest and file_result.digest == e.digest:
+            store.record_results(e.abspath, e.digest, key, file_result.findings, file_result.error)
+        done.append((file_result.path, file_result.findings, file_result.error))
+
+    for path, findings, error in done:
+        if error:
             result.errors += 1
-        findings = file_result.findings
         if (req.fix or req.diff) and any(_wants_fix(f, req.unsafe_fixes) for f in findings):
-            findings = _fix_file(req, result, path, sources[path], per_file[path], project, findings)
+            settings = req.resolver.for_path(path)
+            try:
+                src = engine.read_source(path, settings.max_file_size)
+            except SourceError as exc:
+                result.messages.append(f"{path}: cannot fix: {exc}")
+            else:
+                codes = _codes(settings, codes_cache)
+                findings = _fix_file(req, result, path, src, (codes, settings.ignored_for(path)), project, findings)
         result.findings.extend(findings)
-    if req.stdin is not None and req.fix and result.stdin_output is None and entries and isinstance(entries[0][2], Source):
-        result.stdin_output = entries[0][2].text  # nothing to fix: echo the input, as ruff does
+    if store is not None:
+        store.save()
+    return _finish(req, result)
+
+
+def _summarize_file(e: _Entry, store: Optional[Cache]):
+    """The file's project summary; sets e.digest. Raises SourceError if it cannot be read."""
+    st = None
+    if store is not None:
+        try:
+            st = os.stat(e.abspath)
+        except OSError:
+            st = None
+        if st is not None:
+            cached = store.lookup_stat(e.abspath, st)
+            if cached is not None:
+                summary = Cache.summary_of(cached)
+                if summary is not None:
+                    e.digest = cached["h"]
+                    return summary
+    src = engine.read_source(e.path, e.settings.max_file_size)
+    summary = engine.summarize_text(src.text)
+    if store is not None and st is not None:
+        e.digest = content_hash(src.raw)
+        store.record_file(e.abspath, st, e.digest, summary)
+    return summary
+
+
+def _finish(req: CheckRequest, result: CheckResult) -> CheckResult:
     if not req.unsafe_fixes:
         result.unsafe_hidden = sum(
             1 for f in result.findings if f.fix is not None and f.fix.applicability is Applicability.UNSAFE

@@ -34,6 +34,7 @@ class FileResult:
     path: str
     findings: List[Finding] = field(default_factory=list)
     error: bool = False  # the file could not be read or parsed (FRZ000)
+    digest: str = ""  # content hash of the bytes that were linted (lint_file)
 
 
 def error_finding(path: str, message: str, line: int = 1, col: int = 1) -> Finding:
@@ -243,17 +244,34 @@ def _init_worker(project: ProjectIndex) -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
 
 
-def _lint_job(job: Tuple[str, FrozenSet[str], FrozenSet[str], Source]) -> FileResult:
-    path, codes, ignored, source = job
-    return lint_source(path, source, codes, ignored, _WORKER_PROJECT)
+def lint_file(path: str, codes: FrozenSet[str], ignored: FrozenSet[str], max_size: int, project: Optional[ProjectIndex]) -> FileResult:
+    """Read, decode and lint one file (what a worker does: only the path crosses processes)."""
+    from freezelint.static.cache import content_hash
+
+    try:
+        source = read_source(path, max_size)
+    except SourceError as exc:
+        return FileResult(path, [error_finding(path, str(exc), exc.line, exc.col)], error=True)
+    result = lint_source(path, source, codes, ignored, project)
+    result.digest = content_hash(source.raw)
+    return result
+
+
+def _lint_job(job: Tuple[str, FrozenSet[str], FrozenSet[str], int]) -> FileResult:
+    path, codes, ignored, max_size = job
+    return lint_file(path, codes, ignored, max_size, _WORKER_PROJECT)
 
 
 def lint_many(
-    jobs: List[Tuple[str, FrozenSet[str], FrozenSet[str], Source]],
+    jobs: List[Tuple[str, FrozenSet[str], FrozenSet[str], int]],
     project: ProjectIndex,
     workers: int,
 ) -> List[FileResult]:
-    """Lint (path, codes, ignored, source) jobs, in parallel when there are enough to pay for a pool."""
+    """Lint (path, codes, ignored, max_file_size) jobs, in parallel when there are enough to pay for a pool.
+
+    Workers read the files themselves: no source text is pickled, and no process
+    holds more than the file it is linting.
+    """
     workers = max(1, min(workers, len(jobs) // MIN_FILES_PER_WORKER or 1))
     if workers == 1:
         _init_worker(project)
@@ -262,4 +280,4 @@ def lint_many(
 
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(project,)) as pool:
-        return list(pool.map(_lint_job, jobs, chunksize=max(1, len(jobs) // (workers * 8))))
+        return list(pool.map(_lint_job, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 8)))))
