@@ -36,10 +36,12 @@ def run(path: str):
     cmd = [sys.executable, "-m", "freezelint", "check", path, "--select", "ALL", "--output-format", "json", "--exit-zero", "--no-cache"]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode not in (0, 1):
-        # --no-cache may not exist in every version of the CLI
-        cmd.remove("--no-cache")
-        out = subprocess.run(cmd, capture_output=True, text=True)
-    return json.loads(out.stdout or "[]")
+        raise SystemExit(f"freezelint crashed on {path} (exit {out.returncode}):\n{out.stderr[-3000:]}")
+    findings = json.loads(out.stdout)
+    errors = [f for f in findings if f["code"] == "FRZ000"]
+    if errors:
+        print(f"# {path}: {len(errors)} files could not be parsed (FRZ000)", file=sys.stderr)
+    return findings
 
 
 def main() -> None:

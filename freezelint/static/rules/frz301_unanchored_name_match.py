@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Tuple
 
 import libcst as cst
 
@@ -9,7 +9,7 @@ from freezelint.static import flow
 from freezelint.static.rules.flow_rule import FlowRule
 
 
-def _name_tests(test: cst.CSTNode, var: str) -> Iterator[cst.SimpleString]:
+def _name_tests(test: cst.CSTNode, var: str) -> Iterator[Tuple[cst.SimpleString, str]]:
     """String literals `s` in `s in var` / `s not in var` tests (also through and/or/not and any(...))."""
     if isinstance(test, cst.BooleanOperation):
         yield from _name_tests(test.left, var)
@@ -20,7 +20,7 @@ def _name_tests(test: cst.CSTNode, var: str) -> Iterator[cst.SimpleString]:
         comp = test.comparisons[0]
         if isinstance(comp.operator, (cst.In, cst.NotIn)) and isinstance(comp.comparator, cst.Name) and comp.comparator.value == var:
             if isinstance(test.left, cst.SimpleString):
-                yield test.left
+                yield test.left, "not in" if isinstance(comp.operator, cst.NotIn) else "in"
     elif isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value in ("any", "all") and test.args:
         gen = test.args[0].value
         if isinstance(gen, cst.GeneratorExp) and isinstance(gen.for_in.iter, (cst.List, cst.Tuple)) and isinstance(gen.elt, cst.Comparison):
@@ -28,7 +28,7 @@ def _name_tests(test: cst.CSTNode, var: str) -> Iterator[cst.SimpleString]:
             if comp is not None and isinstance(comp.operator, (cst.In, cst.NotIn)) and isinstance(comp.comparator, cst.Name) and comp.comparator.value == var:
                 for el in gen.for_in.iter.elements:
                     if isinstance(el.value, cst.SimpleString):
-                        yield el.value
+                        yield el.value, "not in" if isinstance(comp.operator, cst.NotIn) else "in"
 
 
 class UnanchoredNameMatch(FlowRule):
@@ -78,15 +78,16 @@ class UnanchoredNameMatch(FlowRule):
             if ev.name_var is None or ev.via is not None:
                 continue
             for g in ev.guards:
-                for lit in _name_tests(g, ev.name_var):
+                for lit, op in _name_tests(g, ev.name_var):
                     value = flow.string_value(lit)
                     if not value or not value[-1].isdigit() or id(lit) in seen:
                         continue
                     seen.add(id(lit))
-                    verb = "freezes" if ev.kind == flow.FREEZE else "unfreezes"
+                    what = "freezing" if ev.kind == flow.FREEZE else "unfreezing"
                     self.report_at(
                         ev,
-                        f"`{lit.value} in {ev.name_var}` also matches `{value}0`, `{value}1`, ..., so this {verb} more than "
-                        f"`{value}`; anchor it: `{ev.name_var}.startswith(\"{value}.\")` (or `\"{value}.\" in {ev.name_var}`)",
+                        f"`{lit.value} {op} {ev.name_var}` also matches `{value}0`, `{value}1`, ...: when {what}, their "
+                        f"parameters are treated like those of `{value}`; anchor it: "
+                        f"`{ev.name_var}.startswith(\"{value}.\")` (or `\"{value}.\" in {ev.name_var}`)",
                         node=lit,
                     )
