@@ -113,8 +113,8 @@ def check(
 
     overrides = Overrides(
         select=validate_selectors(_split(select), "--select") if select else None,
-        extend_select=validate_selectors(_split(extend_select), "--extend-select"),
-        ignore=validate_selectors(_split(ignore), "--ignore"),
+        extend_select=validate_selectors(_split(extend_select), "--extend-select") if extend_select else (),
+        ignore=validate_selectors(_split(ignore), "--ignore") if ignore else (),
         output_format=output_format,
         config_file=Path(config_file) if config_file else None,
         isolated=isolated,
