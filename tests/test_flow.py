@@ -367,3 +367,15 @@ def test_gradient_tensors_are_not_parameters():
         """
     )
     assert tls["f"].of(flow.FREEZE) == []
+
+
+def test_unknown_freeze_methods_are_freezes_of_unknown_targets():
+    tls, _ = timelines(
+        """
+        def f(model):
+            model.freeze_feature_encoder()
+            model.eval()
+        """
+    )
+    (freeze,) = tls["f"].of(flow.FREEZE)
+    assert freeze.target is None  # rules that need a target stay silent; FRZ101 treats it as a freeze

@@ -505,6 +505,12 @@ class Builder(cst.CSTVisitor):
                 if m == "freeze" and not node.args:
                     self.add(EVAL, node, target=path)  # LightningModule.freeze()
             return True
+        if m.startswith(("freeze_", "unfreeze_")) and m != "unfreeze_and_add_param_group":
+            if self._follow_method(node, m, recv):
+                return True
+            # `model.freeze_feature_encoder()`: a freeze of something inside the receiver we cannot name
+            self.add(FREEZE if m.startswith("freeze_") else UNFREEZE, node, target=None)
+            return True
         if m in ("fit",) or m.startswith(("train_", "fit_")):
             self.add(RUN, node)
             return False
@@ -560,6 +566,8 @@ class Builder(cst.CSTVisitor):
         low = fname.lower()
         if defs:
             return
+        if any(w in low for w in ("bn", "norm", "stat")):
+            return  # `freeze_bn(model)`: about BatchNorm mode/statistics, not (only) requires_grad
         if low.startswith(_UNFREEZE_HELPER_PREFIXES) and node.args:
             path = self.path_of(node.args[0].value)
             if path:
