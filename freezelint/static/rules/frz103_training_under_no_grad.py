@@ -84,12 +84,13 @@ class TrainingUnderNoGrad(FlowRule):
                 else:
                     continue
             elif name is None and b.grad in flow.NO_GRAD_MODES:
-                where = f"`{self.code_of(value)}` is computed inside a `{b.grad}` block"
+                where = f"`{self.code_of(value)}` is computed inside a `torch.{b.grad}()` block"
             else:
                 continue
             self.report_at(
                 b,
-                f"{where}, so it has no autograd graph and `{self.code_of(b.node)}` trains nothing; "
+                f"{where}, so it has no autograd graph: `{self.code_of(b.node)}` raises, or trains nothing once "
+                f"patched with `requires_grad_()`; "
                 f"compute the training forward and loss outside the `no_grad` block (keep only fixed parts, "
                 f"such as a teacher or frozen encoder, inside it)",
             )

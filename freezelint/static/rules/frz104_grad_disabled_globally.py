@@ -71,21 +71,21 @@ class GradDisabledGlobally(FlowRule):
                 ]
                 if not later and not looped:
                     continue
-                reason = "and this function calls `backward()` afterwards"
+                reason = ", and this function calls `backward()` later"
             self.report_at(
                 g,
-                f"`{self.code_of(g.node)}` as a statement turns autograd off for everything that follows {reason}; "
+                f"`{self.code_of(g.node)}` as a statement turns autograd off for everything that follows{reason}; "
                 f"wrap only the code that needs it in `with torch.no_grad():`",
             )
 
     def _module_reason(self, tl: flow.Timeline):
         if any(t.of(flow.BACKWARD) for t in self.flow.all_timelines()):
-            return "(at import time), and this file calls `backward()`"
+            return " (at import time), and this file calls `backward()`"
         module = tl.node
         is_script = any(
             isinstance(s, cst.If) and "__main__" in self.ctx.code(s.test) for s in module.body
         )
         defines = any(isinstance(s, (cst.FunctionDef, cst.ClassDef)) for s in module.body)
         if not is_script and defines:
-            return "at import time, in every program that imports this module"
+            return " at import time, in every program that imports this module"
         return None
