@@ -100,14 +100,18 @@ class EvalAsFreeze(FlowRule):
                 continue  # switched back for training: evaluation
             if any(e.loops and set(t.loops) & set(e.loops) and flow.overlap(t.target, e.target) for t in tl.before(e, flow.TRAIN)):
                 continue  # a loop flips train/eval each round
+            trains = (flow.BACKWARD, flow.STEP, flow.RUN)
+            if tl.before(e, *trains) and not tl.after(e, *trains + (flow.OPT,)):
+                continue  # eval() after training, nothing trains later: the evaluation phase
             why = self._intent(tl, e, fn)
             if why is None:
                 continue
             code = self.code_of(e.node)
             self.report_at(
                 e,
-                f"`{code}` {why} but `eval()` does not freeze: `{e.target}` still gets gradients and the optimizer "
-                f"updates it; add `{e.target}.requires_grad_(False)` (keep `.eval()` only to fix BatchNorm/Dropout behaviour)",
+                f"`{code}` {why} but `eval()` does not freeze: `{e.target}` still records gradients (memory and time), "
+                f"and any optimizer over its parameters still updates it; add `{e.target}.requires_grad_(False)` "
+                f"(keep `.eval()` for fixed BatchNorm/Dropout behaviour)",
             )
 
     def _intent(self, tl: flow.Timeline, e: flow.Event, fn: str) -> Optional[str]:
