@@ -42,6 +42,7 @@ ADD_GROUP = "add_param_group"
 WRAP = "wrap"
 EVAL = "eval"
 TRAIN = "train"
+TRAIN_REPLACED = "train_replaced"  # `module.train = <no-op>`: target's train() no longer switches it back
 HEAD = "head"
 BACKWARD = "backward"
 STEP = "step"
@@ -285,6 +286,15 @@ def class_overrides_train(facts: FileFacts, class_name: Optional[str]) -> bool:
     if class_name is None:
         return False
     return any("train" in info.body_names for info in facts.classes.get(class_name, []))
+
+
+def train_replaced_paths(flow_: "FileFlow") -> List[str]:
+    """Paths whose `train` attribute is replaced anywhere in the file (`vae.train = disabled_train`)."""
+    cached = flow_.__dict__.get("_train_replaced")
+    if cached is None:
+        cached = [e.target for tl in flow_.all_timelines() for e in tl.of(TRAIN_REPLACED) if e.target]
+        flow_.__dict__["_train_replaced"] = cached
+    return cached
 
 
 def any_class_overrides_train(facts: FileFacts) -> bool:

@@ -18,7 +18,7 @@ import libcst as cst
 from freezelint.static.facts import FileFacts, Scope, dotted_name
 from freezelint.static.flow import (
     ADD_GROUP, ALL, BACKWARD, EVAL, FILTER, FORWARD, FREEZE, GRAD_OFF, GRAD_ON, HEAD, NO_GRAD_MODES, OPT, PASS, RUN,
-    STEP, SUBSET, TRAIN, UNFREEZE, WRAP, ZERO_GRAD, Event, Timeline, _normalize, arg, bool_literal, method_name,
+    STEP, SUBSET, TRAIN, TRAIN_REPLACED, UNFREEZE, WRAP, ZERO_GRAD, Event, Timeline, _normalize, arg, bool_literal, method_name,
     mentions, segments, string_value,
 )
 
@@ -327,6 +327,10 @@ class Builder(cst.CSTVisitor):
                 # on a Module the attribute does nothing (FRZ001): not a freeze
                 if flag is not None and not self._is_module_expr(tgt.value):
                     self._set_requires_grad(tgt.value, flag, tgt)
+            elif isinstance(tgt, cst.Attribute) and tgt.attr.value == "train":
+                path = self.path_of(tgt.value)  # `vae.train = disabled_train`: train() replaced
+                if path:
+                    self.add(TRAIN_REPLACED, tgt, target=path)
             elif isinstance(tgt, (cst.Attribute, cst.Subscript)):
                 self._maybe_head(tgt, node.value)
 

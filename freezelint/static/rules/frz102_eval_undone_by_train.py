@@ -12,8 +12,9 @@ class EvalUndoneByTrain(FlowRule):
     ## What it does
     Flags a `.train()` call on a module after one of its submodules was put
     in eval mode (to keep BatchNorm statistics or dropout fixed), when the
-    submodule is not put back in eval mode after that `train()` and the
-    class does not override `train()`.
+    submodule is not put back in eval mode after that `train()`, the class
+    does not override `train()`, and the submodule's `train` is not replaced
+    by a no-op (`vae.train = disabled_train`).
 
     ## Why is this bad?
     `train()` is recursive: it switches every submodule back to training
@@ -58,6 +59,7 @@ class EvalUndoneByTrain(FlowRule):
         evals = tl.of(flow.EVAL)
         if not evals:
             return
+        replaced = flow.train_replaced_paths(self.flow)
         for t in tl.of(flow.TRAIN):
             if t.mode is False or t.target is None:
                 continue
@@ -67,6 +69,8 @@ class EvalUndoneByTrain(FlowRule):
                 sub = e.target
                 if not flow.strictly_inside(sub, t.target):
                     continue
+                if any(flow.overlap(sub, r) for r in replaced):
+                    continue  # its train() was replaced by a no-op: it stays in eval mode
                 if any(
                     flow.inside(sub, r.target) and flow.strictly_inside(r.target, t.target)
                     for r in tl.after(t, flow.EVAL)
