@@ -98,10 +98,23 @@ class Settings:
         return frozenset(out)
 
     def is_excluded(self, path: str, patterns: Optional[Sequence[str]] = None) -> bool:
-        rel = _relative(path, self.root)
         name = os.path.basename(path)
         pats = patterns if patterns is not None else (self.exclude + self.extend_exclude)
-        return any(_match(rel, name, p) for p in pats)
+        rel = None  # only patterns with a slash need the relative path (discovery asks per file)
+        for p in pats:
+            if "/" in _normalize_pattern(p):
+                if rel is None:
+                    rel = _relative(path, self.root)
+                if _match(rel, name, p):
+                    return True
+            elif _match("", name, p):
+                return True
+        return False
+
+
+def _normalize_pattern(pattern: str) -> str:
+    pattern = pattern.rstrip("/")
+    return pattern[2:] if pattern.startswith("./") else pattern
 
 
 def _relative(path: str, root: Path) -> str:
@@ -116,9 +129,7 @@ def _match(rel: str, name: str, pattern: str) -> bool:
     folder on the way down, so it excludes everything below a matching folder, but
     never a folder above the path the user named); a pattern with a slash matches
     the path relative to the config's folder (or any trailing part of it)."""
-    pattern = pattern.rstrip("/")
-    if pattern.startswith("./"):
-        pattern = pattern[2:]
+    pattern = _normalize_pattern(pattern)
     if "/" not in pattern:
         return fnmatch.fnmatchcase(name, pattern)
     return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern + "/*") or fnmatch.fnmatchcase(rel, "*/" + pattern)
