@@ -62,12 +62,26 @@ SUBSET = "subset"  # selected by name or another test
 NO_GRAD_MODES = ("no_grad", "inference_mode")
 
 _DROP_SEGMENTS = frozenset({"module", "_orig_mod"})
+_OPTIMIZER_CLASSES = frozenset(
+    {
+        "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "RMSprop", "Rprop", "ASGD", "LBFGS",
+        "SparseAdam", "Adafactor", "Lion", "LAMB", "Lamb", "LARS", "AdamW8bit", "Adam8bit", "PagedAdamW", "PagedAdamW8bit",
+        "FusedAdam", "FusedLAMB", "DeepSpeedCPUAdam", "Muon", "Adan", "AdaBelief", "NovoGrad", "SGDW", "Lookahead",
+    }
+)
 # Every rule needs at least one event that one of these words produces (FREEZE/UNFREEZE,
 # EVAL/TRAIN, BACKWARD, GRAD_OFF); scopes without any of them get an empty timeline.
 _CORE_WORDS = frozenset(
     {
         "requires_grad", "requires_grad_", "freeze", "unfreeze", "make_trainable", "unfreeze_and_add_param_group",
         "eval", "train", "backward", "manual_backward", "set_grad_enabled",
+    }
+)
+# A same-file helper can contribute events to its callers only if its own words include one of these.
+_HELPER_WORDS = _CORE_WORDS | _OPTIMIZER_CLASSES | frozenset(
+    {
+        "optim", "add_param_group", "zero_grad", "step", "prepare", "initialize", "compile", "fully_shard",
+        "DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP",
     }
 )
 _HELPER_WORD_PREFIXES = ("freeze", "_freeze", "unfreeze", "_unfreeze", "set_requires_grad", "requires_grad", "set_trainable", "toggle_grad")
@@ -231,7 +245,7 @@ class FileFlow:
         name = node.name.value if isinstance(node, cst.FunctionDef) else None
         tl = Timeline(node, name)
         self._cache[key] = tl  # recursion guard: a helper calling back sees a partial timeline
-        if follow and not self._may_have_events(node):  # a helper's events count at its call sites
+        if not self._may_have_events(node, follow):
             return tl
         from freezelint.static.flow_events import Builder, grad_mode_of
 
@@ -246,17 +260,25 @@ class FileFlow:
             walk(node, [b], source_order=True)
         return tl
 
-    def _may_have_events(self, node: cst.CSTNode) -> bool:
-        """Cheap gate: a scope whose own attribute/call names include no freeze-related word
-        (and no call of a same-file function) can only have events no rule queries alone."""
+    def _may_have_events(self, node: cst.CSTNode, follow: bool = True) -> bool:
+        """Cheap gate on the names a scope itself uses (`facts.scope_words`), so most scopes are never walked.
+
+        A scope (followed: a rule will query it) needs a freeze, mode, backward or grad-switch word, or a
+        call of a same-file function that passes the helper gate. A helper (not followed) needs one of
+        those words or an optimizer/wrapper/step word, since those events count at its call sites.
+        """
         words = self.facts.scope_words.get(id(node))
         if not words:
             return False
-        if words & _CORE_WORDS:
-            return True
         if any(w.lower().startswith(_HELPER_WORD_PREFIXES) for w in words):
             return True
-        return any(w in self.facts.functions for w in words)
+        if not follow:
+            return bool(words & _HELPER_WORDS)
+        if words & _CORE_WORDS:
+            return True
+        return any(
+            self._may_have_events(d, follow=False) for w in words for d in self.facts.functions.get(w, ())
+        )
 
     def all_timelines(self) -> List[Timeline]:
         if self._all is None:

@@ -19,7 +19,7 @@ from freezelint.static.facts import FileFacts, Scope, dotted_name
 from freezelint.static.flow import (
     ADD_GROUP, ALL, BACKWARD, EVAL, FILTER, FORWARD, FREEZE, GRAD_OFF, GRAD_ON, HEAD, NO_GRAD_MODES, OPT, PASS, RUN,
     STEP, SUBSET, TRAIN, TRAIN_REPLACED, UNFREEZE, WRAP, ZERO_GRAD, Event, Timeline, _normalize, arg, bool_literal, method_name,
-    mentions, segments, string_value,
+    mentions, segments, string_value, _OPTIMIZER_CLASSES,
 )
 
 SELF_RETURNING = frozenset(
@@ -31,13 +31,6 @@ _PARAMLESS = frozenset(
         "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "ReLU", "GELU", "SiLU", "Sigmoid", "Tanh",
         "Softmax", "LogSoftmax", "Flatten", "Unflatten", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
         "AdaptiveMaxPool2d", "MaxPool2d", "AvgPool2d", "LeakyReLU", "Hardswish", "Mish", "ELU", "Tanhshrink",
-    }
-)
-_OPTIMIZER_CLASSES = frozenset(
-    {
-        "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "RMSprop", "Rprop", "ASGD", "LBFGS",
-        "SparseAdam", "Adafactor", "Lion", "LAMB", "Lamb", "LARS", "AdamW8bit", "Adam8bit", "PagedAdamW", "PagedAdamW8bit",
-        "FusedAdam", "FusedLAMB", "DeepSpeedCPUAdam", "Muon", "Adan", "AdaBelief", "NovoGrad", "SGDW", "Lookahead",
     }
 )
 _WRAPPERS = {
