@@ -379,3 +379,28 @@ def test_unknown_freeze_methods_are_freezes_of_unknown_targets():
     )
     (freeze,) = tls["f"].of(flow.FREEZE)
     assert freeze.target is None  # rules that need a target stay silent; FRZ101 treats it as a freeze
+
+
+def test_the_gate_opens_for_calls_of_helpers_that_matter():
+    tls, _ = timelines(
+        """
+        import torch
+        def build(net):
+            return torch.optim.SGD(net.parameters(), lr=0.1)
+        def run(net, opt, loader):
+            for x in loader:
+                net(x).sum().backward()
+                opt.step()
+        def log(msg):
+            print(msg)
+        def main(model, loader):
+            opt = build(model)
+            run(model, opt, loader)
+        def report(model):
+            log(model)
+        """
+    )
+    assert [e.kind for e in tls["main"].events if e.kind in (flow.OPT, flow.BACKWARD, flow.STEP)] == [
+        flow.OPT, flow.BACKWARD, flow.STEP,
+    ]
+    assert tls["report"].events == []
