@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from freezelint.findings import Severity
 from freezelint.static import flow
 from freezelint.static.rules.flow_rule import FlowRule
@@ -54,6 +56,13 @@ class FreezeAfterWrap(FlowRule):
     summary = "`requires_grad` changed after the model was wrapped for distribution or compiled"
     severity = Severity.WARNING
     triggers = ("DistributedDataParallel", "DDP", "FSDP", "FullyShardedDataParallel", "fully_shard", "compile", "prepare(", "deepspeed")
+    # It reports a freeze or unfreeze event, and every source of one spells one of these
+    # (see flow_events): most files that say `compile` change no requires_grad at all.
+    _CHANGES = re.compile(r"requires_grad|freeze|make_trainable|set_trainable|toggle_grad", re.I)
+
+    @classmethod
+    def might_fire(cls, text: str) -> bool:
+        return super().might_fire(text) and cls._CHANGES.search(text) is not None
 
     def check(self, tl: flow.Timeline) -> None:
         wraps = tl.of(flow.WRAP)
