@@ -404,3 +404,26 @@ def test_the_gate_opens_for_calls_of_helpers_that_matter():
         flow.OPT, flow.BACKWARD, flow.STEP,
     ]
     assert tls["report"].events == []
+
+
+def test_if_else_arms_are_exclusive_in_orderings():
+    tls, _ = timelines(
+        """
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        def f(model, distributed, mode):
+            if distributed:
+                model = DDP(model)
+            elif mode == "probe":
+                model.backbone.requires_grad_(False)
+            else:
+                model.head.requires_grad_(False)
+            model.neck.requires_grad_(False)
+        """
+    )
+    tl = tls["f"]
+    wrap = tl.of(flow.WRAP)[0]
+    backbone, head, neck = tl.of(flow.FREEZE)
+    assert flow.exclusive(wrap, backbone) and flow.exclusive(wrap, head) and flow.exclusive(backbone, head)
+    assert not flow.exclusive(wrap, neck)
+    assert tl.after(wrap, flow.FREEZE) == [neck]
+    assert tl.before(head, flow.WRAP, flow.FREEZE) == []

@@ -96,7 +96,7 @@ class Event:
     target: Optional[str] = None  # attribute path ("model.backbone"); None: unknown
     whole: bool = True  # FREEZE/UNFREEZE: every parameter of target (not a name-selected subset)
     loops: Tuple[int, ...] = ()  # ids of enclosing loop nodes, outermost first
-    branches: Tuple[int, ...] = ()  # ids of enclosing if/except/match blocks
+    branches: Tuple[Tuple[int, int], ...] = ()  # (if/except/match id, arm id) of each enclosing branch
     guards: Tuple[cst.CSTNode, ...] = ()  # enclosing `if` tests
     grad: Optional[str] = None  # "no_grad" / "inference_mode" when under such a block
     name: Optional[str] = None  # OPT: the name it is bound to; WRAP: wrapper kind; STEP/ZERO_GRAD/ADD_GROUP: receiver
@@ -123,14 +123,26 @@ class Timeline:
     def of(self, *kinds: str) -> List[Event]:
         return [e for e in self.events if e.kind in kinds]
 
+    # Orderings skip events on another arm of an `if` than the reference event: they never run together.
     def after(self, event: Event, *kinds: str) -> List[Event]:
-        return [e for e in self.events if e.index > event.index and e.kind in kinds]
+        return [e for e in self.events if e.index > event.index and e.kind in kinds and not exclusive(e, event)]
 
     def before(self, event: Event, *kinds: str) -> List[Event]:
-        return [e for e in self.events if e.index < event.index and e.kind in kinds]
+        return [e for e in self.events if e.index < event.index and e.kind in kinds and not exclusive(e, event)]
 
     def between(self, a: Event, b: Event, *kinds: str) -> List[Event]:
-        return [e for e in self.events if a.index < e.index < b.index and e.kind in kinds]
+        return [
+            e for e in self.events
+            if a.index < e.index < b.index and e.kind in kinds and not exclusive(e, a) and not exclusive(e, b)
+        ]
+
+
+def exclusive(a: Event, b: Event) -> bool:
+    """The two events sit on different arms of the same `if`/`elif`/`else`: at most one of them runs."""
+    if not a.branches or not b.branches:
+        return False
+    arms = dict(a.branches)
+    return any(c in arms and arms[c] != arm for c, arm in b.branches)
 
 
 # --- paths ------------------------------------------------------------------

@@ -11,7 +11,7 @@ same-file functions and methods one level (`_splice`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import libcst as cst
 
@@ -60,7 +60,7 @@ class Builder(cst.CSTVisitor):
         self.scope = scope
         self.follow = follow
         self.loops: List[int] = []
-        self.branches: List[int] = []
+        self.branches: List[Tuple[int, int]] = []  # (if/except/match id, arm id)
         self.guards: List[cst.CSTNode] = []
         self.grad: List[Optional[str]] = [None]
         self.stmts: List[cst.CSTNode] = []
@@ -101,13 +101,17 @@ class Builder(cst.CSTVisitor):
     def leave_SimpleStatementLine(self, node) -> None:
         self.stmts.pop()
 
-    def _enter_compound(self, node) -> None:
-        self.stmts.append(node)
-
     def visit_If(self, node: cst.If) -> None:
+        outer = self.stmts[-1] if self.stmts else None
+        if isinstance(outer, cst.If) and outer.orelse is node and self.branches:
+            self.branches[-1] = (id(outer), id(node))  # `elif`: the outer if's other arm
         self.stmts.append(node)
-        self.branches.append(id(node))
+        self.branches.append((id(node), id(node.body)))
         self.guards.append(node.test)
+
+    def visit_Else(self, node: cst.Else) -> None:
+        if self.branches:
+            self.branches[-1] = (self.branches[-1][0], id(node))  # the enclosing if's other arm
 
     def leave_If(self, node) -> None:
         self.stmts.pop()
@@ -115,19 +119,19 @@ class Builder(cst.CSTVisitor):
         self.guards.pop()
 
     def visit_IfExp(self, node) -> None:
-        self.branches.append(id(node))
+        self.branches.append((id(node), id(node)))
 
     def leave_IfExp(self, node) -> None:
         self.branches.pop()
 
     def visit_ExceptHandler(self, node) -> None:
-        self.branches.append(id(node))
+        self.branches.append((id(node), id(node)))
 
     def leave_ExceptHandler(self, node) -> None:
         self.branches.pop()
 
     def visit_Match(self, node) -> None:
-        self.branches.append(id(node))
+        self.branches.append((id(node), id(node)))
 
     def leave_Match(self, node) -> None:
         self.branches.pop()
@@ -632,7 +636,7 @@ class Builder(cst.CSTVisitor):
                 via=fdef.name.value,
             )
             if ev.branches:
-                new.branches = new.branches + (id(fdef),)
+                new.branches = new.branches + ((id(fdef), id(fdef)),)
             if ev.grad and not new.grad:
                 new.grad = ev.grad
 
