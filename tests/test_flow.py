@@ -427,3 +427,23 @@ def test_if_else_arms_are_exclusive_in_orderings():
     assert not flow.exclusive(wrap, neck)
     assert tl.after(wrap, flow.FREEZE) == [neck]
     assert tl.before(head, flow.WRAP, flow.FREEZE) == []
+
+
+def test_an_arm_that_returns_is_apart_from_what_follows_the_if():
+    tls, _ = timelines(
+        """
+        from torch.nn.parallel import DistributedDataParallel as DDP
+        def f(model, distributed):
+            if distributed:
+                model = DDP(model)
+                model.head.requires_grad_(False)
+                return model
+            model.backbone.requires_grad_(False)
+            return model
+        """
+    )
+    tl = tls["f"]
+    wrap = tl.of(flow.WRAP)[0]
+    head, backbone = tl.of(flow.FREEZE)
+    assert tl.after(wrap, flow.FREEZE) == [head]
+    assert tl.apart(wrap, backbone) and not tl.apart(wrap, head)

@@ -27,7 +27,7 @@ the paths, the per-file cache and the questions rules share.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
@@ -119,21 +119,32 @@ class Timeline:
     events: List[Event] = field(default_factory=list)
     # name -> [assigned under no_grad?] for plain-name assignments in this scope
     assigned: Dict[str, List[bool]] = field(default_factory=dict)
+    terminated: Set[int] = field(default_factory=set)  # ids of branch arms that end in return/raise
+
+    def apart(self, a: Event, b: Event) -> bool:
+        """a and b never run in this order on one path: other arms of an `if`, or the first one's arm exits."""
+        if exclusive(a, b):
+            return True
+        first, second = (a, b) if a.index < b.index else (b, a)
+        if not self.terminated or not first.branches:
+            return False
+        second_arms = {arm for _, arm in second.branches}
+        return any(arm in self.terminated and arm not in second_arms for _, arm in first.branches)
 
     def of(self, *kinds: str) -> List[Event]:
         return [e for e in self.events if e.kind in kinds]
 
-    # Orderings skip events on another arm of an `if` than the reference event: they never run together.
+    # Orderings skip events that never run in that order with the reference event (see `apart`).
     def after(self, event: Event, *kinds: str) -> List[Event]:
-        return [e for e in self.events if e.index > event.index and e.kind in kinds and not exclusive(e, event)]
+        return [e for e in self.events if e.index > event.index and e.kind in kinds and not self.apart(e, event)]
 
     def before(self, event: Event, *kinds: str) -> List[Event]:
-        return [e for e in self.events if e.index < event.index and e.kind in kinds and not exclusive(e, event)]
+        return [e for e in self.events if e.index < event.index and e.kind in kinds and not self.apart(e, event)]
 
     def between(self, a: Event, b: Event, *kinds: str) -> List[Event]:
         return [
             e for e in self.events
-            if a.index < e.index < b.index and e.kind in kinds and not exclusive(e, a) and not exclusive(e, b)
+            if a.index < e.index < b.index and e.kind in kinds and not self.apart(e, a) and not self.apart(e, b)
         ]
 
 

@@ -113,6 +113,14 @@ class Builder(cst.CSTVisitor):
         if self.branches:
             self.branches[-1] = (self.branches[-1][0], id(node))  # the enclosing if's other arm
 
+    def leave_Else(self, node: cst.Else) -> None:
+        if _ends_in_exit(node.body):
+            self.tl.terminated.add(id(node))
+
+    def leave_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        if self.branches and self.branches[-1][1] == id(node) and _ends_in_exit(node):
+            self.tl.terminated.add(id(node))  # an `if` body that returns or raises
+
     def leave_If(self, node) -> None:
         self.stmts.pop()
         self.branches.pop()
@@ -128,6 +136,8 @@ class Builder(cst.CSTVisitor):
         self.branches.append((id(node), id(node)))
 
     def leave_ExceptHandler(self, node) -> None:
+        if _ends_in_exit(node.body):
+            self.tl.terminated.add(id(node))
         self.branches.pop()
 
     def visit_Match(self, node) -> None:
@@ -639,6 +649,15 @@ class Builder(cst.CSTVisitor):
                 new.branches = new.branches + ((id(fdef), id(fdef)),)
             if ev.grad and not new.grad:
                 new.grad = ev.grad
+
+
+def _ends_in_exit(block: cst.BaseSuite) -> bool:
+    """The block's last statement is a `return` or `raise`: nothing after its `if` runs on that path."""
+    body = getattr(block, "body", ())
+    last = body[-1] if isinstance(body, (list, tuple)) and body else None
+    if isinstance(last, cst.SimpleStatementLine) and last.body:
+        return isinstance(last.body[-1], (cst.Return, cst.Raise))
+    return False
 
 
 def _retarget(path: Optional[str], mapping: Dict[str, str], local: set) -> Optional[str]:
