@@ -447,3 +447,16 @@ def test_an_arm_that_returns_is_apart_from_what_follows_the_if():
     head, backbone = tl.of(flow.FREEZE)
     assert tl.after(wrap, flow.FREEZE) == [head]
     assert tl.apart(wrap, backbone) and not tl.apart(wrap, head)
+
+
+def test_deepspeed_takes_the_model_positionally_or_by_keyword():
+    tls, _ = timelines(
+        """
+        import deepspeed
+        def f(args, model, net):
+            engine, opt, _, _ = deepspeed.initialize(args, model)
+            engine2, *_ = deepspeed.initialize(args=args, model=net)
+            model.requires_grad_(False)
+        """
+    )
+    assert [w.names[0] for w in tls["f"].of(flow.WRAP)] == ["model", "net"]

@@ -417,7 +417,7 @@ class Builder(cst.CSTVisitor):
         if qual == "torch.compile":
             return self._wrap(node, "torch.compile", [arg(node, 0, "model")])
         if qual == "deepspeed.initialize":
-            return self._wrap(node, "deepspeed.initialize", [arg(node, 99, "model")])
+            return self._wrap(node, "deepspeed.initialize", [arg(node, 1, "model")])
         if last == "set_grad_enabled" and qual.startswith("torch.") and self._is_statement(node):
             flag = bool_literal(arg(node, 0, "mode"))
             if flag is not None:
@@ -499,7 +499,7 @@ class Builder(cst.CSTVisitor):
             self.add(UNFREEZE, node, target=path)
             self.add(ADD_GROUP, node, name=dotted_name(arg(node, 1, "optimizer") or recv))
             return True
-        if m == "prepare" and "accelerator" in (dotted_name(recv) or "").lower():
+        if m in ("prepare", "prepare_model") and "accelerator" in (dotted_name(recv) or "").lower():
             self._wrap(node, "accelerator.prepare", [a.value for a in node.args if a.keyword is None])
             return True
         if m in ("freeze", "unfreeze", "make_trainable"):
