@@ -9,7 +9,7 @@ from freezelint.findings import Severity
 from freezelint.static import flow
 from freezelint.static.rules.flow_rule import FlowRule
 
-_INTENT_COMMENT = re.compile(r"\b(freez\w*|frozen|fix|fixed)\b", re.I)
+_INTENT_COMMENT = re.compile(r"\b(freez\w*|frozen|fixed)\b", re.I)
 # a comment about BatchNorm statistics or dropout: eval() is the right tool there
 _MODE_COMMENT = re.compile(r"batch.?norm|\bbn\b|statistic|stats|dropout|running|inference|evaluat|valid", re.I)
 _MODE_NAME = re.compile(r"bn|norm|stat|dropout")

@@ -5,6 +5,7 @@ from typing import Optional
 import libcst as cst
 
 from freezelint.findings import Severity
+from freezelint.static import flow
 from freezelint.static.facts import dotted_name
 from freezelint.static.rules.base import Rule
 
@@ -84,12 +85,19 @@ class RequiresGradOnComputedTensor(Rule):
         what = self._computed_name(recv.value, 0)
         if what is None:
             return
+        if "loss" not in recv.value.lower() and not self._backward_on(recv.value):
+            return  # e.g. input or activation gradients for saliency: backward runs on something else
         self.report(
             node,
             f"`{recv.value}` is {what}: `{written}` does not reconnect it to the model, so `backward()` runs "
             f"but no parameter gets a gradient; remove it and find where the graph is cut "
             f"(a freeze, `torch.no_grad()` or `.detach()` upstream)",
         )
+
+    def _backward_on(self, name: str) -> bool:
+        """`name.backward()` (or `accelerator.backward(name)`) in the current function."""
+        tl = flow.timeline(self.facts, self.ctx.scope.node)
+        return any(isinstance(b.value, cst.Name) and b.value.value == name for b in tl.of(flow.BACKWARD))
 
     def _computed_name(self, name: str, depth: int) -> Optional[str]:
         bindings = self.facts.lookup(name, self.ctx.scope)
