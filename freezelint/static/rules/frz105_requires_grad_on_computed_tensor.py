@@ -20,8 +20,10 @@ class RequiresGradOnComputedTensor(Rule):
     """
     ## What it does
     Flags `loss.requires_grad = True` and `loss.requires_grad_()` on the
-    result of a computation: a model or loss-function output, an arithmetic
-    expression, or a reduction such as `.sum()`.
+    result of a computation (a model or loss-function output, an arithmetic
+    expression, or a reduction such as `.sum()`) that `backward()` is then
+    called on, or that is named as a loss. Input or activation gradients for
+    saliency, where `backward()` runs on something downstream, are left alone.
 
     ## Why is this bad?
     A computed tensor that does not require grad is cut from the graph
