@@ -155,12 +155,54 @@ def check_syntax(text: str) -> None:
         raise SourceError(f"cannot parse: {exc}") from None
 
 
-def parse(text: str):
-    """libcst.parse_module with parser errors turned into SourceError."""
+# libcst's native parser recurses on the C stack: ~10,000 nested subscripts or
+# attribute accesses (which compile() accepts) overflow the default 8 MB stack
+# and kill the process with SIGSEGV. So it runs on a thread with a large stack
+# (address space only; pages are committed as touched), after compile() has
+# bounded the nesting (the CPython parser/compiler refuse much deeper input).
+_PARSE_STACK_SIZE = 512 * 1024 * 1024
+
+
+def _parse_on_big_stack(text: str):
+    import threading
+
     import libcst as cst
 
+    box: list = []
+
+    def target() -> None:
+        try:
+            box.append((True, cst.parse_module(text)))
+        except BaseException as exc:  # handed to the caller below
+            box.append((False, exc))
+
     try:
+        old = threading.stack_size(_PARSE_STACK_SIZE)
+    except (ValueError, RuntimeError):  # platform without settable stacks
         return cst.parse_module(text)
+    try:
+        thread = threading.Thread(target=target, name="freezelint-parse", daemon=True)
+        thread.start()
+    finally:
+        threading.stack_size(old)
+    thread.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
+
+
+def parse(text: str):
+    """libcst.parse_module with parser errors turned into SourceError.
+
+    The text must compile first: that rejects what libcst would accept but
+    Python does not, and bounds the nesting depth libcst has to recurse through.
+    """
+    import libcst as cst
+
+    check_syntax(text)
+    try:
+        return _parse_on_big_stack(text)
     except cst.ParserSyntaxError as exc:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
         raise SourceError(f"syntax error: {msg}", line=exc.raw_line, col=exc.raw_column + 1) from None

@@ -9,6 +9,7 @@ original only if the original is still what we read.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from dataclasses import dataclass
@@ -24,11 +25,15 @@ class FileChangedError(Exception):
     pass
 
 
+# Python (and libcst positions) end lines only at \r\n, \r or \n. str.splitlines
+# also splits at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029, which may sit inside a
+# string or comment; counting those would put every later edit on the wrong line.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
 def _offsets(text: str) -> List[int]:
-    starts = [0]
-    for line in text.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    return starts
+    """Offset of the start of each line (1-based line n starts at starts[n - 1])."""
+    return [0] + [m.end() for m in _LINE_END.finditer(text)]
 
 
 def apply_edits(text: str, edits: Sequence[Edit]) -> str:
