@@ -12,6 +12,9 @@ from freezelint.static.rules.flow_rule import FlowRule
 _INTENT_COMMENT = re.compile(r"\b(freez\w*|frozen|fixed)\b", re.I)
 # a comment about BatchNorm statistics or dropout: eval() is the right tool there
 _MODE_COMMENT = re.compile(r"batch.?norm|\bbn\b|statistic|stats|dropout|running|inference|evaluat|valid", re.I)
+# "freeze gradients/weights/parameters": the article's misconception stated outright, whatever else
+# the comment says ("# Freeze gradients during evaluation" above `model.eval()`)
+_GRAD_FREEZE_COMMENT = re.compile(r"\b(freez\w*|frozen)\b.*\b(grad\w*|weights?|param\w*|layers?)\b|\b(grad\w*|weights?|param\w*)\b.*\b(freez\w*|frozen)\b", re.I)
 _MODE_NAME = re.compile(r"bn|norm|stat|dropout")
 _EVAL_FUNCS = ("val", "test", "eval", "predict", "infer", "sample", "generate", "score", "export", "benchmark", "demo", "visuali")
 
@@ -116,6 +119,8 @@ class EvalAsFreeze(FlowRule):
 
     def _intent(self, tl: flow.Timeline, e: flow.Event, fn: str) -> Optional[str]:
         comment = flow.comment_near(e.stmt)
+        if comment and _GRAD_FREEZE_COMMENT.search(comment):
+            return "is commented as freezing gradients"
         if comment and _MODE_COMMENT.search(comment):
             return None  # eval() for BatchNorm statistics or dropout: the right tool
         if fn.startswith(("freeze", "fix")) and not _MODE_NAME.search(fn):
