@@ -460,3 +460,27 @@ def test_deepspeed_takes_the_model_positionally_or_by_keyword():
         """
     )
     assert [w.names[0] for w in tls["f"].of(flow.WRAP)] == ["model", "net"]
+
+
+def test_frz201_is_an_error_only_when_zero_filled_grads_or_a_mid_step_freeze_make_it_worse():
+    from freezelint.findings import Severity
+    from freezelint.static import engine
+    from freezelint.static.rules import load_rules
+
+    rules = [r for r in load_rules() if r.code == "FRZ201"]
+    base = (
+        "import torch\nimport torch.nn as nn\n\n"
+        "def train(model: nn.Module, batches):\n"
+        "    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)\n"
+        "    for x in batches:\n"
+        "        loss = model(x).sum()\n"
+        "        loss.backward()\n"
+        "{between}"
+        "        opt.step()\n"
+        "        opt.zero_grad(set_to_none={none})\n"
+        "    model.backbone.requires_grad_(False)\n"
+    )
+    plain = engine.lint_text("t.py", base.format(between="", none="True"), rules)
+    worse = engine.lint_text("t.py", base.format(between="", none="False"), rules)
+    assert [f.severity for f in plain] == [Severity.WARNING]
+    assert [f.severity for f in worse] == [Severity.ERROR]

@@ -121,7 +121,7 @@ def lint_text(
                 code=rep.rule.code,
                 name=rep.rule.name,
                 message=rep.message,
-                severity=rep.rule.severity,
+                severity=rep.severity or rep.rule.severity,
                 path=path,
                 line=pos.start.line,
                 col=pos.start.column + 1,
@@ -248,6 +248,11 @@ def lint_source(
         return FileResult(path, [error_finding(path, str(exc), exc.line, exc.col)], error=True)
     except RecursionError:
         return FileResult(path, [error_finding(path, "expression nesting too deep to analyse")], error=True)
+    except MemoryError:
+        return FileResult(path, [error_finding(path, "out of memory while analysing")], error=True)
+    except Exception as exc:  # a bug in a rule must not take the whole run down: report it on this file
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        return FileResult(path, [error_finding(path, f"internal error (please report it): {reason}")], error=True)
     return FileResult(path, finalize(path, source.text, findings, ignored))
 
 

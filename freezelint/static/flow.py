@@ -348,24 +348,7 @@ def any_class_overrides_train(facts: FileFacts) -> bool:
 
 def report_event(rule, ev: Event, message: str, node: Optional[cst.CSTNode] = None, severity=None) -> None:
     """Report at an event's node, with `# noqa` read from the event's own statement."""
-    rule.report(node if node is not None else ev.node, message)
-    rep = rule.ctx.reports[-1]
-    rep.statement = ev.stmt
-    if severity is not None and severity != rule.severity:
-        rep.rule = _with_severity(type(rule), severity)
-
-
-_SEVERITY_VARIANTS: Dict[Tuple[str, str], type] = {}
-
-
-def _with_severity(rule_cls, severity):
-    """The engine reads code/name/severity off `Report.rule`: a plain stand-in raises the severity."""
-    key = (rule_cls.code, severity.value)
-    v = _SEVERITY_VARIANTS.get(key)
-    if v is None:
-        v = type(f"{rule_cls.__name__}AtSeverity", (), {"code": rule_cls.code, "name": rule_cls.name, "severity": severity})
-        _SEVERITY_VARIANTS[key] = v
-    return v
+    rule.report(node if node is not None else ev.node, message, severity=severity, statement=ev.stmt)
 
 
 def describe(ev: Event) -> str:

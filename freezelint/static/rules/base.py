@@ -32,6 +32,7 @@ class Report:
     replacement: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None  # (old node, new node)
     applicability: Optional[Applicability] = None
     fix_message: str = ""
+    severity: Optional[Severity] = None  # None: the rule's default severity
 
 
 class Rule:
@@ -93,15 +94,19 @@ class Rule:
         replace: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None,
         applicability: Applicability = Applicability.SAFE,
         fix_message: str = "",
+        severity: Optional[Severity] = None,
+        statement: Optional[cst.CSTNode] = None,
     ) -> None:
+        """Record a finding at `node`; `statement` (default: the one being visited) takes `# noqa`."""
         self.ctx.reports.append(
             Report(
                 rule=type(self),
                 node=node,
                 message=message or self.summary,
-                statement=self.ctx.current_statement(),
+                statement=statement if statement is not None else self.ctx.current_statement(),
                 replacement=replace,
                 applicability=applicability if replace is not None else None,
                 fix_message=fix_message,
+                severity=severity,
             )
         )
