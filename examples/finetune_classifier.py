@@ -44,6 +44,7 @@ def freeze_backbone(model: Classifier):
     for module in model.backbone.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.requires_grad_ = False
+    model.backbone.eval()
 
 
 def train(model, loader, epochs=3):
