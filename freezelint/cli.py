@@ -36,6 +36,13 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("freezelint: interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug of ours: one line and exit 2, never a traceback in CI
+            if os.environ.get("FREEZELINT_DEBUG"):
+                raise
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+            _fail(f"internal error (set FREEZELINT_DEBUG=1 for a traceback, and please report it): {reason}")
 
     def get_command(self, ctx, cmd_name):
         if cmd_name == "audit":
@@ -162,7 +169,8 @@ def check(
 
     if output_file:
         try:
-            Path(output_file).write_text(body, encoding="utf-8")
+            # surrogateescape: a path with undecodable bytes is written back as those bytes
+            Path(output_file).write_text(body, encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
             raise ConfigError(f"{output_file}: cannot write: {exc.strerror or exc}") from None
     elif body and not (result.stdin_output is not None and fmt == "text"):

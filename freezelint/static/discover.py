@@ -73,11 +73,12 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
     for raw in paths:
         if not os.path.lexists(raw):
             raise ConfigError(f"{raw}: no such file or directory")
-        if not os.path.isdir(raw):
-            if raw not in seen:
+        if not os.path.isdir(raw) or raw.rstrip("/" + os.sep).endswith((".py", ".pyi")):
+            if raw not in seen:  # a named folder `x.py` is reported as such (FRZ000), then walked
                 seen.add(raw)
                 yield raw, True
-            continue
+            if not os.path.isdir(raw):
+                continue
         root_abs = os.path.abspath(raw)
         stop = _git_root(root_abs)
         for dirpath, dirnames, filenames in os.walk(raw, followlinks=False):
@@ -91,6 +92,12 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
                     continue
                 if settings.respect_gitignore and gitignores.ignored(full_abs, True, stop):
                     continue
+                if d.endswith((".py", ".pyi")) and full not in seen:
+                    # A folder named like a Python file is almost surely a mistake:
+                    # yield it so reading it reports FRZ000 ("is a directory"), and
+                    # still walk into it so nothing inside goes unlinted.
+                    seen.add(full)
+                    yield full, False
                 keep.append(d)
             dirnames[:] = keep
             for f in sorted(filenames):

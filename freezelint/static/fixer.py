@@ -8,6 +8,7 @@ original only if the original is still what we read.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import FrozenSet, List, Optional, Sequence, Tuple
 
 from freezelint.findings import Applicability, Edit, Finding
-from freezelint.static.source import Source, SourceError
+from freezelint.static.source import Source, SourceError, decode
 
 MAX_ROUNDS = 10
 
@@ -29,6 +30,12 @@ class FileChangedError(Exception):
 # also splits at \f, \v, \x1c-\x1e, \x85, \u2028 and \u2029, which may sit inside a
 # string or comment; counting those would put every later edit on the wrong line.
 _LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _lines(text: str) -> List[str]:
+    """The text's lines as Python counts them, each with its line end."""
+    starts = _offsets(text)
+    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)]) if a < b]
 
 
 def _offsets(text: str) -> List[int]:
@@ -76,18 +83,21 @@ def fix_text(path: str, text: str, lint, unsafe: bool) -> FixResult:
     """Fix repeatedly until nothing fixable is left; `lint(text)` returns findings."""
     from freezelint.static.engine import parse
 
-    findings = lint(text)
+    try:
+        findings = lint(text)
+    except Exception:  # the caller already reported what is wrong with this file
+        return FixResult(text, 0, [])
     fixed = 0
     for _ in range(MAX_ROUNDS):
         chosen = select_fixes(findings, unsafe)
         if not chosen:
             break
-        new_text = apply_edits(text, [e for f in chosen for e in f.fix.edits])
         try:
-            parse(new_text)
+            new_text = apply_edits(text, [e for f in chosen for e in f.fix.edits])
+            parse(new_text)  # compile() and libcst both accept it
             new_findings = lint(new_text)
-        except SourceError:
-            break  # never keep a text that does not parse
+        except Exception:  # SourceError, or a rule that fails on the new text
+            break  # never keep a text that does not parse and lint cleanly: stop at the last good one
         if new_text == text:
             break
         text, findings, fixed = new_text, new_findings, fixed + len(chosen)
@@ -99,9 +109,18 @@ def write_atomic(path: str, source: Source, new_text: str) -> None:
 
     Raises FileChangedError when the file on disk is no longer what was read.
     """
-    data = source.encode(new_text)
-    folder = os.path.dirname(os.path.abspath(path))
-    st = os.stat(path)
+    try:
+        data = source.encode(new_text)
+        ok = decode(data).text == new_text  # what we write reads back as what we parsed
+    except (UnicodeError, SourceError):
+        ok = False
+    if not ok:
+        raise OSError(errno.EILSEQ, f"the fixed text cannot be written back as {source.encoding}")
+    # Write through a symlink to its target: renaming over the link itself would
+    # turn it into a regular file and leave the real file unfixed.
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
+    st = os.stat(target)
     fd, tmp = tempfile.mkstemp(prefix=".freezelint-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -109,10 +128,15 @@ def write_atomic(path: str, source: Source, new_text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        with open(path, "rb") as fh:
+        if hasattr(os, "chown") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            try:  # keep the owner too where we may (root fixing another user's file)
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except OSError:
+                pass
+        with open(target, "rb") as fh:
             if fh.read() != source.raw:
                 raise FileChangedError(f"{path}: changed on disk while fixing; not overwritten")
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         try:
             os.unlink(tmp)
@@ -125,7 +149,7 @@ def unified_diff(path: str, old: str, new: str) -> str:
     import difflib
 
     return "".join(
-        difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}")
+        difflib.unified_diff(_lines(old), _lines(new), f"a/{path}", f"b/{path}")
     )
 
 
