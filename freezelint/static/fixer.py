@@ -108,7 +108,24 @@ def write_atomic(path: str, source: Source, new_text: str) -> None:
     """Replace `path` with `new_text` in the file's own encoding, BOM and mode.
 
     Raises FileChangedError when the file on disk is no longer what was read.
+    SIGINT/SIGTERM are held off until the write is done or undone, so Ctrl-C
+    never leaves a temporary file behind (the rename itself is atomic anyway).
     """
+    import signal
+    import threading
+
+    held = {signal.SIGINT, signal.SIGTERM} if hasattr(signal, "pthread_sigmask") else set()
+    if not held or threading.current_thread() is not threading.main_thread():
+        _write_atomic(path, source, new_text)
+        return
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        _write_atomic(path, source, new_text)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)  # a held signal is delivered here
+
+
+def _write_atomic(path: str, source: Source, new_text: str) -> None:
     try:
         data = source.encode(new_text)
         ok = decode(data).text == new_text  # what we write reads back as what we parsed

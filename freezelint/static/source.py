@@ -39,6 +39,8 @@ def decode(raw: bytes) -> Source:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
     except SyntaxError as exc:
         if "invalid or missing encoding" not in str(exc):
+            if raw.startswith(codecs.BOM_UTF8) and "encoding problem" in str(exc):
+                raise SourceError("UTF-8 BOM conflicts with the file's coding cookie") from None
             raise SourceError(f"cannot determine encoding: {exc}") from None
         encoding = "utf-8"  # no usable cookie: decoding as UTF-8 below names the bad byte
     bom = encoding == "utf-8-sig"
