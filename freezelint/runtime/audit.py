@@ -153,6 +153,12 @@ def _norms(tensors: Sequence[torch.Tensor]) -> List[Optional[float]]:
     for i, t in enumerate(tensors):
         if t.layout == torch.strided:
             by_dev.setdefault(t.device, []).append(i)
+        elif t.layout == torch.sparse_coo:
+            # nn.Embedding(sparse=True) grads. Without this a sparse grad that
+            # zero_grad(set_to_none=False) emptied read as None, i.e. "non-zero",
+            # and FRZ501 blamed a stale gradient instead of the zero-filled one.
+            with torch.no_grad():
+                out[i] = float(torch.linalg.vector_norm(t.coalesce()._values().float()))
     with torch.no_grad():
         for dev, idx in by_dev.items():
             ts = [tensors[i] for i in idx]
