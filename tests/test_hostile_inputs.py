@@ -119,13 +119,30 @@ def test_twenty_megabyte_file_is_skipped_with_the_limit_named(check, project):
 
 
 @pytest.mark.slow
-def test_nesting_that_compiles_but_is_too_deep_to_analyse(check, project):
-    # compile() and libcst accept 5000 chained attributes; the analysis hits the recursion limit.
+def test_chain_that_compiles_but_is_too_long_for_libcst(check, project):
+    # compile() accepts 5000 chained attributes; libcst would take minutes: skipped before parsing.
     (project / "chain.py").write_text(TRIGGER + "x = a" + ".b" * 5000 + "\n")
     code, out, _ = check(project)
     assert code == 2
-    assert _frz000(out, project / "chain.py") == (1, 1, "expression nesting too deep to analyse")
+    assert _frz000(out, project / "chain.py")[:2] == (1, 1)
+    assert _frz000(out, project / "chain.py")[2].startswith("a line chains 5000 operators, too many for libcst")
     _assert_rest_linted(out, project)
+
+
+def test_recursion_in_the_analysis_is_a_per_file_diagnostic(run_cli, tmp_path):
+    import sys
+
+    from freezelint.static import engine
+    from freezelint.static.source import Source
+
+    text = TRIGGER + "x = a" + ".b" * 1450 + "\n"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        res = engine.lint_source(str(tmp_path / "chain.py"), Source(text), frozenset({"FRZ001"}))
+    finally:
+        sys.setrecursionlimit(limit)
+    assert res.error and [f.message for f in res.findings] == ["expression nesting too deep to analyse"]
 
 
 def test_directory_named_like_a_python_file(check, project):
@@ -300,3 +317,15 @@ def test_undecodable_file_name(run_cli, project, tmp_path):
     assert os.fsencode(str(project / name)) + b":4:1: FRZ001" in body
     code, out, _ = run_cli("check", "--no-cache", "--output-format", "json", str(project))
     assert code == 1 and out.count('"code": "FRZ001"') == 2
+
+
+def test_chain_too_long_for_libcst_is_skipped_with_frz000(run_cli, tmp_path):
+    """libcst is superlinear on long operator chains (and holds the GIL): a generated file must not stall the run."""
+    chain = "+".join(["w"] * 2500)
+    (tmp_path / "generated.py").write_text(f"import torch.nn as nn\nm = nn.Linear(1, 1)\nm.requires_grad = False\nw = 1\nx = {chain}\n")
+    (tmp_path / "ok.py").write_text("import torch.nn as nn\nm = nn.Linear(1, 1)\nm.requires_grad = False\ndata = [" + ", ".join(["-1.5"] * 3000) + "]\n")
+    code, out, _ = run_cli("check", str(tmp_path), "--no-cache", "-j", "1")
+    lines = out.splitlines()
+    assert code == 2
+    assert lines[0].startswith(f"{tmp_path / 'generated.py'}:1:1: FRZ000 a line chains 2499 operators, too many for libcst")
+    assert lines[1].startswith(f"{tmp_path / 'ok.py'}:3:1: FRZ001")  # a long data literal is parsed as usual

@@ -5,7 +5,6 @@ FRZ511 when requires_grad flags change after DDP was built; names without `modul
 
 import json
 import os
-import socket
 
 import pytest
 
@@ -18,12 +17,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo is not available"),
 ]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Model(nn.Module):
@@ -61,10 +54,10 @@ def _scenario(name):
     return ddp, opt, step
 
 
-def _worker(rank, world, port, out_dir):
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _worker(rank, world, out_dir):
+    # A file rendezvous, not a TCP port: no race with other processes for a free port.
+    store = os.path.join(out_dir, "rendezvous")
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         from freezelint.runtime import audit_step
 
@@ -83,7 +76,7 @@ def _worker(rank, world, port, out_dir):
 
 
 def test_ddp_two_processes_gloo(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, str(tmp_path)), nprocs=2, join=True)
     for rank in (0, 1):
         res = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert res["correct:names"] == ["module.backbone.0.weight"]  # torch's names ...
