@@ -298,3 +298,12 @@ def test_module_entry_point(tmp_path):
     f.write_text(BAD)
     res = subprocess.run([sys.executable, "-m", "freezelint", "check", str(f)], capture_output=True, text=True)
     assert res.returncode == 1 and "FRZ001" in res.stdout and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_noqa_with_any_line_ending(run_cli, tmp_path, newline):
+    f = tmp_path / "m.py"
+    lines = ["import torch.nn as nn", "a = nn.Linear(1, 1)", "a.requires_grad = False  # noqa: FRZ001", "a.requires_grad = False", ""]
+    f.write_bytes(newline.join(lines).encode())
+    code, out, _ = run_cli("check", str(f), "--no-cache")
+    assert [line.split(":")[1] for line in out.splitlines()] == ["4"]

@@ -43,7 +43,7 @@ def parse_suppressions(text: str) -> Suppressions:
         return sup
     file_codes = set()
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+        tokens = list(tokenize.generate_tokens(io.StringIO(text, newline=None).readline))  # \r, \r\n, \n all end a line
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return sup
     for tok in tokens:
