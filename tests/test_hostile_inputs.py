@@ -329,3 +329,26 @@ def test_chain_too_long_for_libcst_is_skipped_with_frz000(run_cli, tmp_path):
     assert code == 2
     assert lines[0].startswith(f"{tmp_path / 'generated.py'}:1:1: FRZ000 a line chains 2499 operators, too many for libcst")
     assert lines[1].startswith(f"{tmp_path / 'ok.py'}:3:1: FRZ001")  # a long data literal is parsed as usual
+
+
+def test_file_that_grows_after_the_size_check_is_not_read_past_the_limit(tmp_path, monkeypatch):
+    import os
+
+    from freezelint.static import engine
+    from freezelint.static.source import SourceError
+
+    f = tmp_path / "grows.py"
+    f.write_text("x = 1\n" * 100)
+    real_getsize = os.path.getsize
+    calls = []
+
+    def getsize_then_grow(path):
+        size = real_getsize(path)
+        if not calls:
+            f.write_text("x = 1\n" * 10_000)  # grows between the check and the read
+        calls.append(size)
+        return size
+
+    monkeypatch.setattr(engine.os.path, "getsize", getsize_then_grow)
+    with pytest.raises(SourceError, match="over the 0.0 MB limit"):
+        engine.read_source(str(f), max_size=1000)

@@ -284,14 +284,19 @@ def read_source(path: str, max_size: int) -> Source:
     try:
         if os.path.isdir(path):
             raise SourceError("is a directory, not a Python file")
-        size = os.path.getsize(path)
-        if size > max_size:
-            raise SourceError(
+        def too_big(size: int) -> SourceError:
+            return SourceError(
                 f"file is {size / 1e6:.1f} MB, over the {max_size / 1e6:.1f} MB limit "
                 "(raise `max-file-size` in [tool.freezelint] to lint it)"
             )
+
+        size = os.path.getsize(path)
+        if size > max_size:
+            raise too_big(size)
         with open(path, "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(max_size + 1)  # bounded even if the file grows after the size check
+        if len(raw) > max_size:
+            raise too_big(os.path.getsize(path))
     except SourceError:
         raise
     except FileNotFoundError:
