@@ -40,7 +40,9 @@ Guarantees
   ``blocks / 2**127`` for a cancellation across blocks: negligible.
 
 Extra memory is one float64 chunk (``chunk_bytes``, default between 1 MiB and
-64 MiB) plus the 1 MiB weight table per device, independent of model size; the
+64 MiB; allocated once per device and reused for every chunk of every tensor, so
+no pass allocates per chunk) plus the 1 MiB weight table per device, independent
+of model size; the
 host receives 16 bytes per block per limb, in one transfer per fingerprint pass.
 """
 
@@ -75,6 +77,8 @@ class Fingerprinter:
         # float64 rows per chunk: a multiple of BLOCK, at least one block.
         self.chunk_rows_f64 = max(BLOCK, (int(chunk_bytes) // 8 // BLOCK) * BLOCK)
         self._weights: Dict[torch.device, torch.Tensor] = {}
+        self._weights_t: Dict[torch.device, torch.Tensor] = {}
+        self._buffers: Dict[torch.device, torch.Tensor] = {}
         self._pow_cache: Dict[int, int] = {}
 
     # -- public -----------------------------------------------------------
@@ -115,6 +119,7 @@ class Fingerprinter:
             w = torch.randint(1, 1 << WEIGHT_BITS, (BLOCK, 2), generator=g, dtype=torch.float64)
             w = w.to(device)
             self._weights[device] = w
+            self._weights_t[device] = w.t().contiguous()
         return w
 
     @staticmethod
@@ -137,9 +142,20 @@ class Fingerprinter:
         for i in range(0, t.shape[0], step):
             yield t[i : i + step].contiguous().reshape(-1).view(limb_dtype).view(-1, nlimbs)
 
+    def _workspace(self, device: torch.device, nlimbs: int) -> torch.Tensor:
+        """One reusable float64 chunk per device: no allocation (no page faults) per chunk."""
+        need = max(self.chunk_rows_f64, BLOCK * nlimbs)
+        buf = self._buffers.get(device)
+        if buf is None or buf.numel() < need:
+            buf = torch.empty(need, dtype=torch.float64, device=device)
+            self._buffers[device] = buf
+        return buf
+
     def _accumulate_tensor(self, t: torch.Tensor, out: List[Tuple[int, torch.Tensor]]) -> int:
         limb_dtype, nlimbs, bits = self._limbs(t)
         w = self._weights_on(t.device)
+        wt = self._weights_t[t.device]
+        buf = self._workspace(t.device, nlimbs)
         chunk_rows = max(BLOCK, (self.chunk_rows_f64 // nlimbs // BLOCK) * BLOCK)
         offset = 0
         for rows in self._slabs(t, limb_dtype, nlimbs):
@@ -147,18 +163,18 @@ class Fingerprinter:
             i = 0
             while i < n:
                 g, r = divmod(offset + i, BLOCK)
+                k = min(BLOCK - r, n - i) if r else min(chunk_rows, n - i)
+                x = buf[: k * nlimbs].view(k, nlimbs)
+                x.copy_(rows[i : i + k])  # exact: |limb| <= 2**15
                 if r:  # finish a block a previous slab started
-                    k = min(BLOCK - r, n - i)
-                    x = rows[i : i + k].to(torch.float64)
                     out.append((g, (x.t() @ w[r : r + k]).unsqueeze(0)))
                     i += k
                     continue
-                k = min(chunk_rows, n - i)
                 nb, tail = divmod(k, BLOCK)
-                x = rows[i : i + k].to(torch.float64)
                 if nb:
-                    full = x[: nb * BLOCK].view(nb, BLOCK, nlimbs).transpose(1, 2)
-                    out.append((g, torch.matmul(full, w)))  # (nb, nlimbs, 2)
+                    # (2, BLOCK) @ (nb, BLOCK, nlimbs) -> (nb, 2, nlimbs), stored as (nb, nlimbs, 2)
+                    full = x[: nb * BLOCK].view(nb, BLOCK, nlimbs)
+                    out.append((g, torch.matmul(wt, full).transpose(1, 2)))
                 if tail:
                     out.append((g + nb, (x[nb * BLOCK :].t() @ w[:tail]).unsqueeze(0)))
                 i += k
