@@ -6,11 +6,13 @@ Sequence of one audit:
    it, resolve the selectors, run the checks that need no step (FRZ504, FRZ505,
    FRZ506 for `trainable=` names, FRZ508, FRZ509 when nothing requires grad,
    FRZ510, FRZ511, FRZ512), snapshot for ``restore``, fingerprint every parameter
-   and buffer (see ``fingerprint.py``: no clone), and install hooks: a step
+   and buffer that the snapshot did not copy (see ``fingerprint.py``: no clone;
+   copied dense CPU tensors are compared with their copy instead), and install hooks: a step
    pre-hook on each optimizer, a post-accumulate-grad hook on each parameter that
    requires grad, a forward pre-hook on the model.
 2. *The step* runs (user code).
-3. *Finish* (``__exit__``): remove every hook (always), fingerprint again, run the
+3. *Finish* (``__exit__``): remove every hook (always), fingerprint again (and
+   compare the copied tensors with their copies, bit for bit), run the
    checks that need the step (FRZ501, FRZ502, FRZ503, FRZ506, FRZ507, FRZ509),
    then restore when asked (always, even when the step raised or a check failed).
 
@@ -35,7 +37,7 @@ from freezelint.findings import Finding, Severity
 from freezelint.runtime.codes import RUNTIME_INFO
 from freezelint.runtime.fingerprint import Fingerprinter, default_chunk_bytes
 from freezelint.runtime.selectors import ModelNames, Selectors, collapse, is_ddp, prefixes
-from freezelint.runtime.state import Snapshot
+from freezelint.runtime.state import Snapshot, bits_equal
 
 E, W = Severity.ERROR, Severity.WARNING
 MsgFn = Callable[[str, int], str]
@@ -342,11 +344,17 @@ class FreezeAudit:
                 copy_ids,
             )
 
-        # Fingerprints.
+        # Change detection. What the restore snapshot copied (dense CPU tensors) is
+        # compared bit for bit with its copy after the step; everything else is
+        # fingerprinted now and again after the step (see fingerprint.py: no clone).
         tensors = [i.tensor for i in self.ps] + [b.tensor for b in self.names.buffers]
-        total = sum(t.numel() * t.element_size() for t in tensors)
+        copies = self._snapshot.comparable_copies() if self._snapshot is not None else {}
+        self._copies: List[Optional[torch.Tensor]] = [copies.get(id(t)) for t in tensors]
+        self._fp_idx = [k for k, c in enumerate(self._copies) if c is None]
+        fp_tensors = [tensors[k] for k in self._fp_idx]
+        total = sum(t.numel() * t.element_size() for t in fp_tensors)
         self._fp = Fingerprinter(self.chunk_bytes or default_chunk_bytes(total))
-        self._fp_before = self._fp.fingerprint_many(tensors)
+        self._fp_before = self._fp.fingerprint_many(fp_tensors)
 
         # Hooks.
         self._step_calls = 0
@@ -650,6 +658,7 @@ class FreezeAudit:
         finally:
             self._active = False
             self._fp_before = None
+            self._copies = []
         if exc is not None:
             try:
                 exc.freeze_audit_report = self.report  # type: ignore[attr-defined]
@@ -689,12 +698,10 @@ class FreezeAudit:
         return True
 
     def _post_checks(self) -> None:
-        tensors = [i.tensor for i in self.ps] + [b.tensor for b in self.names.buffers]
-        after = self._fp.fingerprint_many(tensors)
-        before = self._fp_before
+        flags = self._changed_flags()
         np_ = len(self.ps)
-        changed = {id(i.tensor) for i, a, b in zip(self.ps, after[:np_], before[:np_]) if a != b}
-        changed_buffers = [e for e, a, b in zip(self.names.buffers, after[np_:], before[np_:]) if a != b]
+        changed = {id(i.tensor) for i, c in zip(self.ps, flags[:np_]) if c}
+        changed_buffers = [e for e, c in zip(self.names.buffers, flags[np_:]) if c]
         if self._snapshot is not None:
             self._unrestored = [
                 i.name for i in self.ps if id(i.tensor) in changed and id(i.tensor) not in self._snapshot.copied_param_ids
@@ -787,6 +794,19 @@ class FreezeAudit:
                 msg = (f"buffers ({listed}) of a frozen module changed during the step; keep the frozen module "
                        f"in eval mode, or do not write its buffers")
             self._pre.append(self._finding("FRZ503", sev, mname or None, msg))
+
+    def _changed_flags(self) -> List[bool]:
+        """Per parameter then buffer: did its bits change during the step?"""
+        tensors = [i.tensor for i in self.ps] + [b.tensor for b in self.names.buffers]
+        flags = [False] * len(tensors)
+        after = self._fp.fingerprint_many([tensors[k] for k in self._fp_idx])
+        for k, a, b in zip(self._fp_idx, after, self._fp_before):
+            flags[k] = a != b
+        with torch.no_grad():
+            for k, saved in enumerate(self._copies):
+                if saved is not None:
+                    flags[k] = not bits_equal(tensors[k], saved)
+        return flags
 
     def _buffer_severity(self, names: Sequence[str], mod: nn.Module) -> Optional[Severity]:
         if self.sel.active:

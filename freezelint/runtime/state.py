@@ -59,6 +59,24 @@ def _put_back(obj: torch.Tensor, saved: torch.Tensor) -> torch.Tensor:
     return saved.to(obj.device)
 
 
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    """`t`'s storage as integers of the same width (no copy): equality of bits, not values."""
+    if t.is_complex():
+        t = torch.view_as_real(t)
+    return t.view(_BITS[t.element_size()])
+
+
+def bits_equal(t: torch.Tensor, saved: torch.Tensor) -> bool:
+    """True when `t` holds exactly the bits of `saved` (-0.0 != 0.0; a NaN equals itself bit for bit)."""
+    t = t.detach()
+    if t.shape != saved.shape or t.dtype != saved.dtype or t.device != saved.device:
+        return False
+    return bool(torch.equal(_bits(t), _bits(saved)))
+
+
 class Snapshot:
     def __init__(
         self,
@@ -99,6 +117,21 @@ class Snapshot:
         self.cuda_rng = None
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             self.cuda_rng = torch.cuda.get_rng_state_all()
+
+    def comparable_copies(self) -> Dict[int, torch.Tensor]:
+        """id(tensor) -> its copy, for the copied parameters and buffers that can be compared
+        with `bits_equal` in place (dense CPU tensors): the audit detects their changes
+        against the copy instead of fingerprinting them before and after the step."""
+        out: Dict[int, torch.Tensor] = {}
+        pairs = [(p, data) for p, _, data, _, _ in self.params if data is not None] + list(self.buffers)
+        for t, saved in pairs:
+            if (
+                t.layout == torch.strided and not t.is_quantized and t.device.type == "cpu"
+                and saved.device == t.device and saved.shape == t.shape and saved.dtype == t.dtype
+                and (t.is_complex() or t.element_size() in _BITS)
+            ):
+                out[id(t)] = saved
+        return out
 
     def restore(self) -> None:
         for m, training, ps, bs in self.modules:
