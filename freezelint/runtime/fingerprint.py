@@ -40,8 +40,8 @@ Guarantees
   ``blocks / 2**127`` for a cancellation across blocks: negligible.
 
 Extra memory is one float64 chunk (``chunk_bytes``, default between 1 MiB and
-64 MiB; allocated once per device and reused for every chunk of every tensor, so
-no pass allocates per chunk) plus the 1 MiB weight table per device, independent
+64 MiB; allocated once per device per pass and reused for every chunk of every
+tensor, then freed) plus the 1 MiB weight table per device, independent
 of model size; the
 host receives 16 bytes per block per limb, in one transfer per fingerprint pass.
 """
@@ -77,7 +77,6 @@ class Fingerprinter:
         # float64 rows per chunk: a multiple of BLOCK, at least one block.
         self.chunk_rows_f64 = max(BLOCK, (int(chunk_bytes) // 8 // BLOCK) * BLOCK)
         self._weights: Dict[torch.device, torch.Tensor] = {}
-        self._weights_t: Dict[torch.device, torch.Tensor] = {}
         self._buffers: Dict[torch.device, torch.Tensor] = {}
         self._pow_cache: Dict[int, int] = {}
 
@@ -95,6 +94,7 @@ class Fingerprinter:
                 bits = self._accumulate_tensor(t.detach(), entries)
                 pending.append((idx, entries, bits))
             self._resolve(pending, tensors, results)
+        self._buffers.clear()  # the workspace lives for one pass only (not during the step)
         return results  # type: ignore[return-value]
 
     def fingerprint(self, t: torch.Tensor) -> Fingerprint:
@@ -117,9 +117,8 @@ class Fingerprinter:
             g = torch.Generator(device="cpu")
             g.manual_seed(self._seed)
             w = torch.randint(1, 1 << WEIGHT_BITS, (BLOCK, 2), generator=g, dtype=torch.float64)
-            w = w.to(device)
+            w = w.t().contiguous().to(device)  # stored as (2, BLOCK): w^T
             self._weights[device] = w
-            self._weights_t[device] = w.t().contiguous()
         return w
 
     @staticmethod
@@ -153,8 +152,7 @@ class Fingerprinter:
 
     def _accumulate_tensor(self, t: torch.Tensor, out: List[Tuple[int, torch.Tensor]]) -> int:
         limb_dtype, nlimbs, bits = self._limbs(t)
-        w = self._weights_on(t.device)
-        wt = self._weights_t[t.device]
+        wt = self._weights_on(t.device)
         buf = self._workspace(t.device, nlimbs)
         chunk_rows = max(BLOCK, (self.chunk_rows_f64 // nlimbs // BLOCK) * BLOCK)
         offset = 0
@@ -167,7 +165,7 @@ class Fingerprinter:
                 x = buf[: k * nlimbs].view(k, nlimbs)
                 x.copy_(rows[i : i + k])  # exact: |limb| <= 2**15
                 if r:  # finish a block a previous slab started
-                    out.append((g, (x.t() @ w[r : r + k]).unsqueeze(0)))
+                    out.append((g, (wt[:, r : r + k] @ x).t().unsqueeze(0)))
                     i += k
                     continue
                 nb, tail = divmod(k, BLOCK)
@@ -176,7 +174,7 @@ class Fingerprinter:
                     full = x[: nb * BLOCK].view(nb, BLOCK, nlimbs)
                     out.append((g, torch.matmul(wt, full).transpose(1, 2)))
                 if tail:
-                    out.append((g + nb, (x[nb * BLOCK :].t() @ w[:tail]).unsqueeze(0)))
+                    out.append((g + nb, (wt[:, :tail] @ x[nb * BLOCK :]).t().unsqueeze(0)))
                 i += k
             offset += n
         return bits
