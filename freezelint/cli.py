@@ -34,8 +34,16 @@ class _Group(click.Group):
         except ConfigError as exc:
             _fail(str(exc))
         except KeyboardInterrupt:
+            # Every write is already complete or undone (fixer.write_atomic holds the
+            # signal). Exit without interpreter finalization: tearing down libcst's
+            # native module right after an interrupt intermittently aborts (SIGABRT).
             click.echo("freezelint: interrupted", err=True)
-            sys.exit(130)
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:
+                    pass
+            os._exit(130)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as exc:  # a bug of ours: one line and exit 2, never a traceback in CI

@@ -200,7 +200,14 @@ def _parse_on_big_stack(text: str):
     finally:
         if old is not None:
             threading.stack_size(old)
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:
+        # Ctrl-C lands in this (main) thread. Let the parse finish before unwinding:
+        # a daemon thread still inside libcst's native parser at interpreter
+        # shutdown aborts the process (SIGABRT) instead of exiting with 130.
+        thread.join()
+        raise
     ok, value = box[0]
     if not ok:
         raise value
