@@ -21,6 +21,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from freezelint.static.context import FileContext
 
 
+def requires_grad_call(receiver: cst.BaseExpression, flag: cst.BaseExpression) -> cst.Call:
+    """`receiver.requires_grad_(flag)`: what the FRZ0 fixes replace a no-op freeze with."""
+    return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("requires_grad_")), args=[cst.Arg(flag)])
+
+
 @dataclass
 class Report:
     """A finding before positions are known (positions are computed only if needed)."""

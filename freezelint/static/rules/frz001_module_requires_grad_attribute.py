@@ -5,7 +5,7 @@ import re
 import libcst as cst
 
 from freezelint.findings import Applicability
-from freezelint.static.rules.base import Rule
+from freezelint.static.rules.base import Rule, requires_grad_call
 
 
 class ModuleRequiresGradAttribute(Rule):
@@ -63,11 +63,7 @@ class ModuleRequiresGradAttribute(Rule):
             )
             replace = None
             if len(node.targets) == 1:
-                call = cst.Call(
-                    func=cst.Attribute(value=t.value, attr=cst.Name("requires_grad_")),
-                    args=[cst.Arg(node.value)],
-                )
-                replace = (node, cst.Expr(call))
+                replace = (node, cst.Expr(requires_grad_call(t.value, node.value)))
             self.report(
                 t,
                 message,

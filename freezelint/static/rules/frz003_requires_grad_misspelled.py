@@ -7,7 +7,7 @@ import libcst as cst
 
 from freezelint.findings import Applicability
 from freezelint.static.facts import TENSOR
-from freezelint.static.rules.base import Rule
+from freezelint.static.rules.base import Rule, requires_grad_call
 
 TARGET = "requires_grad"
 # Real names that are close to `requires_grad` but mean something else.
@@ -111,7 +111,7 @@ class RequiresGradMisspelled(Rule):
             value = self.ctx.code(node.value)
             if kind.is_module():
                 suggestion = f"`{receiver}.requires_grad_({value})`"
-                new = cst.Expr(cst.Call(cst.Attribute(t.value, cst.Name("requires_grad_")), [cst.Arg(node.value)]))
+                new = cst.Expr(requires_grad_call(t.value, node.value))
                 replace = (node, new) if len(node.targets) == 1 else None
             else:
                 suggestion = f"`{receiver}.requires_grad = {value}`"

@@ -5,7 +5,7 @@ import re
 import libcst as cst
 
 from freezelint.findings import Applicability
-from freezelint.static.rules.base import Rule
+from freezelint.static.rules.base import Rule, requires_grad_call
 
 
 def _bool_literal(node: cst.CSTNode):
@@ -77,7 +77,7 @@ class RequiresGradNoEffect(Rule):
         receiver = self.ctx.code(left.value)
         if self.ctx.is_module(left.value):
             intended = f"{receiver}.requires_grad_({flag})"
-            new = cst.Call(cst.Attribute(left.value, cst.Name("requires_grad_")), [cst.Arg(cst.Name(str(flag)))])
+            new = requires_grad_call(left.value, cst.Name(str(flag)))
             replace = (node, cst.Expr(new))
         else:
             intended = f"{receiver}.requires_grad = {flag}"
