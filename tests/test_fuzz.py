@@ -82,7 +82,7 @@ def test_fix_output_parses_and_leaves_nothing_fixable(data):
     result = _lint(text)
     if result.error:
         return
-    rule_classes = engine._rule_classes(ALL_CODES)
+    rule_classes = engine.rule_classes_for(ALL_CODES)
 
     def lint(t):
         return engine.finalize("gen.py", t, engine.lint_text("gen.py", t, rule_classes), frozenset())

@@ -206,7 +206,7 @@ def _codes(settings: Settings, cache: Dict[int, FrozenSet[str]]) -> FrozenSet[st
 
 def _fix_file(req: CheckRequest, result: CheckResult, path: str, src: Source, codes_ignored, project, findings):
     codes, ignored = codes_ignored
-    rule_classes = engine._rule_classes(codes)
+    rule_classes = engine.rule_classes_for(codes)
 
     def lint(text: str) -> List[Finding]:
         return engine.finalize(path, text, engine.lint_text(path, text, rule_classes, project), ignored)

@@ -8,7 +8,6 @@ excludes (`build`, `.venv`...) would skip it, as ruff does; a user's own
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import pathspec
@@ -121,4 +120,4 @@ def explicitly_excluded(path: str, resolver: ConfigResolver) -> bool:
     return bool(user) and s.is_excluded(os.path.abspath(path), user)
 
 
-__all__ = ["discover", "explicitly_excluded", "ConfigError", "Path"]
+__all__ = ["discover", "explicitly_excluded"]

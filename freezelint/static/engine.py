@@ -12,7 +12,7 @@ import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
+from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
 
 from freezelint.findings import Applicability, Edit, Finding, Fix, Severity
 from freezelint.registry import PARSE_ERROR_INFO
@@ -52,7 +52,7 @@ def error_finding(path: str, message: str, line: int = 1, col: int = 1) -> Findi
     )
 
 
-def _rule_classes(codes: Iterable[str]):
+def rule_classes_for(codes: Iterable[str]):
     from freezelint.static.rules import load_rules
 
     codes = set(codes)
@@ -78,8 +78,6 @@ def lint_text(
     if not rules:
         check_syntax(text)  # not worth a libcst parse, but a syntax error is still reported
         return []
-    import libcst as cst
-
     from freezelint.static.context import FileContext, RuleRunner
     from freezelint.static.facts import FileFacts
     from freezelint.static.walk import walk
@@ -132,7 +130,6 @@ def lint_text(
                 extra=(("statement_line", stmt_line),),
             )
         )
-    del cst
     return findings
 
 
@@ -273,7 +270,7 @@ def lint_source(
     project: Optional[ProjectIndex] = None,
 ) -> FileResult:
     try:
-        findings = lint_text(path, source.text, _rule_classes(codes), project)
+        findings = lint_text(path, source.text, rule_classes_for(codes), project)
     except SourceError as exc:
         return FileResult(path, [error_finding(path, str(exc), exc.line, exc.col)], error=True)
     except RecursionError:

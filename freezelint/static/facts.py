@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from freezelint.static.project import ProjectIndex
+from freezelint.static.project import ProjectIndex, base_is_module
 from freezelint.static.walk import walk
 
 # --- kinds -------------------------------------------------------------------
@@ -235,7 +235,6 @@ class FactsCollector(cst.CSTVisitor):
         # id(scope node) -> attribute names and called names used directly in that scope (flow's cheap gate)
         self.scope_words: Dict[int, Set[str]] = {}
         self._stores: Set[int] = set()
-        self.imports_torch = False
         self._loops: List[cst.For] = []
         self.assigned_in_loop: Dict[int, Set[str]] = {}  # id(For) -> names rebound inside its body
 
@@ -277,8 +276,6 @@ class FactsCollector(cst.CSTVisitor):
             full = dotted_name(alias.name)
             if full is None:
                 continue
-            if full.split(".")[0] == "torch":
-                self.imports_torch = True
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self.scope.bind(alias.asname.name.value, Binding(None, self.scope, kind=Kind(REF, full)))
             else:
@@ -290,8 +287,6 @@ class FactsCollector(cst.CSTVisitor):
             base = None
         else:
             base = dotted_name(node.module)
-        if base and base.split(".")[0] == "torch":
-            self.imports_torch = True
         if isinstance(node.names, cst.ImportStar):
             return
         for alias in node.names:
@@ -449,7 +444,6 @@ class FileFacts:
         self.attr_loads = c.attr_loads
         self.self_attr_loads = c.self_attr_loads
         self.scope_words = c.scope_words
-        self.imports_torch = c.imports_torch
         self.assigned_in_loop = c.assigned_in_loop
         self._evaluating: Set[int] = set()
         self._memo: Dict[Tuple[int, int], Kind] = {}
@@ -529,10 +523,8 @@ class FileFacts:
         infos = self.classes.get(name)
         if not infos or len(infos) != 1:
             return False
-        from freezelint.static.project import _base_is_module
-
         return any(
-            _base_is_module(self.qualified(b, self.module_scope) or dotted_name(b) or "", set(self.project.module_classes))
+            base_is_module(self.qualified(b, self.module_scope) or dotted_name(b) or "", self.project.module_classes)
             for b in infos[0].bases
         )
 
@@ -714,8 +706,6 @@ class FileFacts:
                 return Kind(LIST, Kind(TUPLE, elems))
             if func.value == "getattr" and len(call.args) >= 2:
                 return UNKNOWN
-        if fk.tag == FUNC:
-            return UNKNOWN
         return UNKNOWN
 
     def _module_method_kind(self, recv: Kind, method: str, call: cst.Call) -> Kind:

@@ -14,7 +14,7 @@ import re
 import stat
 import tempfile
 from dataclasses import dataclass
-from typing import FrozenSet, List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from freezelint.findings import Applicability, Edit, Finding
 from freezelint.static.source import Source, SourceError, decode
@@ -170,4 +170,4 @@ def unified_diff(path: str, old: str, new: str) -> str:
     )
 
 
-__all__ = ["apply_edits", "fix_text", "write_atomic", "unified_diff", "FileChangedError", "FixResult", "Optional", "FrozenSet"]
+__all__ = ["apply_edits", "fix_text", "write_atomic", "unified_diff", "FileChangedError", "FixResult"]

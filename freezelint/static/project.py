@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Set, Tuple
+from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Set, Tuple
 
 _CLASS_RE = re.compile(r"^[ \t]*class[ \t]+([A-Za-z_]\w*)[ \t]*(?:\(([^)]*)\))?[ \t]*:", re.M)
 # `self.requires_grad` read (not assigned, not the `requires_grad_` method).
@@ -79,7 +79,7 @@ def summarize(text: str, is_near_requires_grad=None) -> FileSummary:
     return s
 
 
-def _base_is_module(base: str, module_classes: Set[str]) -> bool:
+def base_is_module(base: str, module_classes: AbstractSet[str]) -> bool:
     base = base.split("[")[0].strip()
     last = base.rsplit(".", 1)[-1]
     if last in _NOT_MODULE:
@@ -115,14 +115,14 @@ class ProjectIndex:
             changed = False
             for name, defs in bases_of.items():
                 if name not in module and any(
-                    any(_base_is_module(b, module) for b in bases) for bases in defs
+                    any(base_is_module(b, module) for b in bases) for bases in defs
                 ):
                     module.add(name)
                     changed = True
         ambiguous = {
             name
             for name, defs in bases_of.items()
-            if name in module and not all(any(_base_is_module(b, module) for b in bases) for bases in defs)
+            if name in module and not all(any(base_is_module(b, module) for b in bases) for bases in defs)
         }
         h = hashlib.sha256()
         for part in (sorted(module - ambiguous), sorted(ambiguous), sorted(option), sorted(params)):
