@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+import ast
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
-import libcst as cst
-
-from freezelint.static.facts import K_MODULE, K_TENSOR, Binding, FileFacts, Kind, Scope, dotted_name
+from freezelint.static.astutil import SCOPE_NODES, SourceText, dotted_name
+from freezelint.static.facts import Binding, FileFacts, Kind, Scope
+from freezelint.static.kinds import K_MODULE, K_TENSOR
 from freezelint.static.rules.base import Report, Rule
 
 
-def isinstance_guards(test: cst.CSTNode, facts: FileFacts, scope: Scope) -> Dict[str, Kind]:
+def isinstance_guards(test: ast.AST, facts: FileFacts, scope: Scope) -> Dict[str, Kind]:
     """Names that `test` proves to be Modules or tensors: `isinstance(m, nn.BatchNorm2d)`."""
     out: Dict[str, Kind] = {}
-    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
-        out.update(isinstance_guards(test.left, facts, scope))
-        out.update(isinstance_guards(test.right, facts, scope))
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        for v in test.values:
+            out.update(isinstance_guards(v, facts, scope))
         return out
     if not (
-        isinstance(test, cst.Call)
-        and isinstance(test.func, cst.Name)
-        and test.func.value == "isinstance"
+        isinstance(test, ast.Call)
+        and isinstance(test.func, ast.Name)
+        and test.func.id == "isinstance"
         and len(test.args) == 2
-        and isinstance(test.args[0].value, cst.Name)
+        and not test.keywords
+        and isinstance(test.args[0], ast.Name)
     ):
         return out
-    classes = test.args[1].value
-    elems = [e.value for e in classes.elements] if isinstance(classes, cst.Tuple) else [classes]
+    classes = test.args[1]
+    elems = list(classes.elts) if isinstance(classes, ast.Tuple) else [classes]
     kinds = set()
     for cls in elems:
         qual = facts.qualified(cls, scope)
@@ -40,40 +42,41 @@ def isinstance_guards(test: cst.CSTNode, facts: FileFacts, scope: Scope) -> Dict
         else:
             return {}
     if kinds == {"module"}:
-        out[test.args[0].value.value] = K_MODULE
+        out[test.args[0].id] = K_MODULE
     elif kinds == {"tensor"}:
-        out[test.args[0].value.value] = K_TENSOR
+        out[test.args[0].id] = K_TENSOR
     return out
 
 
-def loop_target_kinds(loop: cst.For, ctx: "FileContext") -> Dict[str, Kind]:
+def loop_target_kinds(loop: ast.For, facts: FileFacts, scope: Scope) -> Dict[str, Kind]:
     """Inside a for-loop body, its target names are what this loop yields, whatever
     other loops elsewhere in the scope bind to the same names."""
     out: Dict[str, Kind] = {}
 
-    def walk(target, path):
-        if isinstance(target, cst.Name):
-            b = Binding(loop.iter, ctx.scope, iterate=True, path=path)
-            out[target.value] = ctx.facts._binding_kind(b)
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for i, el in enumerate(target.elements):
-                if not isinstance(el, cst.StarredElement):
-                    walk(el.value, path + (i,))
+    def visit(target, path):
+        if isinstance(target, ast.Name):
+            b = Binding(loop.iter, scope, iterate=True, path=path)
+            out[target.id] = facts._binding_kind(b)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for i, el in enumerate(target.elts):
+                if not isinstance(el, ast.Starred):
+                    visit(el, path + (i,))
 
-    walk(loop.target, ())
-    assigned = ctx.facts.assigned_in_loop.get(id(loop), ())
+    visit(loop.target, ())
+    assigned = facts.assigned_in_loop.get(id(loop), ())
     return {n: k for n, k in out.items() if n not in assigned and k.tag != "neutral"}
 
 
 class FileContext:
-    def __init__(self, path: str, module: cst.Module, facts: FileFacts, settings: Optional[dict] = None):
+    def __init__(self, path: str, module: ast.Module, facts: FileFacts, source: SourceText, settings: Optional[dict] = None):
         self.path = path
         self.module = module
         self.facts = facts
+        self.source = source
         self.settings = settings or {}
         self.reports: List[Report] = []
         self.scope_stack: List[Scope] = [facts.module_scope]
-        self.statement_stack: List[cst.CSTNode] = []
+        self.statement_stack: List[ast.stmt] = []
         self.guard_stack: List[Tuple[Scope, Dict[str, Kind]]] = []
 
     # where we are
@@ -81,7 +84,7 @@ class FileContext:
     def scope(self) -> Scope:
         return self.scope_stack[-1]
 
-    def current_statement(self) -> Optional[cst.CSTNode]:
+    def current_statement(self) -> Optional[ast.stmt]:
         return self.statement_stack[-1] if self.statement_stack else None
 
     def guards(self) -> Dict[str, Kind]:
@@ -93,20 +96,20 @@ class FileContext:
         return merged
 
     # questions rules ask
-    def kind_of(self, expr: cst.CSTNode) -> Kind:
+    def kind_of(self, expr: ast.AST) -> Kind:
         return self.facts.kind_of(expr, self.scope, self.guards() or None)
 
-    def is_module(self, expr: cst.CSTNode) -> bool:
+    def is_module(self, expr: ast.AST) -> bool:
         return self.kind_of(expr).is_module()
 
-    def qualified(self, expr: cst.CSTNode) -> Optional[str]:
+    def qualified(self, expr: ast.AST) -> Optional[str]:
         return self.facts.qualified(expr, self.scope)
 
-    def code(self, node: cst.CSTNode) -> str:
-        return self.module.code_for_node(node)
+    def code(self, node: ast.AST) -> str:
+        return self.source.segment(node)
 
 
-class RuleRunner(cst.CSTVisitor):
+class RuleRunner:
     """Runs every selected rule's visit_/leave_ methods in one traversal."""
 
     def __init__(self, ctx: FileContext, rule_classes: Sequence[Type[Rule]]):
@@ -120,34 +123,38 @@ class RuleRunner(cst.CSTVisitor):
                     self._visit.setdefault(attr[6:], []).append(getattr(rule, attr))
                 elif attr.startswith("leave_"):
                     self._leave.setdefault(attr[6:], []).append(getattr(rule, attr))
-        self._guarded: List[cst.CSTNode] = []
+        # id(body list's first statement) -> guards that hold from there on (if bodies, for bodies)
+        self._guard_starts: Dict[int, Dict[str, Kind]] = {}
+        self._guard_ends: Dict[int, int] = {}  # id(last statement of a guarded body) -> how many to pop
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
+    def on_visit(self, node: ast.AST) -> bool:
         ctx = self.ctx
-        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+        if isinstance(node, SCOPE_NODES):
             ctx.scope_stack.append(ctx.facts.scope_of.get(id(node), ctx.scope))
-        elif isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        elif isinstance(node, ast.stmt):
+            g = self._guard_starts.pop(id(node), None)
+            if g is not None:
+                ctx.guard_stack.append((ctx.scope, g))
             ctx.statement_stack.append(node)
-        elif isinstance(node, cst.IndentedBlock):
-            parent = ctx.current_statement()
-            if isinstance(parent, cst.If) and parent.body is node:
-                ctx.guard_stack.append((ctx.scope, isinstance_guards(parent.test, ctx.facts, ctx.scope)))
-                self._guarded.append(node)
-            elif isinstance(parent, cst.For) and parent.body is node:
-                ctx.guard_stack.append((ctx.scope, loop_target_kinds(parent, ctx)))
-                self._guarded.append(node)
+            if isinstance(node, ast.If) and node.body:
+                self._guard_body(node.body, isinstance_guards(node.test, ctx.facts, ctx.scope))
+            elif isinstance(node, ast.For) and node.body:
+                self._guard_body(node.body, loop_target_kinds(node, ctx.facts, ctx.scope))
         for fn in self._visit.get(type(node).__name__, ()):
             fn(node)
         return True
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        for fn in self._leave.get(type(original_node).__name__, ()):
-            fn(original_node)
+    def _guard_body(self, body: List[ast.stmt], guards: Dict[str, Kind]) -> None:
+        self._guard_starts[id(body[0])] = guards
+        self._guard_ends[id(body[-1])] = self._guard_ends.get(id(body[-1]), 0) + 1
+
+    def on_leave(self, node: ast.AST) -> None:
+        for fn in self._leave.get(type(node).__name__, ()):
+            fn(node)
         ctx = self.ctx
-        if isinstance(original_node, (cst.FunctionDef, cst.Lambda)):
+        if isinstance(node, SCOPE_NODES):
             ctx.scope_stack.pop()
-        elif isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        elif isinstance(node, ast.stmt):
             ctx.statement_stack.pop()
-        elif self._guarded and self._guarded[-1] is original_node:
-            self._guarded.pop()
-            ctx.guard_stack.pop()
+            for _ in range(self._guard_ends.pop(id(node), 0)):
+                ctx.guard_stack.pop()

@@ -1,14 +1,13 @@
-"""Files in, findings out: prefilter -> parse -> facts -> rules -> suppression.
+"""Files in, findings out: prefilter -> parse (CPython `ast`) -> facts -> rules -> suppression.
 
-The engine knows no rule by name. It runs all selected rules in one libcst
-traversal, computes positions only for files that have something to report,
-and fans out over processes when there are enough files to pay for a pool.
+The engine knows no rule by name. It runs all selected rules in one traversal
+of the file's `ast`, and fans out over processes when there are enough files to
+pay for a pool. Fixes are text edits located from `ast` positions.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -76,68 +75,55 @@ def lint_text(
     """
     rules = might_trigger(text, rule_classes)
     if not rules:
-        check_syntax(text)  # not worth a libcst parse, but a syntax error is still reported
+        check_syntax(text)  # not worth building a tree, but a syntax error is still reported
         return []
+    from freezelint.static.astutil import SourceText
     from freezelint.static.context import FileContext, RuleRunner
     from freezelint.static.facts import FileFacts
     from freezelint.static.walk import walk
 
     module = parse(text)
+    source = SourceText(text)
     if project is None:
         project = ProjectIndex.build([summarize(text, _near)])
-    facts = FileFacts(module, project)
-    ctx = FileContext(path, module, facts)
+    facts = FileFacts(module, source, project)
+    ctx = FileContext(path, module, facts, source)
     walk(module, [RuleRunner(ctx, rules)])
-    if not ctx.reports:
-        return []
-    from libcst.metadata import MetadataWrapper, PositionProvider
+    return [_finding(path, source, rep) for rep in ctx.reports]
 
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    findings = []
-    for rep in ctx.reports:
-        pos = positions[rep.node]
-        stmt_line = positions[rep.statement].start.line if rep.statement is not None else pos.start.line
-        fix = None
-        if rep.replacement is not None:
-            old, new = rep.replacement
-            opos = positions[old]
-            fix = Fix(
-                rep.applicability or Applicability.SAFE,
-                rep.fix_message,
-                (
-                    Edit(
-                        module.code_for_node(new),
-                        opos.start.line,
-                        opos.start.column + 1,
-                        opos.end.line,
-                        opos.end.column + 1,
-                    ),
-                ),
-            )
-        findings.append(
-            Finding(
-                code=rep.rule.code,
-                name=rep.rule.name,
-                message=rep.message,
-                severity=rep.severity or rep.rule.severity,
-                path=path,
-                line=pos.start.line,
-                col=pos.start.column + 1,
-                end_line=pos.end.line,
-                end_col=pos.end.column + 1,
-                fix=fix,
-                extra=(("statement_line", stmt_line),),
-            )
+
+def _finding(path: str, source, rep) -> Finding:
+    line, col, end_line, end_col = source.span(rep.node)
+    stmt_line = rep.statement.lineno if rep.statement is not None else line
+    fix = None
+    if rep.replacement is not None:
+        old, new_text = rep.replacement
+        oline, ocol, oend_line, oend_col = source.span(old)
+        fix = Fix(
+            rep.applicability or Applicability.SAFE,
+            rep.fix_message,
+            (Edit(new_text, oline, ocol, oend_line, oend_col),),
         )
-    return findings
+    return Finding(
+        code=rep.rule.code,
+        name=rep.rule.name,
+        message=rep.message,
+        severity=rep.severity or rep.rule.severity,
+        path=path,
+        line=line,
+        col=col,
+        end_line=end_line,
+        end_col=end_col,
+        fix=fix,
+        extra=(("statement_line", stmt_line),),
+    )
 
 
 def check_syntax(text: str) -> None:
     """Raise SourceError if the text is not valid Python.
 
     Compiling to bytecode never builds Python AST objects, so it costs ~5x less
-    than `ast.parse` and ~40x less than a libcst parse on real code.
+    than `ast.parse` on real code.
     """
     import warnings
 
@@ -146,99 +132,43 @@ def check_syntax(text: str) -> None:
             warnings.simplefilter("ignore")  # e.g. invalid escape sequences: not ours to report
             compile(text, "<freezelint>", "exec", dont_inherit=True)
     except SyntaxError as exc:
-        raise SourceError(f"syntax error: {exc.msg}", line=exc.lineno or 1, col=exc.offset or 1) from None
+        raise syntax_error(text, exc) from None
     except (RecursionError, MemoryError):
         raise SourceError("expression nesting too deep to parse") from None
     except ValueError as exc:  # e.g. NUL bytes
         raise SourceError(f"cannot parse: {exc}") from None
 
 
-# libcst's native parser recurses on the C stack: ~10,000 nested subscripts or
-# attribute accesses (which compile() accepts) overflow the default 8 MB stack
-# and kill the process with SIGSEGV. So it runs on a thread with a large stack
-# (address space only; pages are committed as touched), after compile() has
-# bounded the nesting (the CPython parser/compiler refuse much deeper input).
-_PARSE_STACK_SIZE = 512 * 1024 * 1024
-
-
-# libcst's parser is superlinear in the length of one operator/attribute/call chain
-# (2,000 terms: 0.5 s; 8,000: ~50 s) and holds the GIL, so no timeout can stop it.
-# Lines that long only occur in generated code: such a file is skipped instead.
-MAX_CHAIN_OPERATORS = 1500
-_LONG_LINE_RE = re.compile(r"[^\n]{3000,}")
-_CHAIN_OP_RE = re.compile(r"[+*/|&^@%]|\.(?=[A-Za-z_])|\]\[|\)\(")
-
-
-def _longest_chain(text: str) -> int:
-    """An upper bound on operators chained on one line, looking only at very long lines."""
-    return max((len(_CHAIN_OP_RE.findall(m.group())) for m in _LONG_LINE_RE.finditer(text)), default=0)
-
-
-def _parse_on_big_stack(text: str):
-    import threading
-
-    import libcst as cst
-
-    box: list = []
-
-    def target() -> None:
-        try:
-            box.append((True, cst.parse_module(text)))
-        except BaseException as exc:  # handed to the caller below
-            box.append((False, exc))
-
-    try:
-        old = threading.stack_size(_PARSE_STACK_SIZE)
-    except (ValueError, RuntimeError):  # platform without settable stacks
-        old = None
-    try:
-        thread = threading.Thread(target=target, name="freezelint-parse", daemon=True)
-        thread.start()
-    finally:
-        if old is not None:
-            threading.stack_size(old)
-    try:
-        thread.join()
-    except BaseException:
-        # Ctrl-C lands in this (main) thread. Let the parse finish before unwinding:
-        # a daemon thread still inside libcst's native parser at interpreter
-        # shutdown aborts the process (SIGABRT) instead of exiting with 130.
-        thread.join()
-        raise
-    ok, value = box[0]
-    if not ok:
-        raise value
-    return value
-
-
 def parse(text: str):
-    """libcst.parse_module with parser errors turned into SourceError.
+    """CPython's `ast.parse`, with its errors turned into SourceError."""
+    import ast
+    import warnings
 
-    The text must compile first: that rejects what libcst would accept but
-    Python does not, and bounds the nesting depth libcst has to recurse through.
-    """
-    import libcst as cst
-
-    check_syntax(text)
-    chain = _longest_chain(text)
-    if chain > MAX_CHAIN_OPERATORS:
-        raise SourceError(
-            f"a line chains {chain} operators, too many for libcst to parse in reasonable time "
-            "(generated code?); file skipped"
-        )
     try:
-        return _parse_on_big_stack(text)
-    except SourceError:
-        raise
-    except cst.ParserSyntaxError as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
-        raise SourceError(f"syntax error: {msg}", line=exc.raw_line, col=exc.raw_column + 1) from None
-    except RecursionError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ast.parse(text, "<freezelint>")
+    except SyntaxError as exc:
+        raise syntax_error(text, exc) from None
+    except (RecursionError, MemoryError):
         raise SourceError("expression nesting too deep to parse") from None
-    except MemoryError:
-        raise SourceError("out of memory while parsing") from None
-    except Exception as exc:  # libcst raises a few other types on odd input
-        raise SourceError(f"cannot parse: {type(exc).__name__}: {exc}".splitlines()[0]) from None
+    except ValueError as exc:
+        raise SourceError(f"cannot parse: {exc}") from None
+
+
+def syntax_error(text: str, exc: SyntaxError) -> SourceError:
+    """A SourceError for a SyntaxError, naming the Python version the syntax needs when it is newer."""
+    from freezelint.static.syntax_version import needed_python
+
+    msg = f"syntax error: {exc.msg}"
+    needed = needed_python(text, exc)
+    if needed is not None:
+        running = f"{sys.version_info[0]}.{sys.version_info[1]}"
+        msg = (
+            f"syntax error: {exc.msg}; this is Python {needed[0]}.{needed[1]} syntax "
+            f"(freezelint runs on Python {running}: run it with Python >= {needed[0]}.{needed[1]})"
+        )
+    return SourceError(msg, line=exc.lineno or 1, col=exc.offset or 1)
 
 
 def _near(name: str) -> bool:

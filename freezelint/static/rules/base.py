@@ -1,18 +1,18 @@
 """The base class every static rule subclasses.
 
-A rule is a handful of libcst `visit_*` / `leave_*` methods. All rules share
-one traversal (see `engine.RuleRunner`), and ask shared questions — "is this
-receiver an nn.Module?" — of `self.facts` rather than working them out anew.
+A rule is a handful of `visit_*` / `leave_*` methods named after CPython `ast`
+node classes. All rules share one traversal (see `context.RuleRunner`), and ask
+shared questions — "is this receiver an nn.Module?" — of `self.facts` rather
+than working them out anew. A fix is a text replacement of one node's span.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Tuple, Type
-
-import libcst as cst
 
 from freezelint.findings import Applicability, Severity
 from freezelint.registry import RuleInfo
@@ -21,9 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from freezelint.static.context import FileContext
 
 
-def requires_grad_call(receiver: cst.BaseExpression, flag: cst.BaseExpression) -> cst.Call:
-    """`receiver.requires_grad_(flag)`: what the FRZ0 fixes replace a no-op freeze with."""
-    return cst.Call(func=cst.Attribute(value=receiver, attr=cst.Name("requires_grad_")), args=[cst.Arg(flag)])
+def requires_grad_call(receiver: str, flag: str) -> str:
+    """`receiver.requires_grad_(flag)`: what the FRZ0 fixes replace a no-op freeze with (source texts in)."""
+    return f"{receiver}.requires_grad_({flag})"
 
 
 @dataclass
@@ -31,10 +31,10 @@ class Report:
     """A finding before positions are known (positions are computed only if needed)."""
 
     rule: "Type[Rule]"
-    node: cst.CSTNode
+    node: ast.AST
     message: str
-    statement: Optional[cst.CSTNode]  # the enclosing statement: its first line takes `# noqa`
-    replacement: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None  # (old node, new node)
+    statement: Optional[ast.AST]  # the enclosing statement: its first line takes `# noqa`
+    replacement: Optional[Tuple[ast.AST, str]] = None  # (old node, the text that replaces its span)
     applicability: Optional[Applicability] = None
     fix_message: str = ""
     severity: Optional[Severity] = None  # None: the rule's default severity
@@ -93,14 +93,14 @@ class Rule:
 
     def report(
         self,
-        node: cst.CSTNode,
+        node: ast.AST,
         message: Optional[str] = None,
         *,
-        replace: Optional[Tuple[cst.CSTNode, cst.CSTNode]] = None,
+        replace: Optional[Tuple[ast.AST, str]] = None,
         applicability: Applicability = Applicability.SAFE,
         fix_message: str = "",
         severity: Optional[Severity] = None,
-        statement: Optional[cst.CSTNode] = None,
+        statement: Optional[ast.AST] = None,
     ) -> None:
         """Record a finding at `node`; `statement` (default: the one being visited) takes `# noqa`."""
         self.ctx.reports.append(

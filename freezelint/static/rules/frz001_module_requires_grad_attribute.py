@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
+import ast
 
 from freezelint.findings import Applicability
 from freezelint.static.rules.base import Rule, requires_grad_call
@@ -45,10 +45,9 @@ class ModuleRequiresGradAttribute(Rule):
     triggers = ("requires_grad",)
     trigger_pattern = re.compile(r"\.requires_grad\s*=(?!=)")
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            t = target.target
-            if not (isinstance(t, cst.Attribute) and t.attr.value == "requires_grad"):
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for t in node.targets:
+            if not (isinstance(t, ast.Attribute) and t.attr == "requires_grad"):
                 continue
             kind = self.ctx.kind_of(t.value)
             if not kind.is_module():
@@ -63,7 +62,7 @@ class ModuleRequiresGradAttribute(Rule):
             )
             replace = None
             if len(node.targets) == 1:
-                replace = (node, cst.Expr(requires_grad_call(t.value, node.value)))
+                replace = (node, requires_grad_call(receiver, value))
             self.report(
                 t,
                 message,

@@ -2,19 +2,19 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
+import ast
 
 from freezelint.findings import Applicability
 from freezelint.static.rules.base import Rule
 
 
-def is_boolish(node: cst.CSTNode) -> bool:
+def is_boolish(node: ast.AST) -> bool:
     """A value that is plainly a flag, never a replacement function."""
-    if isinstance(node, cst.Name):
-        return node.value in ("True", "False")
-    if isinstance(node, cst.UnaryOperation):
-        return isinstance(node.operator, cst.Not)
-    return isinstance(node, (cst.Comparison, cst.BooleanOperation))
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, bool)
+    if isinstance(node, ast.UnaryOp):
+        return isinstance(node.op, ast.Not)
+    return isinstance(node, (ast.Compare, ast.BoolOp))
 
 
 class RequiresGradMethodOverwritten(Rule):
@@ -52,10 +52,9 @@ class RequiresGradMethodOverwritten(Rule):
     triggers = ("requires_grad_",)
     trigger_pattern = re.compile(r"\.requires_grad_\s*=(?!=)")
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            t = target.target
-            if not (isinstance(t, cst.Attribute) and t.attr.value == "requires_grad_"):
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for t in node.targets:
+            if not (isinstance(t, ast.Attribute) and t.attr == "requires_grad_"):
                 continue
             if not is_boolish(node.value):
                 continue  # assigning a callable is deliberate patching, not this mistake
@@ -63,8 +62,7 @@ class RequiresGradMethodOverwritten(Rule):
             value = self.ctx.code(node.value)
             replace = None
             if len(node.targets) == 1:
-                call = cst.Call(func=t, args=[cst.Arg(node.value)])
-                replace = (node, cst.Expr(call))
+                replace = (node, f"{receiver}.requires_grad_({value})")
             self.report(
                 t,
                 f"`{receiver}.requires_grad_ = {value}` overwrites the method and freezes nothing; "

@@ -3,10 +3,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import libcst as cst
+import ast
 
 from freezelint.findings import Applicability
-from freezelint.static.facts import TENSOR
+from freezelint.static.kinds import TENSOR
 from freezelint.static.rules.base import Rule, requires_grad_call
 
 TARGET = "requires_grad"
@@ -96,12 +96,11 @@ class RequiresGradMisspelled(Rule):
         return any(is_misspelled_requires_grad(m.group()) for m in _CANDIDATE_RE.finditer(text))
 
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            t = target.target
-            if not isinstance(t, cst.Attribute):
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for t in node.targets:
+            if not isinstance(t, ast.Attribute):
                 continue
-            attr = t.attr.value
+            attr = t.attr
             if not is_misspelled_requires_grad(attr):
                 continue
             kind = self.ctx.kind_of(t.value)
@@ -111,11 +110,10 @@ class RequiresGradMisspelled(Rule):
             value = self.ctx.code(node.value)
             if kind.is_module():
                 suggestion = f"`{receiver}.requires_grad_({value})`"
-                new = cst.Expr(requires_grad_call(t.value, node.value))
-                replace = (node, new) if len(node.targets) == 1 else None
+                replace = (node, requires_grad_call(receiver, value)) if len(node.targets) == 1 else None
             else:
                 suggestion = f"`{receiver}.requires_grad = {value}`"
-                replace = (t.attr, cst.Name(TARGET))
+                replace = (t, f"{receiver}.{TARGET}")
             self.report(
                 t,
                 f"`{attr}` is not `requires_grad`: this sets an unused attribute and freezes nothing; "
@@ -125,24 +123,24 @@ class RequiresGradMisspelled(Rule):
                 fix_message=f"Write {suggestion}",
             )
 
-    def visit_Call(self, call: cst.Call) -> None:
+    def visit_Call(self, call: ast.Call) -> None:
         func = call.func
-        if isinstance(func, cst.Attribute) and func.attr.value in REAL_KEYWORD_OWNERS:
+        if isinstance(func, ast.Attribute) and func.attr in REAL_KEYWORD_OWNERS:
             return  # these really spell it `require_grad`
-        for arg in call.args:
-            if arg.keyword is not None and is_misspelled_requires_grad(arg.keyword.value):
-                self._check_keyword(call, arg)
+        for kw in call.keywords:
+            if kw.arg is not None and is_misspelled_requires_grad(kw.arg):
+                self._check_keyword(call, kw)
 
-    def _check_keyword(self, call: cst.Call, node: cst.Arg) -> None:
-        kw = node.keyword.value
+    def _check_keyword(self, call: ast.Call, node: ast.keyword) -> None:
+        kw = node.arg
         qual = self.ctx.qualified(call.func) or ""
         if not qual.startswith("torch.") and kw in self.facts.project.def_params:
             return  # a parameter the project's own functions declare
         self.report(
-            node.keyword,
+            node,
             f"keyword `{kw}` is not `requires_grad`: it raises a TypeError or is silently ignored; "
             f"write `requires_grad=`",
-            replace=(node.keyword, cst.Name(TARGET)),
+            replace=(node, f"{TARGET}={self.ctx.code(node.value)}"),
             applicability=Applicability.UNSAFE,
             fix_message="Rename to `requires_grad`",
         )

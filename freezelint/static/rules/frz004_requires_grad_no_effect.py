@@ -2,15 +2,15 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
+import ast
 
 from freezelint.findings import Applicability
 from freezelint.static.rules.base import Rule, requires_grad_call
 
 
-def _bool_literal(node: cst.CSTNode):
-    if isinstance(node, cst.Name) and node.value in ("True", "False"):
-        return node.value == "True"
+def _bool_literal(node: ast.AST):
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return node.value
     return None
 
 
@@ -51,9 +51,9 @@ class RequiresGradNoEffect(Rule):
     triggers = ("requires_grad",)
     trigger_pattern = re.compile(r"requires_grad\s*(?:==|!=|\bis\b)|requires_grad_\s*(?:[;#]|$)", re.M)
 
-    def visit_Expr(self, node: cst.Expr) -> None:
+    def visit_Expr(self, node: ast.Expr) -> None:
         value = node.value
-        if isinstance(value, cst.Attribute) and value.attr.value == "requires_grad_":
+        if isinstance(value, ast.Attribute) and value.attr == "requires_grad_":
             receiver = self.ctx.code(value.value)
             self.report(
                 value,
@@ -61,30 +61,25 @@ class RequiresGradNoEffect(Rule):
                 f"call it: `{receiver}.requires_grad_(False)` to freeze",
             )
             return
-        if not (isinstance(value, cst.Comparison) and len(value.comparisons) == 1):
+        if not (isinstance(value, ast.Compare) and len(value.ops) == 1):
             return
-        left, comp = value.left, value.comparisons[0]
-        if not (isinstance(left, cst.Attribute) and left.attr.value == "requires_grad"):
+        left, op = value.left, value.ops[0]
+        if not (isinstance(left, ast.Attribute) and left.attr == "requires_grad"):
             return
-        flag = _bool_literal(comp.comparator)
+        flag = _bool_literal(value.comparators[0])
         if flag is None:
             return
-        op = comp.operator
-        if isinstance(op, (cst.NotEqual, cst.IsNot)):
+        if isinstance(op, (ast.NotEq, ast.IsNot)):
             flag = not flag
-        elif not isinstance(op, (cst.Equal, cst.Is)):
+        elif not isinstance(op, (ast.Eq, ast.Is)):
             return
         receiver = self.ctx.code(left.value)
         if self.ctx.is_module(left.value):
             intended = f"{receiver}.requires_grad_({flag})"
-            new = requires_grad_call(left.value, cst.Name(str(flag)))
-            replace = (node, cst.Expr(new))
+            replace = (node, requires_grad_call(receiver, str(flag)))
         else:
             intended = f"{receiver}.requires_grad = {flag}"
-            replace = (
-                node,
-                cst.Assign(targets=[cst.AssignTarget(left)], value=cst.Name(str(flag))),
-            )
+            replace = (node, f"{receiver}.requires_grad = {flag}")
         self.report(
             value,
             f"`{self.ctx.code(value)}` compares and discards the result; to set the flag write `{intended}`",

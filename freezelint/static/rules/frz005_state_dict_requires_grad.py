@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
+import ast
 
-from freezelint.static.facts import SD_VALUE
+from freezelint.static.kinds import SD_VALUE
 from freezelint.static.rules.base import Rule
 
 
@@ -49,15 +49,14 @@ class StateDictRequiresGrad(Rule):
         "on it freezes nothing; iterate `named_parameters()` instead"
     )
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            t = target.target
-            if isinstance(t, cst.Attribute) and t.attr.value == "requires_grad":
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for t in node.targets:
+            if isinstance(t, ast.Attribute) and t.attr == "requires_grad":
                 if self.ctx.kind_of(t.value).tag == SD_VALUE:
                     self.report(t, self.MESSAGE.format(expr=self.ctx.code(t.value)))
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_":
+        if isinstance(func, ast.Attribute) and func.attr == "requires_grad_":
             if self.ctx.kind_of(func.value).tag == SD_VALUE:
                 self.report(node, self.MESSAGE.format(expr=self.ctx.code(func.value)))

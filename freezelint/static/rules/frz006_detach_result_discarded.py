@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
+import ast
 
 from freezelint.findings import Applicability
-from freezelint.static.facts import SD_VALUE, TENSOR
+from freezelint.static.kinds import SD_VALUE, TENSOR
 from freezelint.static.rules.base import Rule
 
 
@@ -51,13 +51,14 @@ class DetachResultDiscarded(Rule):
     triggers = ("detach()",)
     trigger_pattern = re.compile(r"\.detach\(\)\s*(?:[;#]|$)", re.M)
 
-    def visit_Expr(self, node: cst.Expr) -> None:
+    def visit_Expr(self, node: ast.Expr) -> None:
         call = node.value
         if not (
-            isinstance(call, cst.Call)
+            isinstance(call, ast.Call)
             and not call.args
-            and isinstance(call.func, cst.Attribute)
-            and call.func.attr.value == "detach"
+            and not call.keywords
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "detach"
         ):
             return
         receiver = call.func.value
@@ -65,8 +66,8 @@ class DetachResultDiscarded(Rule):
             return  # other objects have side-effecting detach() methods (weakref.finalize, io)
         code = self.ctx.code(receiver)
         replace = None
-        if isinstance(receiver, cst.Name):
-            replace = (node, cst.Assign([cst.AssignTarget(receiver)], call))
+        if isinstance(receiver, ast.Name):
+            replace = (node, f"{code} = {self.ctx.code(call)}")
         self.report(
             call,
             f"`{code}.detach()` returns a new tensor that is thrown away; `{code}` stays in the graph. "

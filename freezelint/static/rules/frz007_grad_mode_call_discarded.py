@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-import libcst as cst
+import ast
 
 from freezelint.static.rules.base import Rule
 
@@ -56,9 +56,9 @@ class GradModeCallDiscarded(Rule):
     triggers = ("no_grad", "enable_grad", "inference_mode")
     trigger_pattern = re.compile(r"(?:no_grad|enable_grad|inference_mode)\([^()]*\)\s*(?:[;#]|$)", re.M)
 
-    def visit_Expr(self, node: cst.Expr) -> None:
+    def visit_Expr(self, node: ast.Expr) -> None:
         call = node.value
-        if not isinstance(call, cst.Call):
+        if not isinstance(call, ast.Call):
             return
         qual = self.ctx.qualified(call.func)
         short = GRAD_MODE_CONTEXTS.get(qual or "")

@@ -1,0 +1,254 @@
+"""One light pass over a file's `ast`: scopes, bindings, classes, imports and call sites.
+
+This replaces libcst's Scope and QualifiedName providers, which cost several
+parses per file; `facts.FileFacts` evaluates kinds lazily on top of it.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Set, Tuple
+
+from freezelint.static.astutil import dotted_name
+from freezelint.static.kinds import CLASS, CONTAINER, FUNC, K_MODULE, K_OTHER, K_TENSOR, REF, UNKNOWN, Kind
+
+
+@dataclass
+class Binding:
+    expr: Optional[ast.AST]  # the value expression (None: see `kind`)
+    scope: "Scope"
+    iterate: bool = False  # the name is bound to an element of expr (for-loop, comprehension)
+    path: Tuple[int, ...] = ()  # index path when unpacked from a tuple target
+    kind: Optional[Kind] = None  # a precomputed kind (imports, defs, annotations)
+
+
+@dataclass
+class Scope:
+    node: ast.AST  # Module, FunctionDef, AsyncFunctionDef or Lambda
+    parent: Optional["Scope"]
+    class_name: Optional[str] = None  # the class a method belongs to
+    bindings: Dict[str, List[Binding]] = field(default_factory=dict)
+    params: List[Tuple[str, Optional[ast.AST], ast.arg]] = field(default_factory=list)  # (name, annotation, arg)
+    func_name: Optional[str] = None
+
+    def bind(self, name: str, binding: Binding) -> None:
+        self.bindings.setdefault(name, []).append(binding)
+
+
+@dataclass
+class ClassInfo:
+    name: str
+    node: ast.ClassDef
+    bases: List[ast.AST]
+    self_attrs: Dict[str, List[Binding]] = field(default_factory=dict)
+    body_names: Set[str] = field(default_factory=set)  # methods, properties, class attributes
+
+
+def annotation_kind(ann: Optional[ast.AST]) -> Optional[Kind]:
+    """nn.Module / torch.Tensor / nn.Parameter annotations, also inside Optional[...] and strings."""
+    if ann is None:
+        return None
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            ann = ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return None
+    if isinstance(ann, ast.Subscript):
+        name = dotted_name(ann.value)
+        if name and name.rsplit(".", 1)[-1] == "Optional":
+            return annotation_kind(ann.slice)
+        return None
+    name = dotted_name(ann)
+    if not name:
+        return None
+    last = name.rsplit(".", 1)[-1]
+    if last in ("Module", "Sequential", "ModuleList") and (name in ("Module", "Sequential", "ModuleList") or "nn" in name):
+        return Kind(CONTAINER) if last != "Module" else K_MODULE
+    if last in ("Tensor", "Parameter"):
+        return K_TENSOR
+    return None
+
+
+class FactsCollector:
+    """Records scopes, bindings, classes, imports and call sites in one walk."""
+
+    def __init__(self, module: ast.Module):
+        self.module_scope = Scope(module, None)
+        self.scope_of: Dict[int, Scope] = {id(module): self.module_scope}
+        self.scopes: List[Scope] = [self.module_scope]
+        self.classes: Dict[str, List[ClassInfo]] = {}
+        self.class_stack: List[ClassInfo] = []
+        self.functions: Dict[str, List[ast.AST]] = {}
+        self.calls: Dict[str, List[Tuple[ast.Call, Scope]]] = {}
+        self.attr_loads: Set[str] = set()  # attribute names read anywhere in the file
+        self.self_attr_loads: Dict[str, Set[str]] = {}  # class -> self.<attr> read in it
+        # id(scope node) -> attribute names and called names used directly in that scope (flow's cheap gate)
+        self.scope_words: Dict[int, Set[str]] = {}
+        self._loops: List[ast.AST] = []
+        self.assigned_in_loop: Dict[int, Set[str]] = {}  # id(For) -> names rebound inside its body
+        self._pops: Dict[int, str] = {}  # id(node) -> what to pop when leaving it
+
+    @property
+    def scope(self) -> Scope:
+        return self.scopes[-1]
+
+    def on_visit(self, node: ast.AST):
+        m = getattr(self, "visit_" + type(node).__name__, None)
+        if m is not None:
+            return m(node)
+        return None
+
+    def on_leave(self, node: ast.AST) -> None:
+        what = self._pops.pop(id(node), None)
+        if what == "scope":
+            self.scopes.pop()
+        elif what == "class":
+            self.class_stack.pop()
+        elif what == "loop":
+            self._loops.pop()
+
+    def _bind_target(self, target: ast.AST, expr, iterate: bool, path=(), kind=None) -> None:
+        if isinstance(target, ast.Name):
+            self.scope.bind(target.id, Binding(expr, self.scope, iterate, path, kind))
+            for loop in self._loops:
+                if expr is not getattr(loop, "iter", None):
+                    self.assigned_in_loop.setdefault(id(loop), set()).add(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for i, el in enumerate(target.elts):
+                if isinstance(el, ast.Starred):
+                    self._bind_target(el.value, None, False, kind=UNKNOWN)
+                else:
+                    self._bind_target(el, expr, iterate, path + (i,), kind)
+        elif isinstance(target, ast.Attribute):
+            if (
+                isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+                and self.class_stack
+                and self.scope.class_name == self.class_stack[-1].name
+            ):
+                info = self.class_stack[-1]
+                info.self_attrs.setdefault(target.attr, []).append(Binding(expr, self.scope, iterate, path, kind))
+        elif isinstance(target, ast.Starred):
+            self._bind_target(target.value, None, False, kind=UNKNOWN)
+
+    # imports
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.asname:
+                self.scope.bind(alias.asname, Binding(None, self.scope, kind=Kind(REF, alias.name)))
+            else:
+                top = alias.name.split(".")[0]
+                self.scope.bind(top, Binding(None, self.scope, kind=Kind(REF, top)))
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        base = None if node.level or not node.module else node.module
+        for alias in node.names:
+            if alias.name == "*":
+                return
+            local = alias.asname or alias.name
+            qual = f"{base}.{alias.name}" if base else alias.name  # relative import: the bare name
+            self.scope.bind(local, Binding(None, self.scope, kind=Kind(REF, qual)))
+
+    # definitions
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        info = ClassInfo(node.name, node, list(node.bases))
+        for stmt in node.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                info.body_names.add(stmt.name)
+            elif isinstance(stmt, ast.Assign):
+                for t in stmt.targets:
+                    if isinstance(t, ast.Name):
+                        info.body_names.add(t.id)
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                info.body_names.add(stmt.target.id)
+        self.classes.setdefault(info.name, []).append(info)
+        self.scope.bind(info.name, Binding(None, self.scope, kind=Kind(CLASS, info.name)))
+        self.class_stack.append(info)
+        self._pops[id(node)] = "class"
+
+    def visit_FunctionDef(self, node) -> None:
+        self.functions.setdefault(node.name, []).append(node)
+        self.scope.bind(node.name, Binding(None, self.scope, kind=Kind(FUNC, node.name)))
+        in_class = bool(self.class_stack) and any(s is node for s in self.class_stack[-1].node.body)
+        new = Scope(node, self.scope, self.class_stack[-1].name if in_class else None, func_name=node.name)
+        self._add_params(new, node.args)
+        self.scope_of[id(node)] = new
+        self._enter(node, new)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        new = Scope(node, self.scope)
+        self._add_params(new, node.args, annotations=False)
+        self.scope_of[id(node)] = new
+        self._enter(node, new)
+
+    def _add_params(self, scope: Scope, args: ast.arguments, annotations: bool = True) -> None:
+        for p in list(args.posonlyargs) + list(args.args) + list(args.kwonlyargs):
+            scope.params.append((p.arg, p.annotation if annotations else None, p))
+        for p in (args.vararg, args.kwarg):
+            if p is not None:
+                scope.bind(p.arg, Binding(None, scope, kind=UNKNOWN))
+
+    def _enter(self, node: ast.AST, scope: Scope) -> None:
+        # Decorators, defaults and annotations belong to the enclosing scope, but are rarely
+        # interesting; everything below the def is attributed to the new scope.
+        self.scopes.append(scope)
+        self._pops[id(node)] = "scope"
+
+    # bindings
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for t in node.targets:
+            self._bind_target(t, node.value, False)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:
+            self._bind_target(node.target, node.value, False)
+        else:
+            ann = annotation_kind(node.annotation)
+            if ann is not None:
+                self._bind_target(node.target, None, False, kind=ann)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self._bind_target(node.target, node.value, False)
+
+    def visit_For(self, node) -> None:
+        self._bind_target(node.target, node.iter, True)
+        self._loops.append(node)
+        self._pops[id(node)] = "loop"
+
+    visit_AsyncFor = visit_For
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        self._bind_target(node.target, node.iter, True)
+
+    def visit_withitem(self, node: ast.withitem) -> None:
+        if node.optional_vars is not None:
+            self._bind_target(node.optional_vars, None, False, kind=UNKNOWN)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self.scope.bind(node.name, Binding(None, self.scope, kind=K_OTHER))
+
+    def visit_Global(self, node) -> None:
+        for n in node.names:  # too dynamic to reason about
+            self.scope.bind(n, Binding(None, self.scope, kind=UNKNOWN))
+
+    visit_Nonlocal = visit_Global
+
+    # uses
+    def visit_Call(self, node: ast.Call) -> None:
+        if isinstance(node.func, ast.Name):
+            self.calls.setdefault(node.func.id, []).append((node, self.scope))
+            self.scope_words.setdefault(id(self.scope.node), set()).add(node.func.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.scope_words.setdefault(id(self.scope.node), set()).add(node.attr)
+        if not isinstance(node.ctx, ast.Load):
+            return
+        self.attr_loads.add(node.attr)
+        if isinstance(node.value, ast.Name) and node.value.id == "self" and self.class_stack:
+            self.self_attr_loads.setdefault(self.class_stack[-1].name, set()).add(node.attr)
+
+
