@@ -1,17 +1,23 @@
 """Unit tests of the flow timelines the FRZ1xx/FRZ2xx/FRZ3xx rules query."""
 
+import ast
 import textwrap
 
-import libcst as cst
 import pytest
 
 from freezelint.static import flow
+from freezelint.static.astutil import SourceText
 from freezelint.static.facts import FileFacts
 
 
+def parsed(src):
+    text = textwrap.dedent(src)
+    module = ast.parse(text)
+    return module, FileFacts(module, SourceText(text))
+
+
 def timelines(src):
-    module = cst.parse_module(textwrap.dedent(src))
-    facts = FileFacts(module)
+    module, facts = parsed(src)
     ff = flow.file_flow(facts)
     out = {None: ff.timeline(module)}
     for name, defs in facts.functions.items():
@@ -164,7 +170,7 @@ def test_modes_steps_and_grad_blocks():
     ]
     assert tl.assigned == {"y": [True], "z": [False]}
     (b,) = tl.of(flow.BACKWARD)
-    assert isinstance(b.value, cst.Call) and b.grad is None
+    assert isinstance(b.value, ast.Call) and b.grad is None
     assert [s.name for s in tl.of(flow.STEP)] == ["optimizer"]
     assert [z.mode for z in tl.of(flow.ZERO_GRAD)] == [False]
     assert len(tl.of(flow.GRAD_OFF)) == 1
@@ -273,7 +279,7 @@ def test_same_file_helper_events_appear_at_the_call_site():
     opt, freeze = tl.of(flow.OPT, flow.FREEZE)
     assert (opt.kind, opt.name, opt.over, opt.via) == (flow.OPT, "opt", (("model", flow.ALL),), "build")
     assert (freeze.target, freeze.via) == ("model.backbone", "freeze_backbone")
-    assert isinstance(freeze.node, cst.Call)  # reported at the call
+    assert isinstance(freeze.node, ast.Call)  # reported at the call
 
 
 def test_helpers_are_followed_only_one_level():
@@ -335,8 +341,7 @@ def test_nested_functions_have_their_own_timeline():
 
 
 def test_timelines_are_cached_per_scope():
-    module = cst.parse_module("def f(m):\n    m.eval()\n")
-    facts = FileFacts(module)
+    _, facts = parsed("def f(m):\n    m.eval()\n")
     node = facts.functions["f"][0]
     assert flow.timeline(facts, node) is flow.timeline(facts, node)
 

@@ -17,22 +17,22 @@ variable of `for m in model.modules()`), and DDP's `.module` / compile's
 `._orig_mod` segments are dropped.
 
 Timelines are built lazily, once per scope (cached on the `FileFacts`), by one
-visitor pass over that scope's own statements (nested functions, classes and
+walk over that scope's own `ast` statements (nested functions, classes and
 lambdas are skipped: they have timelines of their own), so the cost is linear
 in file size. The rules are small queries over this (see the helpers at the end).
-Events are extracted in `flow_events.py`; this module holds the vocabulary,
-the paths, the per-file cache and the questions rules share.
+Events are extracted in `flow_events.py` (optimizer parameter sources in
+`flow_params.py`); this module holds the vocabulary, the paths, the per-file
+cache and the questions rules share.
 """
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-import libcst as cst
-
+from freezelint.static.astutil import FUNCTION_NODES
 from freezelint.static.facts import FileFacts
-from freezelint.static.walk import walk
 
 # event kinds
 FREEZE = "freeze"
@@ -90,20 +90,20 @@ _HELPER_WORD_PREFIXES = ("freeze", "_freeze", "unfreeze", "_unfreeze", "set_requ
 @dataclass
 class Event:
     kind: str
-    node: cst.CSTNode  # what a finding points at
-    stmt: Optional[cst.CSTNode]  # the enclosing statement (its first line takes `# noqa`)
+    node: ast.AST  # what a finding points at
+    stmt: Optional[ast.stmt]  # the enclosing statement (its first line takes `# noqa`)
     index: int = 0
     target: Optional[str] = None  # attribute path ("model.backbone"); None: unknown
     whole: bool = True  # FREEZE/UNFREEZE: every parameter of target (not a name-selected subset)
     loops: Tuple[int, ...] = ()  # ids of enclosing loop nodes, outermost first
     branches: Tuple[Tuple[int, int], ...] = ()  # (if/except/match id, arm id) of each enclosing branch
-    guards: Tuple[cst.CSTNode, ...] = ()  # enclosing `if` tests
+    guards: Tuple[ast.expr, ...] = ()  # enclosing `if` tests
     grad: Optional[str] = None  # "no_grad" / "inference_mode" when under such a block
     name: Optional[str] = None  # OPT: the name it is bound to; WRAP: wrapper kind; STEP/ZERO_GRAD/ADD_GROUP: receiver
     over: Tuple[Tuple[Optional[str], str], ...] = ()  # OPT: (module path, ALL/FILTER/SUBSET)
     names: Tuple[str, ...] = ()  # WRAP: paths of the wrapped model and the names bound to the result
     mode: Optional[bool] = None  # TRAIN: mode; ZERO_GRAD: set_to_none (None: default)
-    value: Optional[cst.CSTNode] = None  # BACKWARD: the tensor; FREEZE via loop: the loop-name variable
+    value: Optional[ast.expr] = None  # BACKWARD: the tensor; FREEZE via loop: the loop-name variable
     name_var: Optional[str] = None  # FREEZE/UNFREEZE from a named_* loop: the name variable
     via: Optional[str] = None  # the same-file helper the event came from
 
@@ -114,7 +114,7 @@ class Event:
 
 @dataclass
 class Timeline:
-    node: cst.CSTNode
+    node: ast.AST  # ast.Module, FunctionDef or AsyncFunctionDef
     func_name: Optional[str]
     events: List[Event] = field(default_factory=list)
     # name -> [assigned under no_grad?] for plain-name assignments in this scope
@@ -194,58 +194,9 @@ def _normalize(parts: List[str]) -> str:
 # --- helpers on expressions --------------------------------------------------
 
 
-def bool_literal(node: Optional[cst.CSTNode]) -> Optional[bool]:
-    if isinstance(node, cst.Name) and node.value in ("True", "False"):
-        return node.value == "True"
-    return None
-
-
-def arg(call: cst.Call, index: int, keyword: str) -> Optional[cst.CSTNode]:
-    for a in call.args:
-        if a.keyword is not None and a.keyword.value == keyword:
-            return a.value
-    positional = [a for a in call.args if a.keyword is None and not a.star]
-    return positional[index].value if index < len(positional) else None
-
-
-def method_name(call: cst.Call) -> Optional[str]:
-    return call.func.attr.value if isinstance(call.func, cst.Attribute) else None
-
-
-def mentions(node: cst.CSTNode, word: str) -> bool:
-    """Any Name or attribute in `node` spelled `word` (cheap recursive check)."""
-    found = []
-
-    class _V(cst.CSTVisitor):
-        def visit_Name(self, n: cst.Name) -> None:
-            if n.value == word:
-                found.append(n)
-
-    node.visit(_V())
-    return bool(found)
-
-
-def string_value(node: cst.CSTNode) -> Optional[str]:
-    if isinstance(node, cst.SimpleString):
-        try:
-            v = node.evaluated_value
-        except Exception:  # pragma: no cover - odd literals
-            return None
-        return v if isinstance(v, str) else None
-    return None
-
-
-def comment_near(stmt: Optional[cst.CSTNode]) -> str:
+def comment_near(facts: FileFacts, stmt: Optional[ast.AST]) -> str:
     """The comment on the statement's line and the comment line right above it."""
-    if stmt is None:
-        return ""
-    out = []
-    if isinstance(stmt, cst.SimpleStatementLine) and stmt.trailing_whitespace.comment is not None:
-        out.append(stmt.trailing_whitespace.comment.value)
-    leading = getattr(stmt, "leading_lines", ())
-    if leading and leading[-1].comment is not None:
-        out.append(leading[-1].comment.value)
-    return " ".join(out)
+    return facts.source.comment_near(stmt)
 
 
 # --- the per-file cache and shared questions ------------------------------------
@@ -259,13 +210,13 @@ class FileFlow:
         self._cache: Dict[Tuple[int, bool], Timeline] = {}
         self._all: Optional[List[Timeline]] = None
 
-    def timeline(self, node: cst.CSTNode, follow: bool = True) -> Timeline:
+    def timeline(self, node: ast.AST, follow: bool = True) -> Timeline:
         key = (id(node), follow)
         tl = self._cache.get(key)
         if tl is not None:
             return tl
         scope = self.facts.scope_of.get(id(node), self.facts.module_scope)
-        name = node.name.value if isinstance(node, cst.FunctionDef) else None
+        name = node.name if isinstance(node, FUNCTION_NODES) else None
         tl = Timeline(node, name)
         self._cache[key] = tl  # recursion guard: a helper calling back sees a partial timeline
         if not self._may_have_events(node, follow):
@@ -273,17 +224,15 @@ class FileFlow:
         from freezelint.static.flow_events import Builder, grad_mode_of
 
         b = Builder(self, tl, scope, follow)
-        if isinstance(node, cst.FunctionDef):
-            for d in node.decorators:
-                m = grad_mode_of(self.facts, d.decorator, scope)
+        if isinstance(node, FUNCTION_NODES):
+            for d in node.decorator_list:
+                m = grad_mode_of(self.facts, d, scope)
                 if m is not None:
                     b.grad = [m if m != "enable_grad" else None]
-            walk(node.body, [b], source_order=True)
-        else:
-            walk(node, [b], source_order=True)
+        b.run(node.body)
         return tl
 
-    def _may_have_events(self, node: cst.CSTNode, follow: bool = True) -> bool:
+    def _may_have_events(self, node: ast.AST, follow: bool = True) -> bool:
         """Cheap gate on the names a scope itself uses (`facts.scope_words`), so most scopes are never walked.
 
         A scope (followed: a rule will query it) needs a freeze, mode, backward or grad-switch word, or a
@@ -310,7 +259,6 @@ class FileFlow:
         return self._all
 
 
-
 def file_flow(facts: FileFacts) -> FileFlow:
     """The flow analysis of a file, created on first use and shared by all rules."""
     flow = facts.__dict__.get("_flow")
@@ -320,7 +268,7 @@ def file_flow(facts: FileFacts) -> FileFlow:
     return flow
 
 
-def timeline(facts: FileFacts, node: cst.CSTNode) -> Timeline:
+def timeline(facts: FileFacts, node: ast.AST) -> Timeline:
     return file_flow(facts).timeline(node)
 
 
@@ -346,7 +294,7 @@ def any_class_overrides_train(facts: FileFacts) -> bool:
     return any("train" in info.body_names for infos in facts.classes.values() for info in infos)
 
 
-def report_event(rule, ev: Event, message: str, node: Optional[cst.CSTNode] = None, severity=None) -> None:
+def report_event(rule, ev: Event, message: str, node: Optional[ast.AST] = None, severity=None) -> None:
     """Report at an event's node, with `# noqa` read from the event's own statement."""
     rule.report(node if node is not None else ev.node, message, severity=severity, statement=ev.stmt)
 

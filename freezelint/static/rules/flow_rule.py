@@ -7,18 +7,20 @@ module's top level and once per function.
 
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from freezelint.static import flow
 from freezelint.static.rules.base import Rule
 
 
 class FlowRule(Rule):
-    def visit_Module(self, node: cst.Module) -> None:
+    def visit_Module(self, node: ast.Module) -> None:
         self.check(flow.timeline(self.facts, node))
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self.check(flow.timeline(self.facts, node))
+
+    visit_AsyncFunctionDef = visit_FunctionDef
 
     def check(self, tl: flow.Timeline) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -27,7 +29,7 @@ class FlowRule(Rule):
     def flow(self) -> flow.FileFlow:
         return flow.file_flow(self.facts)
 
-    def code_of(self, node: cst.CSTNode) -> str:
+    def code_of(self, node: ast.AST) -> str:
         text = self.ctx.code(node).strip()
         return text if len(text) <= 60 else text[:57] + "..."
 

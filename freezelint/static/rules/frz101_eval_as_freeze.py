@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import ast
 import re
 from typing import Optional, Set
-
-import libcst as cst
 
 from freezelint.findings import Severity
 from freezelint.static import flow
@@ -19,16 +18,21 @@ _MODE_NAME = re.compile(r"bn|norm|stat|dropout")
 _EVAL_FUNCS = ("val", "test", "eval", "predict", "infer", "sample", "generate", "score", "export", "benchmark", "demo", "visuali")
 
 
+def _words(test: ast.AST):
+    """Every name spelled in the test: names, attributes, keywords, lambda parameters."""
+    for n in ast.walk(test):
+        if isinstance(n, ast.Name):
+            yield n.id
+        elif isinstance(n, ast.Attribute):
+            yield n.attr
+        elif isinstance(n, (ast.keyword, ast.arg)) and isinstance(n.arg, str):
+            yield n.arg
+
+
 def _guard_intent(tests) -> bool:
     for test in tests:
-        names: Set[str] = set()
-        negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
-
-        class _V(cst.CSTVisitor):
-            def visit_Name(self, n: cst.Name) -> None:
-                names.add(n.value.lower())
-
-        test.visit(_V())
+        negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+        names: Set[str] = {w.lower() for w in _words(test)}
         if any("freez" in n or "frozen" in n for n in names):
             return True
         if negated and any(n in ("trainable", "train_backbone", "finetune", "fine_tune") for n in names):
@@ -118,7 +122,7 @@ class EvalAsFreeze(FlowRule):
             )
 
     def _intent(self, tl: flow.Timeline, e: flow.Event, fn: str) -> Optional[str]:
-        comment = flow.comment_near(e.stmt)
+        comment = flow.comment_near(self.facts, e.stmt)
         if comment and _GRAD_FREEZE_COMMENT.search(comment):
             return "is commented as freezing gradients"
         if comment and _MODE_COMMENT.search(comment):

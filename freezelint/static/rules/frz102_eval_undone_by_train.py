@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from freezelint.findings import Severity
 from freezelint.static import flow
@@ -89,7 +89,7 @@ class EvalUndoneByTrain(FlowRule):
         if t.via is not None:
             return flow.any_class_overrides_train(self.facts)
         call = t.node
-        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
             return True
         k = self.ctx.kind_of(call.func.value)
         if k.is_module() and isinstance(k.detail, str) and self.facts.classes.get(k.detail):

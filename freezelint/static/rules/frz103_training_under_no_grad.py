@@ -1,22 +1,21 @@
 from __future__ import annotations
 
+import ast
 from typing import Optional
-
-import libcst as cst
 
 from freezelint.findings import Severity
 from freezelint.static import flow
-from freezelint.static.facts import dotted_name
+from freezelint.static.astutil import dotted_name
 from freezelint.static.rules.flow_rule import FlowRule
 
 
 _LOSS_WORDS = ("loss", "criterion")
 
 
-def _root_name(expr: cst.CSTNode) -> Optional[str]:
-    while isinstance(expr, (cst.Attribute, cst.Subscript)):
+def _root_name(expr: ast.expr) -> Optional[str]:
+    while isinstance(expr, (ast.Attribute, ast.Subscript)):
         expr = expr.value
-    return expr.value if isinstance(expr, cst.Name) else None
+    return expr.id if isinstance(expr, ast.Name) else None
 
 
 class TrainingUnderNoGrad(FlowRule):
@@ -103,55 +102,42 @@ class TrainingUnderNoGrad(FlowRule):
             return False
         return all(self._over_no_grad(tl, scope, b.expr) for b in bindings)
 
-    def _over_no_grad(self, tl: flow.Timeline, scope, expr: cst.CSTNode) -> bool:
-        tainted = []
-        ok = [True]
+    def _over_no_grad(self, tl: flow.Timeline, scope, expr: ast.expr) -> bool:
+        """`expr` reads at least one name assigned only under no_grad, and nothing that may carry a graph."""
+        tainted = False
         facts = self.facts
-
-        class _V(cst.CSTVisitor):
-            def visit_Call(self, call: cst.Call) -> bool:
-                func = call.func
+        stack = [expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Call):
+                func = node.func
                 qual = facts.qualified(func, scope)
                 last = (dotted_name(func) or "").rsplit(".", 1)[-1].lower()
+                args = list(node.args) + [k.value for k in node.keywords]
                 if qual is not None or any(w in last for w in _LOSS_WORDS):
-                    for a in call.args:
-                        a.value.visit(self)
-                    return False
-                if isinstance(func, cst.Attribute):  # a method of a value: look at the value
-                    func.value.visit(self)
-                    for a in call.args:
-                        a.value.visit(self)
-                    return False
-                ok[0] = False  # some other callable: could be a training forward
+                    stack.extend(args)
+                elif isinstance(func, ast.Attribute):  # a method of a value: look at the value
+                    stack.append(func.value)
+                    stack.extend(args)
+                else:
+                    return False  # some other callable: could be a training forward
+            elif isinstance(node, ast.Attribute):
+                stack.append(node.value)
+            elif isinstance(node, ast.Lambda):
                 return False
-
-            def visit_Attribute(self, node: cst.Attribute) -> bool:
-                node.value.visit(self)
-                return False
-
-            def visit_Lambda(self, node) -> bool:
-                ok[0] = False
-                return False
-
-            def visit_Name(self, node: cst.Name) -> None:
-                n = node.value
-                if n in ("True", "False", "None"):
-                    return
+            elif isinstance(node, ast.Name):
+                n = node.id
                 assigned = tl.assigned.get(n)
                 if assigned is not None:
-                    if all(assigned):
-                        tainted.append(n)
-                    else:
-                        ok[0] = False
-                    return
-                if any(p[0] == n for p in scope.params):
-                    ok[0] = False  # a parameter may carry a graph
-                    return
-                local = scope.bindings.get(n)
-                if local and all(b.iterate for b in local):
-                    return  # a loop variable: data from a loader
-                if facts.qualified(node, scope) is None:
-                    ok[0] = False
-
-        expr.visit(_V())
-        return ok[0] and bool(tainted)
+                    if not all(assigned):
+                        return False
+                    tainted = True
+                elif any(p[0] == n for p in scope.params):
+                    return False  # a parameter may carry a graph
+                elif (local := scope.bindings.get(n)) and all(b.iterate for b in local):
+                    continue  # a loop variable: data from a loader
+                elif facts.qualified(node, scope) is None:
+                    return False
+            else:
+                stack.extend(ast.iter_child_nodes(node))
+        return tainted

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import libcst as cst
+import ast
 
 from freezelint.findings import Severity
 from freezelint.static import flow
@@ -58,7 +58,7 @@ class GradDisabledGlobally(FlowRule):
         for g in offs:
             if g.via is not None:
                 continue
-            if isinstance(tl.node, cst.Module):
+            if isinstance(tl.node, ast.Module):
                 reason = self._module_reason(tl)
                 if reason is None:
                     continue
@@ -83,9 +83,9 @@ class GradDisabledGlobally(FlowRule):
             return " (at import time), and this file calls `backward()`"
         module = tl.node
         is_script = any(
-            isinstance(s, cst.If) and "__main__" in self.ctx.code(s.test) for s in module.body
+            isinstance(s, ast.If) and "__main__" in self.ctx.code(s.test) for s in module.body
         )
-        defines = any(isinstance(s, (cst.FunctionDef, cst.ClassDef)) for s in module.body)
+        defines = any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for s in module.body)
         if not is_script and defines:
             return " at import time, in every program that imports this module"
         return None

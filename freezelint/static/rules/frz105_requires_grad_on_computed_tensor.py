@@ -1,12 +1,11 @@
 from __future__ import annotations
 
+import ast
 from typing import Optional
-
-import libcst as cst
 
 from freezelint.findings import Severity
 from freezelint.static import flow
-from freezelint.static.facts import dotted_name
+from freezelint.static.astutil import bool_literal, dotted_name
 from freezelint.static.rules.base import Rule
 
 _REDUCTIONS = frozenset({"sum", "mean", "norm", "pow", "exp", "log", "abs", "square", "sqrt", "max", "min", "prod"})
@@ -65,33 +64,33 @@ class RequiresGradOnComputedTensor(Rule):
     severity = Severity.WARNING
     triggers = ("requires_grad = True", "requires_grad=True", "requires_grad_()", "requires_grad_(True")
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if not (isinstance(node.value, cst.Name) and node.value.value == "True"):
+    def visit_Assign(self, node: ast.Assign) -> None:
+        if bool_literal(node.value) is not True:
             return
-        for t in node.targets:
-            tgt = t.target
-            if isinstance(tgt, cst.Attribute) and tgt.attr.value == "requires_grad":
+        for tgt in node.targets:
+            if isinstance(tgt, ast.Attribute) and tgt.attr == "requires_grad":
                 self._check(tgt.value, tgt, f"{self.ctx.code(tgt.value)}.requires_grad = True")
 
-    def visit_Call(self, node: cst.Call) -> None:
+    def visit_Call(self, node: ast.Call) -> None:
         func = node.func
-        if not (isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_"):
+        if not (isinstance(func, ast.Attribute) and func.attr == "requires_grad_"):
             return
-        if node.args and not (isinstance(node.args[0].value, cst.Name) and node.args[0].value.value == "True"):
+        first = node.args[0] if node.args else node.keywords[0].value if node.keywords else None
+        if first is not None and bool_literal(first) is not True:
             return
         self._check(func.value, node, self.ctx.code(node))
 
-    def _check(self, recv: cst.CSTNode, node: cst.CSTNode, written: str) -> None:
-        if not isinstance(recv, cst.Name):
+    def _check(self, recv: ast.expr, node: ast.AST, written: str) -> None:
+        if not isinstance(recv, ast.Name):
             return
-        what = self._computed_name(recv.value, 0)
+        what = self._computed_name(recv.id, 0)
         if what is None:
             return
-        if "loss" not in recv.value.lower() and not self._backward_on(recv.value):
+        if "loss" not in recv.id.lower() and not self._backward_on(recv.id):
             return  # e.g. input or activation gradients for saliency: backward runs on something else
         self.report(
             node,
-            f"`{recv.value}` is {what}: `{written}` does not reconnect it to the model, so `backward()` runs "
+            f"`{recv.id}` is {what}: `{written}` does not reconnect it to the model, so `backward()` runs "
             f"but no parameter gets a gradient; remove it and find where the graph is cut "
             f"(a freeze, `torch.no_grad()` or `.detach()` upstream)",
         )
@@ -99,7 +98,7 @@ class RequiresGradOnComputedTensor(Rule):
     def _backward_on(self, name: str) -> bool:
         """`name.backward()` (or `accelerator.backward(name)`) in the current function."""
         tl = flow.timeline(self.facts, self.ctx.scope.node)
-        return any(isinstance(b.value, cst.Name) and b.value.value == name for b in tl.of(flow.BACKWARD))
+        return any(isinstance(b.value, ast.Name) and b.value.id == name for b in tl.of(flow.BACKWARD))
 
     def _computed_name(self, name: str, depth: int) -> Optional[str]:
         bindings = self.facts.lookup(name, self.ctx.scope)
@@ -115,28 +114,28 @@ class RequiresGradOnComputedTensor(Rule):
             whats.append(what)
         return whats[0]
 
-    def _computed(self, expr: cst.CSTNode, depth: int) -> Optional[str]:
+    def _computed(self, expr: ast.expr, depth: int) -> Optional[str]:
         code = self.ctx.code(expr)
         if any(m in code for m in _LEAF_MARKERS):
             return None
-        if isinstance(expr, cst.BinaryOperation):
+        if isinstance(expr, ast.BinOp):
             for side in (expr.left, expr.right):
-                if isinstance(side, (cst.Call, cst.BinaryOperation)) and self._computed(side, depth) is not None:
+                if isinstance(side, (ast.Call, ast.BinOp)) and self._computed(side, depth) is not None:
                     return "computed by an expression over other tensors"
-                if isinstance(side, cst.Name) and self._computed_name(side.value, depth + 1) is not None:
+                if isinstance(side, ast.Name) and self._computed_name(side.id, depth + 1) is not None:
                     return "computed by an expression over other tensors"
             return None
-        if isinstance(expr, (cst.Attribute, cst.Subscript)) and isinstance(expr.value, (cst.Name, cst.Call)):
+        if isinstance(expr, (ast.Attribute, ast.Subscript)) and isinstance(expr.value, (ast.Name, ast.Call)):
             base = expr.value
-            if isinstance(base, cst.Call):
+            if isinstance(base, ast.Call):
                 return self._computed(base, depth)
-            inner = self._computed_name(base.value, depth + 1)
+            inner = self._computed_name(base.id, depth + 1)
             return "taken from a model or loss output" if inner else None
-        if not isinstance(expr, cst.Call):
+        if not isinstance(expr, ast.Call):
             return None
         func = expr.func
-        if isinstance(func, cst.Attribute) and func.attr.value in _REDUCTIONS:
-            return f"the result of `.{func.attr.value}()`"
+        if isinstance(func, ast.Attribute) and func.attr in _REDUCTIONS:
+            return f"the result of `.{func.attr}()`"
         qual = self.ctx.qualified(func) or ""
         last = (qual or dotted_name(func) or "").rsplit(".", 1)[-1].lower()
         if qual.startswith("torch.nn.functional.") or "loss" in last or "criterion" in last:

@@ -1,34 +1,47 @@
 from __future__ import annotations
 
+import ast
 from typing import Iterator, Tuple
-
-import libcst as cst
 
 from freezelint.findings import Severity
 from freezelint.static import flow
+from freezelint.static.astutil import string_value
 from freezelint.static.rules.flow_rule import FlowRule
 
 
-def _name_tests(test: cst.CSTNode, var: str) -> Iterator[Tuple[cst.SimpleString, str]]:
+def _is_str(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _membership_of(comp: ast.AST, var: str):
+    """"not in" / "in" when `comp` is `<x> in var` / `<x> not in var`, else None."""
+    if not (isinstance(comp, ast.Compare) and len(comp.ops) == 1):
+        return None
+    op, right = comp.ops[0], comp.comparators[0]
+    if isinstance(op, (ast.In, ast.NotIn)) and isinstance(right, ast.Name) and right.id == var:
+        return "not in" if isinstance(op, ast.NotIn) else "in"
+    return None
+
+
+def _name_tests(test: ast.AST, var: str) -> Iterator[Tuple[ast.Constant, str]]:
     """String literals `s` in `s in var` / `s not in var` tests (also through and/or/not and any(...))."""
-    if isinstance(test, cst.BooleanOperation):
-        yield from _name_tests(test.left, var)
-        yield from _name_tests(test.right, var)
-    elif isinstance(test, cst.UnaryOperation):
-        yield from _name_tests(test.expression, var)
-    elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-        comp = test.comparisons[0]
-        if isinstance(comp.operator, (cst.In, cst.NotIn)) and isinstance(comp.comparator, cst.Name) and comp.comparator.value == var:
-            if isinstance(test.left, cst.SimpleString):
-                yield test.left, "not in" if isinstance(comp.operator, cst.NotIn) else "in"
-    elif isinstance(test, cst.Call) and isinstance(test.func, cst.Name) and test.func.value in ("any", "all") and test.args:
-        gen = test.args[0].value
-        if isinstance(gen, cst.GeneratorExp) and isinstance(gen.for_in.iter, (cst.List, cst.Tuple)) and isinstance(gen.elt, cst.Comparison):
-            comp = gen.elt.comparisons[0] if len(gen.elt.comparisons) == 1 else None
-            if comp is not None and isinstance(comp.operator, (cst.In, cst.NotIn)) and isinstance(comp.comparator, cst.Name) and comp.comparator.value == var:
-                for el in gen.for_in.iter.elements:
-                    if isinstance(el.value, cst.SimpleString):
-                        yield el.value, "not in" if isinstance(comp.operator, cst.NotIn) else "in"
+    if isinstance(test, ast.BoolOp):
+        for value in test.values:
+            yield from _name_tests(value, var)
+    elif isinstance(test, ast.UnaryOp):
+        yield from _name_tests(test.operand, var)
+    elif isinstance(test, ast.Compare):
+        op = _membership_of(test, var)
+        if op is not None and _is_str(test.left):
+            yield test.left, op
+    elif isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id in ("any", "all") and test.args:
+        gen = test.args[0]
+        if isinstance(gen, ast.GeneratorExp) and isinstance(gen.generators[0].iter, (ast.List, ast.Tuple)):
+            op = _membership_of(gen.elt, var)
+            if op is not None:
+                for el in gen.generators[0].iter.elts:
+                    if _is_str(el):
+                        yield el, op
 
 
 class UnanchoredNameMatch(FlowRule):
@@ -79,14 +92,14 @@ class UnanchoredNameMatch(FlowRule):
                 continue
             for g in ev.guards:
                 for lit, op in _name_tests(g, ev.name_var):
-                    value = flow.string_value(lit)
+                    value = string_value(lit)
                     if not value or not value[-1].isdigit() or id(lit) in seen:
                         continue
                     seen.add(id(lit))
                     what = "freezing" if ev.kind == flow.FREEZE else "unfreezing"
                     self.report_at(
                         ev,
-                        f"`{lit.value} {op} {ev.name_var}` also matches `{value}0`, `{value}1`, ...: when {what}, their "
+                        f"`{self.ctx.code(lit)} {op} {ev.name_var}` also matches `{value}0`, `{value}1`, ...: when {what}, their "
                         f"parameters are treated like those of `{value}`; anchor it: "
                         f"`{ev.name_var}.startswith(\"{value}.\")` (or `\"{value}.\" in {ev.name_var}`)",
                         node=lit,
