@@ -10,7 +10,7 @@ the helper's events are re-targeted through the call's arguments.
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from freezelint.static.astutil import arg, bool_literal, dotted_name, method_name
 from freezelint.static.facts import Scope
@@ -20,9 +20,6 @@ from freezelint.static.flow import (
 )
 from freezelint.static.flow_params import call_args, params_over
 
-SELF_RETURNING = frozenset(
-    {"to", "cuda", "cpu", "eval", "train", "float", "half", "double", "bfloat16", "requires_grad_", "type", "to_empty", "xpu", "mps"}
-)
 _WRAPPERS = {
     "DistributedDataParallel": "DistributedDataParallel",
     "FullyShardedDataParallel": "FullyShardedDataParallel",
