@@ -489,3 +489,10 @@ def test_frz201_is_an_error_only_when_zero_filled_grads_or_a_mid_step_freeze_mak
     worse = engine.lint_text("t.py", base.format(between="", none="False"), rules)
     assert [f.severity for f in plain] == [Severity.WARNING]
     assert [f.severity for f in worse] == [Severity.ERROR]
+
+
+def test_a_lambda_scope_has_an_empty_timeline():
+    # FRZ105 asks for the timeline of the scope it is in, which can be a lambda
+    module, facts = parsed("f = lambda loss: loss.backward()\n")
+    lam = module.body[0].value
+    assert flow.timeline(facts, lam).events == []

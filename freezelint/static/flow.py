@@ -219,9 +219,10 @@ class FileFlow:
         name = node.name if isinstance(node, FUNCTION_NODES) else None
         tl = Timeline(node, name)
         self._cache[key] = tl  # recursion guard: a helper calling back sees a partial timeline
-        if not self._may_have_events(node, follow):
-            return tl
-        from freezelint.static.flow_events import Builder, grad_mode_of
+        if not isinstance(node, (ast.Module,) + FUNCTION_NODES) or not self._may_have_events(node, follow):
+            return tl  # a lambda's body is one expression: no statements, no events of its own
+        from freezelint.static.flow_events import Builder  # flow_events imports this module
+        from freezelint.static.flow_params import grad_mode_of
 
         b = Builder(self, tl, scope, follow)
         if isinstance(node, FUNCTION_NODES):
