@@ -496,3 +496,51 @@ def test_a_lambda_scope_has_an_empty_timeline():
     module, facts = parsed("f = lambda loss: loss.backward()\n")
     lam = module.body[0].value
     assert flow.timeline(facts, lam).events == []
+
+
+ELIF = """
+def f(model, a, b):
+    if a:
+        model.head.requires_grad_(False)
+    elif b:
+        model.neck.requires_grad_(False)
+    else:
+        model.tail.requires_grad_(False)
+    model.stem.requires_grad_(False)
+"""
+ELSE_IF = """
+def f(model, a, b):
+    if a:
+        model.head.requires_grad_(False)
+    else:
+        if b:
+            model.neck.requires_grad_(False)
+        else:
+            model.tail.requires_grad_(False)
+    model.stem.requires_grad_(False)
+"""
+
+
+@pytest.mark.parametrize("with_source", [True, False])
+@pytest.mark.parametrize("src", [ELIF, ELSE_IF], ids=["elif", "else-if"])
+def test_elif_and_else_if_arms_are_exclusive(with_source, src):
+    # ast spells `elif b:` and `else:` + `if b:` alike (an If alone in `orelse`)
+    module = ast.parse(src)
+    facts = FileFacts(module, SourceText(src) if with_source else None)
+    head, neck, tail, stem = flow.timeline(facts, facts.functions["f"][0]).of(flow.FREEZE)
+    assert flow.exclusive(head, neck) and flow.exclusive(head, tail) and flow.exclusive(neck, tail)
+    assert stem.branches == () and not any(flow.exclusive(e, stem) for e in (head, neck, tail))
+
+
+def test_an_assignments_own_events_come_before_those_of_its_value():
+    tls, _ = timelines(
+        """
+        import torch
+        def f(model):
+            model.backbone.fc = torch.nn.Linear(model.backbone.fc.in_features, 2).requires_grad_(model.eval())
+        """
+    )
+    # the head replacement (the assignment's own event) first; then the inner call, then the outer one
+    assert [(e.kind, e.target) for e in tls["f"].events if e.kind in (flow.HEAD, flow.EVAL, flow.UNFREEZE)] == [
+        (flow.HEAD, "model.backbone.fc"), (flow.EVAL, "model"),
+    ]

@@ -196,7 +196,7 @@ def _normalize(parts: List[str]) -> str:
 
 def comment_near(facts: FileFacts, stmt: Optional[ast.AST]) -> str:
     """The comment on the statement's line and the comment line right above it."""
-    return facts.source.comment_near(stmt)
+    return facts.source.comment_near(stmt) if facts.source is not None else ""
 
 
 # --- the per-file cache and shared questions ------------------------------------

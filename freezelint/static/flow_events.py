@@ -114,12 +114,12 @@ class Builder(CallEvents, Paths):
 
     def _is_elif(self, outer: ast.If, node: ast.AST) -> bool:
         """`elif` (not `else:` holding an `if`): ast spells both as an If alone in `orelse`."""
-        return (
-            len(outer.orelse) == 1
-            and outer.orelse[0] is node
-            and isinstance(node, ast.If)
-            and self.facts.source.line(node.lineno).lstrip().startswith("elif")
-        )
+        if not (len(outer.orelse) == 1 and outer.orelse[0] is node and isinstance(node, ast.If)):
+            return False
+        source = self.facts.source
+        if source is None:  # facts built without the text: an `elif` starts at the `if`'s column
+            return node.col_offset == outer.col_offset
+        return source.line(node.lineno).lstrip().startswith("elif")
 
     def _leave_if_body(self, node: ast.If) -> None:
         if self.branches and self.branches[-1][1] == id(node.body) and ends_in_exit(node.body):
