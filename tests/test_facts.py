@@ -1,30 +1,36 @@
 """The facts layer: is this expression an nn.Module, a tensor, or unknown?"""
 
-import libcst as cst
+import ast
+
 import pytest
 
+from freezelint.static.astutil import SourceText
 from freezelint.static.context import FileContext, RuleRunner
 from freezelint.static.engine import summarize_text
 from freezelint.static.facts import FileFacts
 from freezelint.static.project import ProjectIndex
 from freezelint.static.walk import walk
 
-class _Probe(cst.CSTVisitor):
+class _Probe:
     """Records the kind of every `probe(<expr>)` argument, with loop/isinstance context."""
 
     def __init__(self, ctx):
         self.ctx = ctx
         self.kinds = []
 
-    def visit_Call(self, node):
-        if isinstance(node.func, cst.Name) and node.func.value == "probe":
-            self.kinds.append(self.ctx.kind_of(node.args[0].value).tag)
+    def on_visit(self, node):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "probe":
+            self.kinds.append(self.ctx.kind_of(node.args[0]).tag)
+
+    def on_leave(self, node):
+        pass
 
 
 def kinds(source, *others):
     project = ProjectIndex.build(summarize_text(t) for t in (source,) + others)
-    module = cst.parse_module(source)
-    ctx = FileContext("t.py", module, FileFacts(module, project))
+    module = ast.parse(source)
+    text = SourceText(source)
+    ctx = FileContext("t.py", module, FileFacts(module, text, project), text)
     runner = RuleRunner(ctx, [])
     probe = _Probe(ctx)
     walk(module, [runner, probe])
@@ -93,3 +99,15 @@ def test_ambiguous_class_names_are_not_trusted():
     a = HEADER + "class Block(nn.Module):\n    pass\n"
     b = "class Block:\n    pass\n"
     assert kinds("from x import Block\nprobe(Block())\n", a, b) == ["unknown"]
+
+
+def test_factory_in_another_file_returns_a_module():
+    models = HEADER + "class Net(nn.Module):\n    pass\n"
+    factory = "from models import Net\n\ndef build(cfg):\n    net = Net()\n    return net\n\ndef build_twice(cfg):\n    return build(cfg)\n\ndef name(cfg):\n    return str(cfg)\n"
+    train = "from factory import build, build_twice, name\nprobe(build(1))\nprobe(build_twice(1))\nprobe(name(1))\n"
+    assert kinds(train, models, factory) == ["module", "module", "unknown"]
+
+
+def test_factory_returning_a_torch_module():
+    src = HEADER + "def head(n):\n    return nn.Linear(n, 2)\nprobe(head(3))\n"
+    assert kinds(src) == ["module"]

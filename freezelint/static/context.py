@@ -129,12 +129,13 @@ class RuleRunner:
 
     def on_visit(self, node: ast.AST) -> bool:
         ctx = self.ctx
-        if isinstance(node, SCOPE_NODES):
-            ctx.scope_stack.append(ctx.facts.scope_of.get(id(node), ctx.scope))
-        elif isinstance(node, ast.stmt):
+        if isinstance(node, ast.stmt):
             g = self._guard_starts.pop(id(node), None)
             if g is not None:
                 ctx.guard_stack.append((ctx.scope, g))
+        if isinstance(node, SCOPE_NODES):
+            ctx.scope_stack.append(ctx.facts.scope_of.get(id(node), ctx.scope))
+        elif isinstance(node, ast.stmt):
             ctx.statement_stack.append(node)
             if isinstance(node, ast.If) and node.body:
                 self._guard_body(node.body, isinstance_guards(node.test, ctx.facts, ctx.scope))
@@ -156,5 +157,6 @@ class RuleRunner:
             ctx.scope_stack.pop()
         elif isinstance(node, ast.stmt):
             ctx.statement_stack.pop()
+        if isinstance(node, ast.stmt):
             for _ in range(self._guard_ends.pop(id(node), 0)):
                 ctx.guard_stack.pop()

@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from freezelint.static.astutil import FUNCTION_NODES, SourceText, bool_literal, dotted_name, has_star_args, keyword, positional
 from freezelint.static.kinds import (
-    CLASS, CONTAINER, CONTAINER_ATTRS, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, MODULE_FACTORIES,
+    CLASS, CONTAINER, CONTAINER_ATTRS, FUNC, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, MODULE_FACTORIES,
     MODULE_FACTORY_SUFFIXES, MODULE_ITER, NEUTRAL, NEUTRAL_TAG, NON_MODULE_PRETRAINED, NON_TENSOR_TENSOR_METHODS,
     OPTIMIZER, PARAM_CONTAINER, PARAM_ITER, REF, SD_ITEMS, SD_VALUE, SD_VALUES, SELF_RETURNING_MODULE_METHODS,
     STATE_DICT, SUBMODULE_ATTRS, TENSOR, TENSOR_ATTRS, TENSOR_FACTORIES_OUTSIDE_TORCH, TORCH_NON_TENSOR_FUNCS,
@@ -31,8 +31,15 @@ __all__ = ["Binding", "ClassInfo", "FileFacts", "Kind", "Scope", "dotted_name", 
 class FileFacts:
     """Answers "what is this expression?" for the rules and the flow analysis."""
 
-    def __init__(self, module: ast.Module, source: Optional[SourceText] = None, project: Optional[ProjectIndex] = None):
+    def __init__(
+        self,
+        module: ast.Module,
+        source: Optional[SourceText] = None,
+        project: Optional[ProjectIndex] = None,
+        module_name: str = "",
+    ):
         self.module = module
+        self.module_name = module_name  # this file's dotted name in the project ("" : unknown)
         self.source = source
         self.project = project or ProjectIndex()
         c = FactsCollector(module)
@@ -121,17 +128,18 @@ class FileFacts:
 
     # classes
     def is_module_class(self, name: str) -> bool:
+        """A class (short name) that is an nn.Module: this file's own definition decides, else the project's."""
+        infos = self.classes.get(name)
+        if infos:
+            if len(infos) != 1:
+                return False
+            return any(
+                base_is_module(self.qualified(b, self.module_scope) or dotted_name(b) or "", self.project.module_classes)
+                for b in infos[0].bases
+            )
         if name in self.project.ambiguous_classes:
             return False
-        if name in self.project.module_classes:
-            return True
-        infos = self.classes.get(name)
-        if not infos or len(infos) != 1:
-            return False
-        return any(
-            base_is_module(self.qualified(b, self.module_scope) or dotted_name(b) or "", self.project.module_classes)
-            for b in infos[0].bases
-        )
+        return name in self.project.module_classes
 
     def is_unknown_class(self, name: str) -> bool:
         """A class whose bases we cannot see through (could be a Module)."""
@@ -266,6 +274,8 @@ class FileFacts:
             return self._ref_call_kind(fk.detail, call, scope, guards)
         if fk.tag == CLASS:
             return Kind(MODULE, fk.detail) if self.is_module_class(fk.detail) else UNKNOWN
+        if fk.tag == FUNC:
+            return self._factory_kind(fk.detail)
         if fk.is_module():
             return K_TENSOR  # calling a module: its forward output
         if isinstance(func, ast.Attribute):
@@ -369,4 +379,13 @@ class FileFacts:
             return UNKNOWN
         if last[:1].isupper() and (last in self.project.module_classes) and last not in self.project.ambiguous_classes:
             return Kind(MODULE, last)
-        return UNKNOWN
+        return self._factory_kind(qual)
+
+    def _factory_kind(self, name: str) -> Kind:
+        """A call of a project function that returns an nn.Module (any file, any depth)."""
+        if name in self.functions and self.module_name:
+            name = f"{self.module_name}.{name}"
+        cls = self.project.factory_class(name)
+        if cls is None:
+            return UNKNOWN
+        return Kind(MODULE, cls or None)

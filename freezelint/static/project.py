@@ -1,82 +1,50 @@
-"""Project-wide facts gathered from file text before any file is parsed.
+"""The project model: every file's summary, resolved across files.
 
-Which class names are `nn.Module` subclasses (transitively, across files), and
-which of those keep `self.requires_grad` as an option of their own. A regex
-over class headers is enough for this and costs a fraction of a parse, so the
-index can be built over every file in the run (and rebuilt whenever any file
-changes: its digest goes into the cache key).
+Imports are resolved between the project's own modules (packages, relative
+imports, a `src/` layout); class hierarchies and function summaries are joined
+to a fixpoint, so "`get_model(cfg)` returns an nn.Module" and "`freeze(m)` freezes
+every parameter of `m`" hold whichever file defines them and however deep the
+helpers call each other (recursion bounded by `MAX_ROUNDS`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 from dataclasses import dataclass, field
-from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Set, Tuple
+from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
-_CLASS_RE = re.compile(r"^[ \t]*class[ \t]+([A-Za-z_]\w*)[ \t]*(?:\(([^)]*)\))?[ \t]*:", re.M)
-# `self.requires_grad` read (not assigned, not the `requires_grad_` method).
-_READS_OPTION_RE = re.compile(r"self\.requires_grad\b(?!_)(?![ \t]*=(?!=))")
-_DEF_PARAMS_RE = re.compile(r"\bdef[ \t]+\w+[ \t]*\(([^)]*)\)", re.S)
+from freezelint.static.summary import FileSummary, summarize_tree
 
-# Base classes outside the project that are nn.Module subclasses.
+MAX_ROUNDS = 8
+PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
+
+# Base classes outside the project that are nn.Module subclasses (by their last name).
 KNOWN_MODULE_BASES: FrozenSet[str] = frozenset(
     {
-        "Module",
-        "Sequential",
-        "ModuleList",
-        "ModuleDict",
-        "LightningModule",
-        "PreTrainedModel",
-        "ModelMixin",
-        "PeftModel",
-        "DistributedDataParallel",
-        "DataParallel",
-        "Linear",
-        "Conv1d",
-        "Conv2d",
-        "Conv3d",
-        "Embedding",
-        "LayerNorm",
-        "BatchNorm1d",
-        "BatchNorm2d",
-        "BatchNorm3d",
-        "MultiheadAttention",
-        "TransformerEncoder",
-        "TransformerEncoderLayer",
-        "TransformerDecoderLayer",
-        "GRU",
-        "LSTM",
-        "RNN",
+        "Module", "Sequential", "ModuleList", "ModuleDict", "LightningModule", "PreTrainedModel", "ModelMixin",
+        "PeftModel", "DistributedDataParallel", "DataParallel", "Linear", "Conv1d", "Conv2d", "Conv3d", "Embedding",
+        "LayerNorm", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "MultiheadAttention", "TransformerEncoder",
+        "TransformerEncoderLayer", "TransformerDecoderLayer", "GRU", "LSTM", "RNN", "BaseModule",
     }
 )
 _NOT_MODULE = frozenset({"Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"})
 
 
-@dataclass
-class FileSummary:
-    """What one file contributes to the project index (cheap to compute and to cache)."""
-
-    classes: List[Tuple[str, Tuple[str, ...]]] = field(default_factory=list)  # (name, base texts)
-    option_classes: List[str] = field(default_factory=list)  # classes in a file reading self.requires_grad
-    def_params: List[str] = field(default_factory=list)  # parameter names close to requires_grad
-
-
 def summarize(text: str, is_near_requires_grad=None) -> FileSummary:
-    s = FileSummary()
-    if "class" in text:
-        for m in _CLASS_RE.finditer(text):
-            bases = tuple(b.strip() for b in (m.group(2) or "").split(",") if b.strip() and "=" not in b)
-            s.classes.append((m.group(1), bases))
-    if s.classes and _READS_OPTION_RE.search(text):
-        s.option_classes = [name for name, _ in s.classes]
-    if is_near_requires_grad is not None and "grad" in text:
-        for m in _DEF_PARAMS_RE.finditer(text):
-            for raw in m.group(1).split(","):
-                name = raw.split(":")[0].split("=")[0].strip().lstrip("*")
-                if name and is_near_requires_grad(name):
-                    s.def_params.append(name)
-    return s
+    """The summary of a source text (an empty one if it does not parse: FRZ000 is reported elsewhere)."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return FileSummary()
+    return summarize_tree(tree, is_near_requires_grad)
 
 
 def base_is_module(base: str, module_classes: AbstractSet[str]) -> bool:
@@ -89,48 +57,206 @@ def base_is_module(base: str, module_classes: AbstractSet[str]) -> bool:
     return last in KNOWN_MODULE_BASES or last in module_classes
 
 
+def find_project_root(paths: Sequence[str]) -> Optional[str]:
+    """The nearest folder at or above the first path holding a project marker; None without one."""
+    if not paths:
+        return None
+    start = os.path.abspath(paths[0])
+    d = start if os.path.isdir(start) else os.path.dirname(start)
+    while True:
+        if any(os.path.exists(os.path.join(d, m)) for m in PROJECT_MARKERS):
+            return d
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None
+        d = parent
+
+
+def module_name(path: str, root: Optional[str]) -> str:
+    """`src/pkg/models.py` under root -> `pkg.models`; a package's `__init__.py` -> the package."""
+    rel = os.path.relpath(os.path.abspath(path), root) if root else os.path.basename(path)
+    rel = os.path.splitext(rel)[0].replace(os.sep, "/")
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    if len(parts) > 1 and parts[0] == "src":
+        parts.pop(0)
+    if any(p == ".." for p in parts):
+        parts = [os.path.splitext(os.path.basename(path))[0]]
+    return ".".join(parts)
+
+
 @dataclass
 class ProjectIndex:
-    module_classes: FrozenSet[str] = frozenset()
+    module_classes: FrozenSet[str] = frozenset()  # short names of project nn.Module classes
     # class names defined both as a Module and as something else: never trusted
     ambiguous_classes: FrozenSet[str] = frozenset()
     option_classes: FrozenSet[str] = frozenset()
     def_params: FrozenSet[str] = frozenset()
     digest: str = ""
+    # qualified function name -> project class (short name) or "" (a Module of unknown class) it returns
+    module_factories: Dict[str, str] = field(default_factory=dict)
+    # qualified function name -> [(param index, path below it, FREEZE/UNFREEZE/EVAL/TRAIN)], resolved
+    effects: Dict[str, Tuple[Tuple[int, str, str], ...]] = field(default_factory=dict)
+    train_overriding_classes: FrozenSet[str] = frozenset()
+    root: Optional[str] = None  # the project root the module names are relative to
+    _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
 
     @classmethod
-    def build(cls, summaries: Iterable[FileSummary]) -> "ProjectIndex":
+    def build(
+        cls, summaries: Iterable[FileSummary], modules: Optional[Sequence[str]] = None, root: Optional[str] = None
+    ) -> "ProjectIndex":
         summaries = list(summaries)
-        bases_of: Dict[str, List[Tuple[str, ...]]] = {}
+        mods = list(modules) if modules is not None else [f"_file{i}" for i in range(len(summaries))]
+        index = _Builder(summaries, mods).build()
+        index.root = root
+        return index
+
+    def module_of(self, path: str) -> str:
+        return module_name(path, self.root)
+
+    # questions the facts and the flow ask
+    def _find(self, table: dict, name: str):
+        if name in table:
+            return table[name]
+        short = name.rsplit(".", 1)[-1]
+        quals = [q for q in self._short.get(short, ()) if q in table]
+        exact = [q for q in quals if q.endswith("." + name)]
+        if len(exact) == 1:
+            return table[exact[0]]
+        if len(self._short.get(short, ())) == 1 and quals:
+            return table[quals[0]]  # the project's only function of that name (an import we could not resolve)
+        return None
+
+    def factory_class(self, name: str) -> Optional[str]:
+        """For a function that returns an nn.Module: its project class name, or "" when unknown; else None."""
+        return self._find(self.module_factories, name)
+
+    def function_effects(self, name: str) -> Tuple[Tuple[int, str, str], ...]:
+        got = self._find(self.effects, name)
+        return tuple(got) if got else ()
+
+
+class _Builder:
+    def __init__(self, summaries: List[FileSummary], modules: List[str]):
+        self.summaries = summaries
+        self.modules = modules
+        self.by_module = dict(zip(modules, summaries))
+
+    def resolve(self, written: str, module: str, summary: FileSummary) -> str:
+        """A name as written in `module` -> its qualified name (import-resolved where possible)."""
+        head, _, rest = written.partition(".")
+        target = summary.imports.get(head)
+        if target is None:
+            if head in summary.class_info or head in summary.functions:
+                target = f"{module}.{head}" if module else head
+            else:
+                return written
+        if target.startswith("."):
+            level = len(target) - len(target.lstrip("."))
+            pkg = module.split(".")
+            is_pkg = False  # a module's own package is its name minus the last part
+            base = pkg[: len(pkg) - level + (1 if is_pkg else 0)] if level <= len(pkg) else []
+            target = ".".join(base + [target.lstrip(".")]) if target.lstrip(".") else ".".join(base)
+        return f"{target}.{rest}" if rest else target
+
+    def build(self) -> ProjectIndex:
+        bases_of: Dict[str, List[Tuple[str, ...]]] = {}  # short class name -> base texts (compat index)
+        qual_bases: Dict[str, List[str]] = {}
         option: Set[str] = set()
         params: Set[str] = set()
-        for s in summaries:
+        overriding: Set[str] = set()
+        functions: Dict[str, Tuple[str, FileSummary, object]] = {}
+        short: Dict[str, List[str]] = {}
+        for module, s in zip(self.modules, self.summaries):
             for name, bases in s.classes:
                 bases_of.setdefault(name, []).append(bases)
+            for name, info in s.class_info.items():
+                qual_bases[f"{module}.{name}"] = [self.resolve(b, module, s) for b in info.bases]
+                if info.overrides_train:
+                    overriding.add(name)
             option.update(s.option_classes)
             params.update(s.def_params)
-        module: Set[str] = set()
+            for fname, f in s.functions.items():
+                q = f"{module}.{fname}" if module else fname
+                functions[q] = (module, s, f)
+                short.setdefault(fname, []).append(q)
+        module_short: Set[str] = set()
         changed = True
         while changed:  # fixpoint: subclasses of project Module classes are Modules
             changed = False
             for name, defs in bases_of.items():
-                if name not in module and any(
-                    any(base_is_module(b, module) for b in bases) for bases in defs
-                ):
-                    module.add(name)
+                if name not in module_short and any(any(base_is_module(b, module_short) for b in bases) for bases in defs):
+                    module_short.add(name)
                     changed = True
         ambiguous = {
-            name
-            for name, defs in bases_of.items()
-            if name in module and not all(any(base_is_module(b, module) for b in bases) for bases in defs)
+            name for name, defs in bases_of.items()
+            if name in module_short and not all(any(base_is_module(b, module_short) for b in bases) for bases in defs)
         }
-        h = hashlib.sha256()
-        for part in (sorted(module - ambiguous), sorted(ambiguous), sorted(option), sorted(params)):
-            h.update(repr(part).encode())
-        return cls(
-            module_classes=frozenset(module - ambiguous),
+        trusted = module_short - ambiguous
+        factories = self._factories(functions, trusted)
+        effects = self._effects(functions)
+        index = ProjectIndex(
+            module_classes=frozenset(trusted),
             ambiguous_classes=frozenset(ambiguous),
             option_classes=frozenset(option),
             def_params=frozenset(params),
-            digest=h.hexdigest(),
+            module_factories=factories,
+            effects=effects,
+            train_overriding_classes=frozenset(overriding),
+            _short=short,
         )
+        h = hashlib.sha256()
+        for part in (sorted(trusted), sorted(ambiguous), sorted(option), sorted(params), sorted(overriding)):
+            h.update(repr(part).encode())
+        h.update(json.dumps(factories, sort_keys=True).encode())
+        h.update(json.dumps({k: list(v) for k, v in effects.items()}, sort_keys=True).encode())
+        index.digest = h.hexdigest()
+        return index
+
+    def _returns_module(self, ctor: str, trusted: Set[str]) -> Optional[str]:
+        last = ctor.rsplit(".", 1)[-1]
+        if ctor.startswith(("torch.nn.", "nn.")) and last[:1].isupper() and last not in _NOT_MODULE:
+            return ""
+        if last in trusted:
+            return last
+        return None
+
+    def _factories(self, functions, trusted: Set[str]) -> Dict[str, str]:
+        out: Dict[str, str] = {}
+        for _ in range(MAX_ROUNDS):
+            changed = False
+            for q, (module, s, f) in functions.items():
+                if q in out or not f.returns:
+                    continue
+                ctor = self.resolve(f.returns, module, s)
+                got = self._returns_module(ctor, trusted)
+                if got is None and ctor in out:
+                    got = out[ctor]  # returns what another factory returns
+                if got is not None:
+                    out[q] = got
+                    changed = True
+            if not changed:
+                break
+        return out
+
+    def _effects(self, functions) -> Dict[str, Tuple[Tuple[int, str, str], ...]]:
+        resolved: Dict[str, Set[Tuple[int, str, str]]] = {q: set(f.effects) for q, (_, _, f) in functions.items()}
+        for _ in range(MAX_ROUNDS):
+            changed = False
+            for q, (module, s, f) in functions.items():
+                for callee, mapping in f.passes:
+                    cq = self.resolve(callee, module, s)
+                    theirs = resolved.get(cq)
+                    if not theirs or cq == q:
+                        continue
+                    for ci, cpath, kind in list(theirs):
+                        if ci in mapping:
+                            pi, path = mapping[ci]
+                            eff = (pi, ".".join(p for p in (path, cpath) if p), kind)
+                            if eff not in resolved[q]:
+                                resolved[q].add(eff)
+                                changed = True
+            if not changed:
+                break
+        return {q: tuple(sorted(e)) for q, e in resolved.items() if e}

@@ -1,0 +1,287 @@
+"""Per-file summaries: what one file tells the rest of the project (small, JSON, cached by content).
+
+A `FileSummary` is taken from the file's `ast` alone, without knowing any other file:
+its imports, its classes (bases, the constructors of their `self.x` submodules, whether
+they read `self.requires_grad` back or override `train()`), and what each module-level
+function returns and does to its parameters (freezes, unfreezes, eval/train of a path
+below a parameter, and calls that pass a parameter on, so effects compose across files
+in `project.ProjectIndex`).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from freezelint.static.astutil import bool_literal, dotted_name, positional
+
+FREEZE = "freeze"
+UNFREEZE = "unfreeze"
+EVAL = "eval"
+TRAIN = "train"
+
+
+@dataclass
+class FunctionSummary:
+    params: List[str] = field(default_factory=list)
+    returns: Optional[str] = None  # the constructor/factory it returns, as written in this file ("nn.Linear")
+    returns_param: Optional[int] = None  # returns its own parameter (a `m.to(device)`-style helper)
+    # (parameter index, path below it ("" : the parameter itself), FREEZE/UNFREEZE/EVAL/TRAIN)
+    effects: List[Tuple[int, str, str]] = field(default_factory=list)
+    # (callee as written, {callee param index: (our param index, path below it)})
+    passes: List[Tuple[str, Dict[int, Tuple[int, str]]]] = field(default_factory=list)
+
+
+@dataclass
+class ClassSummary:
+    bases: Tuple[str, ...] = ()  # as written ("nn.Module", "BaseModel")
+    attrs: Dict[str, str] = field(default_factory=dict)  # self.<attr> = <ctor>(...), ctor as written
+    reads_requires_grad: bool = False
+    overrides_train: bool = False
+
+
+@dataclass
+class FileSummary:
+    """What one file contributes to the project model (cheap to compute and to cache)."""
+
+    imports: Dict[str, str] = field(default_factory=dict)  # local name -> "pkg.mod.name" (relative: ".mod.name")
+    classes: List[Tuple[str, Tuple[str, ...]]] = field(default_factory=list)  # (name, base texts) (index compat)
+    class_info: Dict[str, ClassSummary] = field(default_factory=dict)
+    option_classes: List[str] = field(default_factory=list)  # classes in a file reading self.requires_grad
+    def_params: List[str] = field(default_factory=list)  # parameter names close to requires_grad
+    functions: Dict[str, FunctionSummary] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "i": self.imports,
+            "c": {
+                n: [list(c.bases), c.attrs, int(c.reads_requires_grad), int(c.overrides_train)]
+                for n, c in self.class_info.items()
+            },
+            "o": self.option_classes,
+            "d": self.def_params,
+            "f": {
+                n: [f.params, f.returns, f.returns_param, [list(e) for e in f.effects],
+                    [[callee, {str(k): list(v) for k, v in m.items()}] for callee, m in f.passes]]
+                for n, f in self.functions.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FileSummary":
+        s = cls(imports={str(k): str(v) for k, v in data.get("i", {}).items()})
+        for n, (bases, attrs, reads, overrides) in data.get("c", {}).items():
+            s.class_info[n] = ClassSummary(tuple(bases), dict(attrs), bool(reads), bool(overrides))
+            s.classes.append((n, tuple(bases)))
+        s.option_classes = list(data.get("o", []))
+        s.def_params = list(data.get("d", []))
+        for n, (params, returns, returns_param, effects, passes) in data.get("f", {}).items():
+            s.functions[n] = FunctionSummary(
+                list(params), returns, returns_param, [tuple(e) for e in effects],
+                [(callee, {int(k): (v[0], v[1]) for k, v in m.items()}) for callee, m in passes],
+            )
+        return s
+
+
+def summarize_tree(tree: ast.Module, is_near_requires_grad=None) -> FileSummary:
+    s = FileSummary()
+    for stmt in tree.body:
+        _top_level(s, stmt, is_near_requires_grad)
+    if any(c.reads_requires_grad for c in s.class_info.values()):
+        s.option_classes = list(s.class_info)
+    return s
+
+
+def _top_level(s: FileSummary, stmt: ast.stmt, near) -> None:
+    if isinstance(stmt, ast.Import):
+        for a in stmt.names:
+            if a.asname:
+                s.imports[a.asname] = a.name
+            else:
+                top = a.name.split(".")[0]
+                s.imports[top] = top
+    elif isinstance(stmt, ast.ImportFrom):
+        base = "." * stmt.level + (stmt.module or "")
+        for a in stmt.names:
+            if a.name != "*":
+                s.imports[a.asname or a.name] = f"{base}.{a.name}" if base and not base.endswith(".") else base + a.name
+    elif isinstance(stmt, ast.ClassDef):
+        _class(s, stmt, near)
+    elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        s.functions[stmt.name] = _function(stmt)
+        _near_params(s, stmt, near)
+    elif isinstance(stmt, (ast.If, ast.Try)) or (hasattr(ast, "TryStar") and isinstance(stmt, getattr(ast, "TryStar"))):
+        # `try: import x except ImportError: ...` and `if TYPE_CHECKING:` blocks
+        for block in _blocks(stmt):
+            for inner in block:
+                _top_level(s, inner, near)
+
+
+def _blocks(stmt: ast.stmt) -> List[List[ast.stmt]]:
+    if isinstance(stmt, ast.If):
+        return [stmt.body, stmt.orelse]
+    return [stmt.body] + [h.body for h in stmt.handlers] + [stmt.orelse, stmt.finalbody]
+
+
+def _near_params(s: FileSummary, fn, near) -> None:
+    if near is None:
+        return
+    a = fn.args
+    for p in list(a.posonlyargs) + list(a.args) + list(a.kwonlyargs) + [x for x in (a.vararg, a.kwarg) if x]:
+        if near(p.arg) and p.arg not in s.def_params:
+            s.def_params.append(p.arg)
+
+
+def _class(s: FileSummary, node: ast.ClassDef, near) -> None:
+    bases = tuple(t for t in (dotted_name(b) or _subscript_base(b) for b in node.bases) if t)
+    info = ClassSummary(bases=bases)
+    for stmt in node.body:
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            _near_params(s, stmt, near)
+            if stmt.name == "train":
+                info.overrides_train = True
+            for n in ast.walk(stmt):
+                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self":
+                    if n.attr == "requires_grad" and isinstance(n.ctx, ast.Load):
+                        info.reads_requires_grad = True
+                elif isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.value, ast.Call):
+                    t = n.targets[0]
+                    if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                        ctor = dotted_name(n.value.func)
+                        if ctor:
+                            info.attrs.setdefault(t.attr, ctor)
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(t, ast.Name) and t.id == "requires_grad" for t in targets):
+                info.reads_requires_grad = True  # a class attribute of that name: the class's own option
+            if any(isinstance(t, ast.Name) and t.id == "train" for t in targets):
+                info.overrides_train = True
+    s.class_info[node.name] = info
+    s.classes.append((node.name, bases))
+
+
+def _subscript_base(b: ast.AST) -> Optional[str]:
+    return dotted_name(b.value) if isinstance(b, ast.Subscript) else None
+
+
+# --- functions -------------------------------------------------------------------
+
+
+def _function(fn) -> FunctionSummary:
+    a = fn.args
+    params = [p.arg for p in list(a.posonlyargs) + list(a.args)] + [p.arg for p in a.kwonlyargs]
+    out = FunctionSummary(params=params)
+    index = {p: i for i, p in enumerate(params)}
+    loopvars: Dict[str, Tuple[int, str]] = {}  # `for p in model.x.parameters()` -> p: (param, "x")
+    built: Dict[str, str] = {}  # `model = Net(cfg)` -> model: "Net"
+    for node in _own_nodes(fn):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if isinstance(node.value, ast.Call) and dotted_name(node.value.func):
+                built.setdefault(node.targets[0].id, dotted_name(node.value.func))
+        if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name):
+            src = _param_iter_source(node.iter, index)
+            if src is not None:
+                loopvars[node.target.id] = src
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            t = node.targets[0]
+            flag = bool_literal(node.value)
+            if flag is not None and isinstance(t, ast.Attribute) and t.attr == "requires_grad":
+                if isinstance(t.value, ast.Name) and t.value.id in loopvars:
+                    pi, path = loopvars[t.value.id]
+                    out.effects.append((pi, path, UNFREEZE if flag else FREEZE))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            _method_effect(out, node, index, loopvars)
+        if isinstance(node, ast.Call):
+            _record_pass(out, node, index)
+        elif isinstance(node, ast.Return) and node.value is not None:
+            if isinstance(node.value, ast.Name) and node.value.id in built and node.value.id not in index:
+                out.returns = out.returns or built[node.value.id]
+            else:
+                _record_return(out, node.value, index)
+    return out
+
+
+def _own_nodes(fn):
+    """Every node of the function's body, not descending into nested defs, classes or lambdas."""
+    stack = list(reversed(fn.body))
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+
+
+def _path_below_param(expr: ast.AST, index: Dict[str, int]) -> Optional[Tuple[int, str]]:
+    """`model.backbone.layer1` -> (index of `model`, "backbone.layer1") for a parameter `model`."""
+    name = dotted_name(expr)
+    if not name:
+        return None
+    head, _, rest = name.partition(".")
+    if head not in index or head in ("self", "cls"):
+        return None
+    return index[head], rest
+
+
+def _param_iter_source(it: ast.AST, index: Dict[str, int]) -> Optional[Tuple[int, str]]:
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "parameters":
+        return _path_below_param(it.func.value, index)
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id in ("list", "tuple") and it.args:
+        return _param_iter_source(it.args[0], index)
+    return None
+
+
+def _method_effect(out: FunctionSummary, call: ast.Call, index, loopvars) -> None:
+    m = call.func.attr
+    recv = call.func.value
+    if m == "requires_grad_":
+        a = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "requires_grad"), None)
+        flag = True if a is None else bool_literal(a)
+        if flag is None:
+            return
+        kind = UNFREEZE if flag else FREEZE
+        if isinstance(recv, ast.Name) and recv.id in loopvars:
+            pi, path = loopvars[recv.id]
+            out.effects.append((pi, path, kind))
+            return
+        target = _path_below_param(recv, index)
+        if target is not None:
+            out.effects.append((target[0], target[1], kind))
+    elif m in ("eval", "train") and not call.keywords:
+        flag = False if m == "eval" else (True if not call.args else bool_literal(call.args[0]))
+        if m == "eval" and call.args:
+            return
+        target = _path_below_param(recv, index)
+        if target is not None and flag is not None:
+            out.effects.append((target[0], target[1], TRAIN if flag else EVAL))
+
+
+def _record_pass(out: FunctionSummary, call: ast.Call, index) -> None:
+    callee = dotted_name(call.func)
+    if not callee or callee.split(".")[0] in ("self", "cls"):
+        return
+    mapping: Dict[int, Tuple[int, str]] = {}
+    for i, a in enumerate(positional(call)):
+        target = _path_below_param(a, index)
+        if target is not None:
+            mapping[i] = target
+    if mapping:
+        out.passes.append((callee, mapping))
+
+
+def _record_return(out: FunctionSummary, value: ast.AST, index) -> None:
+    if isinstance(value, ast.Call):
+        ctor = dotted_name(value.func)
+        if ctor:
+            head = ctor.split(".")[0]
+            if head in index:
+                # `return model.to(device)`: the parameter itself, for self-returning methods
+                if isinstance(value.func, ast.Attribute) and value.func.attr in ("to", "cuda", "cpu", "train", "eval", "float", "half", "requires_grad_"):
+                    if isinstance(value.func.value, ast.Name):
+                        out.returns_param = index[value.func.value.id]
+                return
+            if out.returns is None:
+                out.returns = ctor
+    elif isinstance(value, ast.Name) and value.id in index:
+        out.returns_param = index[value.id]
