@@ -32,7 +32,7 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from freezelint.findings import Finding
-from freezelint.static.summary import FileSummary
+from freezelint.static.project import FileSummary
 
 CACHE_DIR_NAME = ".freezelint_cache"
 ENV_VAR = "FREEZELINT_CACHE_DIR"
@@ -101,12 +101,17 @@ def content_hash(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def summary_to_json(s: FileSummary) -> dict:
-    return s.to_json()
+def summary_to_json(s: FileSummary) -> list:
+    return [[[n, list(b)] for n, b in s.classes], list(s.option_classes), list(s.def_params)]
 
 
 def summary_from_json(data) -> FileSummary:
-    return FileSummary.from_json(data)
+    classes, option, params = data
+    return FileSummary(
+        classes=[(str(n), tuple(str(b) for b in bases)) for n, bases in classes],
+        option_classes=[str(x) for x in option],
+        def_params=[str(x) for x in params],
+    )
 
 
 def result_key(settings_key: str, project_digest: str) -> str:
@@ -173,7 +178,7 @@ class Cache:
     def summary_of(entry: dict) -> Optional[FileSummary]:
         try:
             return summary_from_json(entry["sum"])
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError):
             return None
 
     def results(self, abspath: str, digest: str, key: str, path: str) -> Optional[Tuple[List[Finding], bool]]:

@@ -12,7 +12,7 @@ from freezelint.static import engine
 from freezelint.static.cache import Cache, content_hash, resolve_cache_dir, result_key, settings_key
 from freezelint.static.discover import discover, explicitly_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
-from freezelint.static.project import ProjectIndex, find_project_root, module_name
+from freezelint.static.project import ProjectIndex
 from freezelint.static.source import Source, SourceError, decode
 
 
@@ -103,15 +103,9 @@ def _run_paths(req: CheckRequest) -> CheckResult:
         s0 = entries[0].settings
         store = Cache(resolve_cache_dir(req.cache_dir, req.paths[0], s0.config_file)).load()
 
-    # Module names are relative to the project root (without one: to the linted paths' common folder).
-    project_root = find_project_root(req.paths)
-    root = project_root or _common_folder(req.paths)
     summaries = []
-    modules = []
-    seen = set()
     for e in entries:
         e.abspath = os.path.abspath(e.path)
-        seen.add(e.abspath)
         try:
             summary = _summarize_file(e, store)
         except SourceError as exc:
@@ -120,15 +114,7 @@ def _run_paths(req: CheckRequest) -> CheckResult:
             e.digest = None  # type: ignore[assignment]  # unreadable: not linted
             continue
         summaries.append(summary)
-        modules.append(module_name(e.abspath, root))
-    # The rest of the project is summarised (not linted), so one linted file sees what the others define.
-    for other in _project_files(project_root, req, seen):
-        try:
-            summaries.append(_summarize_file(other, store))
-        except SourceError:
-            continue  # reported only when it is linted itself
-        modules.append(module_name(other.abspath, root))
-    project = ProjectIndex.build(summaries, modules, root)
+    project = ProjectIndex.build(summaries)
     del summaries
 
     codes_cache: Dict[int, FrozenSet[str]] = {}
@@ -177,33 +163,6 @@ def _run_paths(req: CheckRequest) -> CheckResult:
     if store is not None:
         store.save()
     return _finish(req, result)
-
-
-def _common_folder(paths: List[str]) -> str:
-    folders = [p if os.path.isdir(p) else os.path.dirname(p) or "." for p in (os.path.abspath(x) for x in paths)]
-    return os.path.commonpath(folders) if folders else os.getcwd()
-
-
-# A project this large is not summarised beyond the linted paths (a stat per file is cheap; a cold parse is not).
-MAX_PROJECT_FILES = 20000
-
-
-def _project_files(root: Optional[str], req: CheckRequest, seen: set) -> List[_Entry]:
-    """The project's other Python files (under `root`, with the usual excludes and .gitignore)."""
-    if root is None or not os.path.isdir(root):
-        return []
-    out: List[_Entry] = []
-    for path, _explicit in discover([root], req.resolver):
-        if not path.endswith((".py", ".pyi")):
-            continue
-        abspath = os.path.abspath(path)
-        if abspath in seen:
-            continue
-        seen.add(abspath)
-        out.append(_Entry(path, req.resolver.for_path(path), abspath))
-        if len(out) > MAX_PROJECT_FILES:
-            return []
-    return out
 
 
 def _summarize_file(e: _Entry, store: Optional[Cache]):
