@@ -145,4 +145,24 @@ def rewrite_sources(text: str, changes: Dict[int, str]) -> str:
     return out
 
 
-__all__ = ["rewrite_sources", "source_spans"]
+def check_rewrite(old: dict, new_json: str, sources: Dict[int, str]) -> None:
+    """The rewritten JSON is the old notebook with exactly the new sources in those cells."""
+    try:
+        new = json.loads(new_json)
+    except ValueError:
+        raise SourceError("rewriting the notebook produced invalid JSON; not written") from None
+    expected = dict(old, cells=list(old["cells"]))
+    for pos, text in sources.items():
+        try:
+            src = new["cells"][pos]["source"]
+            ok = (src if isinstance(src, str) else "".join(src)) == text
+        except (LookupError, TypeError):
+            ok = False
+        if not ok:
+            raise SourceError(f"rewriting cell {pos + 1} of the notebook went wrong; not written")
+        expected["cells"][pos] = dict(old["cells"][pos], source=src)
+    if new != expected:
+        raise SourceError("rewriting the notebook would change more than the fixed cells; not written")
+
+
+__all__ = ["check_rewrite", "rewrite_sources", "source_spans"]
