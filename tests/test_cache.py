@@ -170,6 +170,27 @@ def test_version_change_invalidates(run_cli, project, lint_calls, monkeypatch):
     assert len(names) == 1 and "999.0.0" in names[0]  # the other build's results were dropped
 
 
+def test_build_id_follows_contents_not_mtimes(tmp_path, monkeypatch):
+    """A fresh install (every CI run) gives every file a new mtime; results must survive it."""
+    import shutil
+
+    pkg = tmp_path / "freezelint"
+    shutil.copytree(os.path.dirname(freezelint.__file__), pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(freezelint, "__file__", str(pkg / "__init__.py"))
+
+    def fresh():
+        monkeypatch.setattr(cache_mod, "_BUILD_ID", None)
+        return cache_mod.build_id()
+
+    first = fresh()
+    for p in pkg.rglob("*"):
+        os.utime(p, (OLD, OLD))
+    assert fresh() == first
+    rule = sorted(pkg.glob("static/rules/*.py"))[-1]
+    rule.write_text(rule.read_text() + "\n# edited\n")
+    assert fresh() != first
+
+
 def test_stale_cross_file_index_cannot_hide_a_finding(run_cli, tmp_path, monkeypatch):
     """B's text never changes; whether it has a finding depends on what A says Net is."""
     monkeypatch.delenv(cache_mod.ENV_VAR, raising=False)

@@ -45,6 +45,7 @@ import hmac
 import json
 import os
 import secrets
+import sys
 import time
 from dataclasses import fields, replace
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -68,29 +69,36 @@ MAX_RESULTS_BYTES = 256 * 1024 * 1024  # a bigger results file is not ours: igno
 _BUILD_ID: Optional[str] = None
 
 def build_id() -> str:
-    """The freezelint version plus a fingerprint of its own source files.
+    """The freezelint version plus a hash of the contents of its own files
+    (code and the data files beside it), and the Python it runs on.
 
     The version alone would keep stale results while the rules are being
-    edited in a development checkout; the stat of ~50 files costs well under a
-    millisecond.
+    edited in a development checkout. Contents, not mtimes: a fresh install
+    (every CI run) gives every file a new mtime, and results keyed by it
+    would never be reused. Hashing the package's ~1 MB costs a few ms.
     """
     global _BUILD_ID
     import freezelint
 
     if _BUILD_ID is None:
-        h = hashlib.sha256()
+        h = hashlib.blake2b(digest_size=8)
         pkg = os.path.dirname(os.path.abspath(freezelint.__file__))
         for dirpath, dirnames, filenames in os.walk(pkg):
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
             for f in sorted(filenames):
-                if f.endswith(".py"):
-                    try:
-                        st = os.stat(os.path.join(dirpath, f))
-                    except OSError:
-                        continue
-                    h.update(f"{os.path.relpath(os.path.join(dirpath, f), pkg)}:{st.st_size}:{st.st_mtime_ns};".encode())
-        _BUILD_ID = h.hexdigest()[:16]
-    return f"{freezelint.__version__}-{_BUILD_ID}"
+                if f.endswith((".pyc", ".pyo")):
+                    continue
+                full = os.path.join(dirpath, f)
+                try:
+                    with open(full, "rb") as fh:
+                        data = fh.read()
+                except OSError:
+                    continue
+                h.update(f"{os.path.relpath(full, pkg)}:{len(data)}:".encode())
+                h.update(data)
+        _BUILD_ID = h.hexdigest()
+    # the interpreter too: which syntax parses (FRZ000) depends on it
+    return f"{freezelint.__version__}-{sys.implementation.cache_tag}-{_BUILD_ID}"
 
 
 def open_cache(cli_value: Optional[str], paths: Iterable[str]) -> Tuple[Optional["Cache"], Optional[str]]:
