@@ -139,10 +139,11 @@ def rewrite_sources(text: str, changes: Dict[int, str]) -> str:
             edits.append((items[0][0], items[-1][1], sep.join(new_tokens)))
         else:
             edits.append((open_, close, "[" + sep.join(new_tokens) + "]"))
-    out = text
-    for start, end, content in sorted(edits, reverse=True):
-        out = out[:start] + content + out[end:]
-    return out
+    pieces, at = [], 0  # one pass over the text: a notebook's outputs can be megabytes
+    for start, end, content in sorted(edits):
+        pieces += [text[at:start], content]
+        at = end
+    return "".join(pieces) + text[at:]
 
 
 def check_rewrite(old: dict, new_json: str, sources: Dict[int, str]) -> None:
