@@ -68,6 +68,7 @@ class Finding:
     fix: Optional[Fix] = None
     source: str = "static"  # "static" | "runtime"
     obj: Optional[str] = None  # runtime: the dotted parameter/module name
+    cell: Optional[int] = None  # notebooks: the 1-based cell (line and col are then in that cell), as ruff
     extra: Tuple[Tuple[str, Any], ...] = field(default=(), compare=False)
 
     @property
@@ -75,7 +76,7 @@ class Finding:
         return self.fix is not None
 
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.col, self.code, self.obj or "", self.message)
+        return (self.path, self.cell or 0, self.line, self.col, self.code, self.obj or "", self.message)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -115,4 +116,5 @@ class Finding:
             fix=fix,
             source=d.get("source", "static"),
             obj=d.get("obj"),
+            cell=d.get("cell"),
         )

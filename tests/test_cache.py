@@ -1,7 +1,11 @@
-"""The result cache: hits, every kind of invalidation, corrupt entries, and where it lives."""
+"""The result cache: hits, every kind of invalidation, corrupt entries, and where it lives.
+
+What it may trust and where it may write: test_cache_trust.py.
+"""
 
 import json
 import os
+import time
 
 import pytest
 
@@ -31,14 +35,45 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+class LintCalls:
+    """The names of the files actually linted (not answered from the cache), in this
+    process or in a worker pool's: each call appends a line to a log file, which
+    forked workers inherit (a list in this process would never see their calls)."""
+
+    def __init__(self, log):
+        self.log = log
+        self.clear()
+
+    def clear(self):
+        self.log.write_text("")
+
+    def records(self):
+        return [line.split(" ") for line in self.log.read_text().splitlines()]
+
+    def names(self):
+        return [name for _, name in self.records()]
+
+    def pids(self):
+        return {int(pid) for pid, _ in self.records()}
+
+    def __iter__(self):
+        return iter(self.names())
+
+    def __eq__(self, other):
+        return self.names() == list(other)
+
+    def __repr__(self):
+        return repr(self.names())
+
+
 @pytest.fixture
-def lint_calls(monkeypatch):
-    """Paths actually linted (not answered from the cache) in each run."""
-    calls = []
+def lint_calls(monkeypatch, tmp_path_factory):
+    calls = LintCalls(tmp_path_factory.mktemp("calls") / "linted.log")
     real = engine.lint_file
 
     def spy(path, *args):
-        calls.append(os.path.basename(path))
+        with open(calls.log, "a") as fh:
+            fh.write(f"{os.getpid()} {os.path.basename(path)}\n")
         return real(path, *args)
 
     monkeypatch.setattr(engine, "lint_file", spy)
@@ -54,6 +89,11 @@ def _json(run_cli, *args):
 def _cache_files(folder):
     d = folder / ".freezelint_cache"
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def _payload(result_file):
+    """The JSON of a results file (its first line is the MAC)."""
+    return json.loads(result_file.read_bytes().partition(b"\n")[2])
 
 
 def test_second_run_is_answered_from_the_cache_with_the_same_findings(run_cli, project, lint_calls):
@@ -86,7 +126,7 @@ def test_content_change_invalidates(run_cli, project, lint_calls):
 
 
 def test_content_change_with_the_same_stat_is_seen_when_the_file_is_recent(run_cli, project):
-    now = 2_000_000_000
+    now = time.time()  # "recent" is relative to the run, so the test holds whatever the date
     _write(project / "bad.py", BAD, mtime=now)
     assert _json(run_cli, ".")[0] == 1
     # Same size, same mtime: a stat-only cache would miss this edit. A file this
@@ -128,6 +168,27 @@ def test_version_change_invalidates(run_cli, project, lint_calls, monkeypatch):
     assert sorted(lint_calls) == ["bad.py", "good.py"]
     names = [n for n in _cache_files(project) if n.startswith("results-")]
     assert len(names) == 1 and "999.0.0" in names[0]  # the other build's results were dropped
+
+
+def test_build_id_follows_contents_not_mtimes(tmp_path, monkeypatch):
+    """A fresh install (every CI run) gives every file a new mtime; results must survive it."""
+    import shutil
+
+    pkg = tmp_path / "freezelint"
+    shutil.copytree(os.path.dirname(freezelint.__file__), pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(freezelint, "__file__", str(pkg / "__init__.py"))
+
+    def fresh():
+        monkeypatch.setattr(cache_mod, "_BUILD_ID", None)
+        return cache_mod.build_id()
+
+    first = fresh()
+    for p in pkg.rglob("*"):
+        os.utime(p, (OLD, OLD))
+    assert fresh() == first
+    rule = sorted(pkg.glob("static/rules/*.py"))[-1]
+    rule.write_text(rule.read_text() + "\n# edited\n")
+    assert fresh() != first
 
 
 def test_stale_cross_file_index_cannot_hide_a_finding(run_cli, tmp_path, monkeypatch):
@@ -173,19 +234,34 @@ def test_corrupt_cache_is_ignored(run_cli, project, garbage):
     result_file.write_bytes(garbage)
     assert _json(run_cli, ".") == expected
     assert _json(run_cli, ".") == expected  # and the rewritten cache is good again
-    json.loads(result_file.read_bytes())
+    assert sorted(_payload(result_file)["files"]) == ["bad.py", "good.py"]
 
 
-def test_corrupt_entries_are_ignored(run_cli, project):
+def test_corrupt_entries_are_ignored(run_cli, project, lint_calls):
     expected = _json(run_cli, ".")
-    (result_file,) = (project / ".freezelint_cache").glob("results-*.json")
-    data = json.loads(result_file.read_text())
-    for entry in data["files"].values():
+    # Entries of the wrong shape in a correctly signed file (this cache's own key).
+    store = cache_mod.Cache(str(project / ".freezelint_cache"), str(project)).load()
+    assert sorted(store.entries) == ["bad.py", "good.py"]
+    for entry in store.entries.values():
         entry["sum"] = "not a summary"
         for rec in entry["r"].values():
             rec["f"] = [{"code": "FRZ001"}]  # a finding with fields missing
-    result_file.write_text(json.dumps(data))
+    store._dirty = True
+    store.save()
+    lint_calls.clear()
     assert _json(run_cli, ".") == expected
+    assert sorted(lint_calls) == ["bad.py", "good.py"]  # the entries were read, refused, and linted again
+
+
+def test_warm_run_with_a_worker_pool_lints_nothing(run_cli, project, lint_calls):
+    for i in range(2 * engine.MIN_FILES_PER_WORKER):
+        _write(project / f"m{i:02}.py", BAD if i % 2 else GOOD)
+    cold = _json(run_cli, ".", "--jobs", "2")
+    assert len(lint_calls.names()) == 2 + 2 * engine.MIN_FILES_PER_WORKER
+    assert os.getpid() not in lint_calls.pids()  # the spy sees the workers' calls
+    lint_calls.clear()
+    assert _json(run_cli, ".", "--jobs", "2") == cold
+    assert lint_calls == []
 
 
 def test_no_cache_writes_nothing(run_cli, project, lint_calls):

@@ -9,9 +9,8 @@ import os
 
 import pytest
 
-from static_support import FIXTURES
+from static_support import FIXTURES, lint_findings
 from fixture_markers import expected, options
-from freezelint.static import engine
 from freezelint.static.fixer import fix_text
 from freezelint.static.rules import load_rules
 
@@ -20,16 +19,11 @@ FIXTURE_FILES = sorted(
 )
 
 
-def _lint(path, text, select="ALL"):
-    rules = [r for r in load_rules() if select == "ALL" or r.code.startswith(tuple(select.split(",")))]
-    return engine.finalize(path, text, engine.lint_text(path, text, rules), frozenset())
-
-
 @pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: os.path.relpath(p, FIXTURES))
 def test_fixture_findings_match_markers(path):
     text = open(path, encoding="utf-8").read()
     opts = options(text)
-    got = {(f.line, f.code) for f in _lint(path, text, opts.get("select", "ALL"))}
+    got = {(f.line, f.code) for f in lint_findings(text, opts.get("select", "ALL"), path)}
     assert got == expected(text)
 
 
@@ -41,7 +35,7 @@ def test_fix_round_trip(path):
     text = open(path, encoding="utf-8").read()
     opts = options(text)
     unsafe = opts.get("unsafe-fixes") == "true"
-    lint = lambda t: _lint(path, t, opts.get("select", "ALL"))  # noqa: E731
+    lint = lambda t: lint_findings(t, opts.get("select", "ALL"), path)  # noqa: E731
     result = fix_text(path, text, lint, unsafe)
     assert result.text == open(path[:-3] + ".fixed.py", encoding="utf-8").read()
     again = fix_text(path, result.text, lint, unsafe)

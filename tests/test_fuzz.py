@@ -8,11 +8,12 @@ hypothesmith = pytest.importorskip("hypothesmith")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from static_support import lint_findings  # noqa: E402
 from freezelint.findings import Applicability  # noqa: E402
 from freezelint.registry import all_rules  # noqa: E402
 from freezelint.static import engine  # noqa: E402
 from freezelint.static.fixer import fix_text  # noqa: E402
-from freezelint.static.source import Source  # noqa: E402
+from freezelint.static.source import Source, SourceError  # noqa: E402
 
 ALL_CODES = frozenset(c for c, r in all_rules().items() if r.kind == "static")
 
@@ -41,11 +42,6 @@ programs = st.one_of(
 ).map(lambda code: st.sampled_from([code, PRELUDE + code, code + CODA, PRELUDE + code + CODA]))
 
 
-def _lint(text):
-    result = engine.lint_source("gen.py", Source(text=text), ALL_CODES)
-    return result
-
-
 def _compiles(text):
     try:
         compile(text, "gen.py", "exec", dont_inherit=True)
@@ -58,9 +54,9 @@ def _compiles(text):
 @given(st.data())
 def test_check_never_raises_and_is_deterministic(data):
     text = data.draw(data.draw(programs))
-    first = _lint(text)
+    first = engine.lint_source("gen.py", Source(text=text), ALL_CODES)  # what `check` runs per file
     hypothesis.event(f"findings {min(len(first.findings), 3)} error={first.error}")
-    second = _lint(text)
+    second = engine.lint_source("gen.py", Source(text=text), ALL_CODES)
     assert first.findings == second.findings
     assert first.error == second.error
     for f in first.findings:
@@ -79,15 +75,23 @@ def test_fix_output_parses_and_leaves_nothing_fixable(data):
     import libcst
 
     text = data.draw(data.draw(programs))
-    result = _lint(text)
-    if result.error:
-        return
-    rule_classes = engine.rule_classes_for(ALL_CODES)
+    try:
+        findings = lint_findings(text, path="gen.py")
+    except SourceError:
+        return  # not Python: nothing to fix
+    crashes = []
 
     def lint(t):
-        return engine.finalize("gen.py", t, engine.lint_text("gen.py", t, rule_classes), frozenset())
+        # fix_text stops quietly at a text it cannot lint (it keeps the last good
+        # one), so a rule crashing on a fixed text would pass unseen: record it.
+        try:
+            return lint_findings(t, path="gen.py")
+        except Exception as exc:
+            crashes.append(f"{type(exc).__name__}: {exc}")
+            raise
 
     fixed = fix_text("gen.py", text, lint, unsafe=True)
+    assert crashes == [], crashes
     hypothesis.event(f"fixed {min(fixed.fixed, 3)}")
     assert compile(fixed.text, "gen.py", "exec", dont_inherit=True)
     libcst.parse_module(fixed.text)
@@ -98,4 +102,9 @@ def test_fix_output_parses_and_leaves_nothing_fixable(data):
         assert fixed.text != text
     # a second fix pass is a no-op
     assert fix_text("gen.py", fixed.text, lint, unsafe=True).text == fixed.text
-    assert all(f.fix is None or f.fix.applicability in (Applicability.SAFE, Applicability.UNSAFE) for f in result.findings)
+    # without --unsafe-fixes every safe fix is applied and only unsafe ones remain
+    safe_only = fix_text("gen.py", text, lint, unsafe=False)
+    assert [f.code for f in safe_only.findings if f.fix is not None and f.fix.applicability is not Applicability.UNSAFE] == []
+    if any(f.fix is not None and f.fix.applicability is Applicability.SAFE for f in findings):
+        assert safe_only.fixed > 0
+    assert crashes == [], crashes

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
+from static_support import lint_findings
 from freezelint.registry import all_rules
-from freezelint.static import engine
 from freezelint.static.rules import load_rules
 from freezelint.static.rules.base import Rule
 
@@ -22,7 +22,7 @@ def _code_block(doc, section):
 
 
 def _codes_found(rule, source):
-    return {f.code for f in engine.lint_text("example.py", source, [rule])}
+    return {f.code for f in lint_findings(source, rule.code, "example.py")}
 
 
 @pytest.mark.parametrize("rule", STATIC_RULES, ids=lambda r: r.code)

@@ -16,6 +16,7 @@ def finding_to_json(f: Finding) -> dict:
         "name": f.name,
         "message": f.message,
         "filename": f.path if f.source == "static" else None,
+        "cell": f.cell,  # notebooks: location rows count from the cell's first line (ruff's field)
         "location": {"row": f.line, "column": f.col} if f.source == "static" else None,
         "end_location": {"row": f.end_line, "column": f.end_col} if f.source == "static" else None,
         "severity": f.severity.value,

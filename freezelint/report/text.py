@@ -12,6 +12,8 @@ _BOLD, _RED, _CYAN, _RESET = "\x1b[1m", "\x1b[31m", "\x1b[36m", "\x1b[0m"
 def format_location(f: Finding) -> str:
     if f.source == "runtime":
         return f.obj or "<model>"
+    if f.cell is not None:  # a notebook, as ruff prints it
+        return f"{f.path}:cell {f.cell}:{f.line}:{f.col}"
     return f"{f.path}:{f.line}:{f.col}"
 
 

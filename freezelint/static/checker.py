@@ -13,7 +13,8 @@ from freezelint.static.cache import Cache, content_hash, resolve_cache_dir, resu
 from freezelint.static.discover import discover, explicitly_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
 from freezelint.static.project import ProjectIndex
-from freezelint.static.source import Source, SourceError, decode
+from freezelint.static.notebook import decode_path
+from freezelint.static.source import Source, SourceError
 
 
 @dataclass
@@ -57,7 +58,7 @@ def _run_stdin(req: CheckRequest) -> CheckResult:
     name = req.stdin_filename or "-"
     settings = req.resolver.for_path(req.stdin_filename or os.path.join(os.getcwd(), "-"))
     try:
-        src = decode(req.stdin or b"")
+        src = decode_path(name, req.stdin or b"")  # --stdin-filename x.ipynb: a notebook
     except SourceError as exc:
         result.findings.append(engine.error_finding(name, str(exc), exc.line, exc.col))
         result.errors += 1
@@ -66,6 +67,7 @@ def _run_stdin(req: CheckRequest) -> CheckResult:
     codes = settings.enabled_codes()
     ignored = settings.ignored_for(name)
     file_result = engine.lint_source(name, src, codes, ignored, project)
+    file_result.findings = src.locate(file_result.findings)  # notebooks: positions in cells
     if file_result.error:
         result.errors += 1
     findings = file_result.findings
@@ -73,7 +75,8 @@ def _run_stdin(req: CheckRequest) -> CheckResult:
         findings = _fix_file(req, result, name, src, (codes, ignored), project, findings)
     result.findings.extend(findings)
     if req.stdin is not None and req.fix and result.stdin_output is None:
-        result.stdin_output = src.text  # nothing to fix: echo the input, as ruff does
+        # nothing to fix: echo the input, as ruff does (a notebook: its JSON)
+        result.stdin_output = src.text if src.cells is None else src.raw.decode("utf-8", "surrogateescape")
     return _finish(req, result)
 
 
@@ -215,10 +218,10 @@ def _fix_file(req: CheckRequest, result: CheckResult, path: str, src: Source, co
     if fixed.fixed == 0 or fixed.text == src.text:
         return findings
     if req.diff:
-        result.diffs.append(unified_diff(path, src.text, fixed.text))
+        result.diffs.append(unified_diff(path, src.text, fixed.text) if src.cells is None else src.cells.diff(path, fixed.text))
         return findings
     if req.stdin is not None:
-        result.stdin_output = fixed.text
+        result.stdin_output = fixed.text if src.cells is None else src.render(fixed.text).decode("utf-8", "surrogateescape")
     else:
         try:
             write_atomic(path, src, fixed.text)
@@ -229,4 +232,4 @@ def _fix_file(req: CheckRequest, result: CheckResult, path: str, src: Source, co
             result.messages.append(f"{path}: cannot write fix: {exc.strerror or exc}")
             return findings
     result.fixed += fixed.fixed
-    return fixed.findings
+    return src.locate(fixed.findings)  # notebooks: positions in cells

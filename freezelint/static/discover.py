@@ -14,6 +14,9 @@ import pathspec
 
 from freezelint.config import DEFAULT_EXCLUDE, ConfigError, ConfigResolver
 
+# What is linted: Python sources, stubs, and Jupyter notebooks (their Python cells).
+SOURCE_SUFFIXES = (".py", ".pyi", ".ipynb")
+
 
 class _GitIgnores:
     """.gitignore files from the repository root down, each relative to its folder."""
@@ -72,7 +75,7 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
     for raw in paths:
         if not os.path.lexists(raw):
             raise ConfigError(f"{raw}: no such file or directory")
-        if not os.path.isdir(raw) or raw.rstrip("/" + os.sep).endswith((".py", ".pyi")):
+        if not os.path.isdir(raw) or raw.rstrip("/" + os.sep).endswith(SOURCE_SUFFIXES):
             if raw not in seen:  # a named folder `x.py` is reported as such (FRZ000), then walked
                 seen.add(raw)
                 yield raw, True
@@ -91,7 +94,7 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
                     continue
                 if settings.respect_gitignore and gitignores.ignored(full_abs, True, stop):
                     continue
-                if d.endswith((".py", ".pyi")) and full not in seen:
+                if d.endswith(SOURCE_SUFFIXES) and full not in seen:
                     # A folder named like a Python file is almost surely a mistake:
                     # yield it so reading it reports FRZ000 ("is a directory"), and
                     # still walk into it so nothing inside goes unlinted.
@@ -100,7 +103,7 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
                 keep.append(d)
             dirnames[:] = keep
             for f in sorted(filenames):
-                if not f.endswith((".py", ".pyi")):
+                if not f.endswith(SOURCE_SUFFIXES):
                     continue
                 full = os.path.join(dirpath, f)
                 full_abs = os.path.join(dir_abs, f)

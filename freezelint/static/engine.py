@@ -16,7 +16,8 @@ from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
 from freezelint.findings import Applicability, Edit, Finding, Fix, Severity
 from freezelint.registry import PARSE_ERROR_INFO
 from freezelint.static.project import FileSummary, ProjectIndex, summarize
-from freezelint.static.source import Source, SourceError, decode
+from freezelint.static.notebook import decode_path
+from freezelint.static.source import Source, SourceError
 from freezelint.static.suppression import parse_suppressions
 
 # Below this many files to parse, a process pool costs more than it saves.
@@ -243,7 +244,7 @@ def read_source(path: str, max_size: int) -> Source:
         raise SourceError("permission denied") from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}") from None
-    return decode(raw)
+    return decode_path(path, raw)  # a notebook (.ipynb): its Python cells, joined
 
 
 # -- many files ---------------------------------------------------------------
@@ -266,6 +267,7 @@ def lint_file(path: str, codes: FrozenSet[str], ignored: FrozenSet[str], max_siz
     except SourceError as exc:
         return FileResult(path, [error_finding(path, str(exc), exc.line, exc.col)], error=True)
     result = lint_source(path, source, codes, ignored, project)
+    result.findings = source.locate(result.findings)  # notebooks: positions in cells
     result.digest = content_hash(source.raw)
     return result
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 from freezelint.findings import Applicability, Edit, Finding
-from freezelint.static.source import Source, SourceError, decode
+from freezelint.static.source import Source, SourceError
 
 MAX_ROUNDS = 10
 
@@ -127,12 +127,9 @@ def write_atomic(path: str, source: Source, new_text: str) -> None:
 
 def _write_atomic(path: str, source: Source, new_text: str) -> None:
     try:
-        data = source.encode(new_text)
-        ok = decode(data).text == new_text  # what we write reads back as what we parsed
-    except (UnicodeError, SourceError):
-        ok = False
-    if not ok:
-        raise OSError(errno.EILSEQ, f"the fixed text cannot be written back as {source.encoding}")
+        data = source.render(new_text)  # checks that what we write reads back as what we parsed
+    except SourceError as exc:
+        raise OSError(errno.EILSEQ, str(exc)) from None
     # Write through a symlink to its target: renaming over the link itself would
     # turn it into a regular file and leave the real file unfixed.
     target = os.path.realpath(path)

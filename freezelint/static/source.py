@@ -6,6 +6,11 @@ import codecs
 import io
 import tokenize
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+if TYPE_CHECKING:  # typing only: notebook.py imports this module
+    from freezelint.findings import Finding
+    from freezelint.static.notebook import Notebook
 
 
 class SourceError(Exception):
@@ -23,10 +28,32 @@ class Source:
     encoding: str = "utf-8"
     bom: bool = False
     raw: bytes = b""
+    # A notebook: `text` is its Python cells joined, and this maps it back to cells and JSON.
+    cells: Optional["Notebook"] = None
 
     def encode(self, text: str) -> bytes:
         data = text.encode(self.encoding)
         return (codecs.BOM_UTF8 + data) if self.bom else data
+
+    def render(self, new_text: str) -> bytes:
+        """The file's bytes with `new_text` in place of `text`.
+
+        Raises SourceError when they would not read back as exactly `new_text`.
+        """
+        if self.cells is not None:
+            return self.cells.render(new_text)
+        try:
+            data = self.encode(new_text)
+            ok = decode(data).text == new_text
+        except (UnicodeError, SourceError):
+            ok = False
+        if not ok:
+            raise SourceError(f"the fixed text cannot be written back as {self.encoding}")
+        return data
+
+    def locate(self, findings: Sequence["Finding"]) -> List["Finding"]:
+        """Findings placed in the file: for a notebook, in its cells (line/col of `text` otherwise)."""
+        return self.cells.locate(findings) if self.cells is not None else list(findings)
 
 
 def decode(raw: bytes) -> Source:

@@ -1,6 +1,9 @@
 """`# noqa` comments: line-level (`# noqa`, `# noqa: FRZ001, FRZ005`) and file-level
 (`# freezelint: noqa`, `# freezelint: noqa: FRZ001`), read from real comment tokens
-so a `# noqa` inside a string does not count."""
+so a `# noqa` inside a string does not count. Any case (`# NoQA: frz001`), as
+flake8 and ruff accept. A file-level comment counts only on a line of its own
+(as ruff's `# ruff: noqa`); after code (`x = 1  # freezelint: noqa`) it
+suppresses that line only, never the whole file."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Optional
 
 ALL: FrozenSet[str] = frozenset({"*"})
+
+# The cheap test before tokenizing: a file without "noqa" in any case has no suppression.
+_MAY_HAVE_NOQA = re.compile("noqa", re.I)
 
 _LINE_RE = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
 _FILE_RE = re.compile(r"#\s*(?:freezelint|flake8)\s*:\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.I)
@@ -39,7 +45,7 @@ class Suppressions:
 
 def parse_suppressions(text: str) -> Suppressions:
     sup = Suppressions()
-    if "noqa" not in text and "NOQA" not in text:
+    if not _MAY_HAVE_NOQA.search(text):
         return sup
     file_codes = set()
     try:
@@ -50,14 +56,14 @@ def parse_suppressions(text: str) -> Suppressions:
         if tok.type != tokenize.COMMENT:
             continue
         m = _FILE_RE.match(tok.string)
-        if m:
+        if m and not tok.line[: tok.start[1]].strip():
             codes = _codes(m.group("codes"))
             if codes is ALL:
                 sup.file_codes = ALL
                 return sup
             file_codes |= codes
             continue
-        m = _LINE_RE.search(tok.string)
+        m = m or _LINE_RE.search(tok.string)  # a file-level comment after code: that line only
         if m:
             line = tok.start[0]
             codes = _codes(m.group("codes"))
