@@ -13,7 +13,7 @@ from freezelint.static.flow import ALL, FILTER, SUBSET
 
 
 def call_args(call: ast.Call) -> List[Tuple[ast.expr, Optional[str], str]]:
-    """Every argument as (value, keyword or None, "" / "*" / "**"): positional ones, then keywords."""
+    """Every argument as (value, keyword or None, "" / "*" / "**"), in source order."""
     out: List[Tuple[ast.expr, Optional[str], str]] = []
     for a in call.args:
         if isinstance(a, ast.Starred):
@@ -22,6 +22,11 @@ def call_args(call: ast.Call) -> List[Tuple[ast.expr, Optional[str], str]]:
             out.append((a, None, ""))
     for k in call.keywords:
         out.append((k.value, k.arg, "" if k.arg is not None else "**"))
+    if call.keywords and len(out) > len(call.keywords) and any(isinstance(a, ast.Starred) for a in call.args):
+        # `f(k=v, *rest)`: a star argument may follow keywords; keep source order
+        nodes = list(call.args) + list(call.keywords)
+        order = sorted(range(len(out)), key=lambda i: (nodes[i].lineno, nodes[i].col_offset))
+        out = [out[i] for i in order]
     return out
 
 
