@@ -1,3 +1,4 @@
 from freezelint.cli import main
 
-main()
+# prog_name: usage lines and shell completion (_FREEZELINT_COMPLETE) match the installed command
+main(prog_name="freezelint")

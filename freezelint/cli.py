@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import List, Tuple
 
 import click
 
 from freezelint import __version__
-from freezelint.config import OUTPUT_FORMATS, ConfigError, ConfigResolver, Overrides, validate_selectors
+from freezelint.config import (
+    OUTPUT_FORMATS,
+    ConfigError,
+    ConfigResolver,
+    Overrides,
+    require_static_selection,
+    target_version_or_error,
+    validate_selectors,
+)
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_ERROR = 2
 
 
 def _split(values: Tuple[str, ...]) -> List[str]:
@@ -23,6 +31,13 @@ def _split(values: Tuple[str, ...]) -> List[str]:
 def _fail(message: str) -> None:
     click.echo(f"freezelint: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
+
+
+def _internal_error(exc: BaseException) -> None:
+    if os.environ.get("FREEZELINT_DEBUG"):
+        raise exc
+    reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    _fail(f"internal error (set FREEZELINT_DEBUG=1 for a traceback, and please report it): {reason}")
 
 
 class _Group(click.Group):
@@ -46,11 +61,12 @@ class _Group(click.Group):
             os._exit(130)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except Exception as exc:  # a bug of ours: one line and exit 2, never a traceback in CI
-            if os.environ.get("FREEZELINT_DEBUG"):
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # `freezelint rules | head -1`: click's main exits quietly
                 raise
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
-            _fail(f"internal error (set FREEZELINT_DEBUG=1 for a traceback, and please report it): {reason}")
+            _internal_error(exc)
+        except Exception as exc:  # a bug of ours: one line and exit 2, never a traceback in CI
+            _internal_error(exc)
 
     def get_command(self, ctx, cmd_name):
         if cmd_name == "audit":
@@ -82,13 +98,22 @@ def main() -> None:
 @click.option("--select", multiple=True, help="Rule codes or prefixes to enable (replaces the default set); ALL for every rule.")
 @click.option("--extend-select", multiple=True, help="Rule codes or prefixes to enable on top of the selection.")
 @click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable.")
-@click.option("--output-format", type=click.Choice(OUTPUT_FORMATS), default=None, help="How to print findings.")
+@click.option(
+    "--output-format",
+    type=click.Choice(OUTPUT_FORMATS),
+    default=None,
+    help="How to print findings (default: full on a terminal, else concise; text = concise).",
+)
 @click.option("-o", "--output-file", type=click.Path(dir_okay=False), default=None, help="Write findings to this file.")
-@click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding.")
+@click.option("--statistics", is_flag=True, help="Print a count per rule instead of each finding (JSON with --output-format json).")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
 @click.option("--fix", is_flag=True, help="Apply safe fixes in place.")
 @click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes that may change intent.")
-@click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a diff instead of writing them (and nothing else).")
+@click.option("--fix-only", is_flag=True, help="Apply fixes; do not report or fail on the findings left.")
+@click.option("--exit-non-zero-on-fix", is_flag=True, help="Exit 1 when a file was fixed, even if no finding remains.")
+@click.option("--show-fixes", is_flag=True, help="List the fixes applied (with --fix), or each finding's fix.")
+@click.option("--add-noqa", is_flag=True, help="Add `# noqa: CODE` to every line with a finding.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the result cache.")
 @click.option(
     "--cache-dir",
@@ -97,105 +122,45 @@ def main() -> None:
     help="Where to keep the result cache (default: $FREEZELINT_CACHE_DIR, else .freezelint_cache at the project root).",
 )
 @click.option("-j", "--jobs", type=click.IntRange(min=0), default=0, help="Worker processes (default: one per core).")
-@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary.")
-@click.option("--stdin-filename", default=None, help="The name to report for a file read from `-`.")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings only, no summary or progress.")
+@click.option("--stdin-filename", default=None, help="Lint standard input, reported (and configured) as this file.")
+@click.option("--force-exclude", is_flag=True, help="Apply excludes to paths named on the command line too (pre-commit).")
+@click.option("--target-version", default=None, help="Oldest Python the code supports, e.g. py39 (default: requires-python).")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    help="Colour the text output (auto: on a terminal; NO_COLOR / FORCE_COLOR are honoured).",
+)
+@click.option("-w", "--watch", is_flag=True, help="Check again whenever a file changes (needs freezelint[watch]).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None, help="Use this pyproject.toml.")
 @click.option("--isolated", is_flag=True, help="Ignore every configuration file.")
-def check(
-    paths,
-    select,
-    extend_select,
-    ignore,
-    output_format,
-    output_file,
-    statistics,
-    exit_zero,
-    fix,
-    unsafe_fixes,
-    diff,
-    no_cache,
-    cache_dir,
-    jobs,
-    quiet,
-    stdin_filename,
-    config_file,
-    isolated,
-):
+def check(paths, select, extend_select, ignore, target_version, config_file, isolated, watch, **flags):
     """Lint Python files for freezing mistakes (default path: `.`)."""
-    from freezelint.report import render
-    from freezelint.report.text import summary
-    from freezelint.static.checker import CheckRequest, run_check
+    from freezelint.cli_check import CheckOptions, normalize_paths, run
+    from freezelint.cli_check import watch as watch_paths
 
+    selected = validate_selectors(_split(select), "--select") if select else None
+    extended = validate_selectors(_split(extend_select), "--extend-select") if extend_select else ()
+    if selected is not None:
+        require_static_selection(selected, extended, "--select")
+    if flags["add_noqa"] and (flags["fix"] or flags["fix_only"] or flags["diff"]):
+        raise ConfigError("--add-noqa cannot be combined with --fix, --fix-only or --diff")
     overrides = Overrides(
-        select=validate_selectors(_split(select), "--select") if select else None,
-        extend_select=validate_selectors(_split(extend_select), "--extend-select") if extend_select else (),
+        select=selected,
+        extend_select=extended,
         ignore=validate_selectors(_split(ignore), "--ignore") if ignore else (),
-        output_format=output_format,
+        output_format=flags["output_format"],
         config_file=Path(config_file) if config_file else None,
         isolated=isolated,
+        target_version=target_version_or_error(target_version, "--target-version") if target_version else None,
     )
-    resolver = ConfigResolver(overrides)
-    paths = list(paths) or ["."]
-    stdin = None
-    if paths == ["-"]:
-        stdin = sys.stdin.buffer.read()
-    elif "-" in paths:
-        raise ConfigError("`-` (stdin) cannot be combined with other paths")
-    req = CheckRequest(
-        paths=paths,
-        resolver=resolver,
-        fix=fix and not diff,
-        unsafe_fixes=unsafe_fixes,
-        diff=diff,
-        jobs=jobs,
-        stdin=stdin,
-        stdin_filename=stdin_filename,
-        no_cache=no_cache,
-        cache_dir=cache_dir,
+    opts = CheckOptions(
+        paths=normalize_paths(paths, flags["stdin_filename"]),
+        resolver=ConfigResolver(overrides),
+        **flags,
     )
-    result = run_check(req)
-    fmt = output_format or resolver.for_path(paths[0] if paths != ["-"] else (stdin_filename or ".")).output_format
-
-    for message in result.messages:
-        click.echo(f"freezelint: warning: {message}", err=True)
-    if result.stdin_output is not None:
-        click.echo(result.stdin_output, nl=False)
-    if diff:
-        for d in result.diffs:
-            click.echo(d, nl=False)
-
-    if statistics:
-        counts = Counter((f.code, f.name) for f in result.findings)
-        fixable = {f.code for f in result.findings if f.fixable}
-        body = "".join(
-            f"{n:>5}\t{code}\t{'[*] ' if code in fixable else ''}{name}\n"
-            for (code, name), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        )
-    else:
-        color = output_file is None and fmt == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-        body = render(result.findings, fmt, color=color)
-
-    if output_file:
-        try:
-            # surrogateescape: a path with undecodable bytes is written back as those bytes
-            Path(output_file).write_text(body, encoding="utf-8", errors="surrogateescape")
-        except OSError as exc:
-            raise ConfigError(f"{output_file}: cannot write: {exc.strerror or exc}") from None
-    elif body and not (result.stdin_output is not None and fmt == "text"):
-        click.echo(body, nl=False)
-    elif body:
-        click.echo(body, nl=False, err=True)  # stdin --fix: stdout carries the fixed source
-
-    if not quiet and fmt == "text":
-        click.echo(summary(result.findings, result.fixed, result.unsafe_hidden), err=True)
-
-    if result.errors:
-        sys.exit(EXIT_ERROR)
-    if diff and result.diffs and not exit_zero:
-        sys.exit(EXIT_FINDINGS)
-    if result.findings and not exit_zero:
-        sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_OK)
+    sys.exit(watch_paths(opts) if watch else run(opts))
 
 
 @main.command()
@@ -239,17 +204,12 @@ def rules(output_format):
 def explain(code):
     """Print a rule's documentation."""
     from freezelint.registry import get
+    from freezelint.rule_docs import render_page
 
     info = get(code.strip().upper())
     if info is None:
         raise ConfigError(f"unknown rule `{code}` (see `freezelint rules`)")
-    fix = {"safe": "Fix is always available (safe).", "unsafe": "Fix is sometimes available (unsafe: review it)."}
-    click.echo(f"# {info.name} ({info.code})\n")
-    click.echo(f"Derived from the **freezelint** {info.kind} pass. Default: {'on' if info.default_enabled else 'off'}. Severity: {info.severity.value}.")
-    if info.fixable:
-        click.echo(fix[info.fixable])
-    click.echo("")
-    click.echo(info.doc)
+    click.echo(render_page(info), nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Dict, FrozenSet, Iterable, Optional, Sequence, Tuple
 
+from freezelint.target_version import parse_target_version, target_from_requires_python
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -46,7 +48,8 @@ DEFAULT_EXCLUDE: Tuple[str, ...] = (
     "site-packages",
     "venv",
 )
-OUTPUT_FORMATS = ("text", "json", "sarif", "github")
+# "text" is the old name of "concise". With no format given, a terminal gets "full".
+OUTPUT_FORMATS = ("full", "concise", "text", "json", "sarif", "github")
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024  # bytes; a libcst tree costs ~550 bytes per source byte
 
 
@@ -64,22 +67,31 @@ class Settings:
     per_file_ignores: Tuple[Tuple[str, Tuple[str, ...]], ...] = ()
     exclude: Tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: Tuple[str, ...] = ()
-    output_format: str = "text"
+    output_format: str = "concise"
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     respect_gitignore: bool = True
+    output_format_set: bool = False  # False: chosen by the terminal (full) or not (concise)
+    target_version: Optional[Tuple[int, int]] = None  # the oldest Python the project supports
+    docs_url: Optional[str] = None  # base URL of the rule pages (default: freezelint's own)
 
     # -- selection --------------------------------------------------------
     def enabled_codes(self) -> FrozenSet[str]:
         from freezelint.registry import all_rules
 
-        rules = all_rules()
-        default = tuple(code for code, r in rules.items() if r.default_enabled and r.kind == "static")
-        select = self.select if self.select is not None else default
-        return frozenset(
-            code
-            for code, info in rules.items()
-            if info.kind == "static" and _selected(code, tuple(select) + self.extend_select, self.ignore)
-        )
+        out = set()
+        for code, info in all_rules().items():
+            if info.kind != "static":
+                continue
+            if self.select is None:
+                # The default set ranks below any selector, so a prefix in `ignore`
+                # removes the codes under it (ruff's rule), while a more specific
+                # `extend-select` still brings one back.
+                chosen = max(0 if info.default_enabled else -1, _specificity(code, self.extend_select))
+            else:
+                chosen = _specificity(code, tuple(self.select) + self.extend_select)
+            if chosen >= 0 and chosen > _specificity(code, self.ignore):
+                out.add(code)
+        return frozenset(out)
 
     def ignored_for(self, path: str) -> FrozenSet[str]:
         """Codes per-file-ignores switches off for this path (prefixes expanded)."""
@@ -147,9 +159,28 @@ def _specificity(code: str, selectors: Iterable[str]) -> int:
     return best
 
 
-def _selected(code: str, select: Sequence[str], ignore: Sequence[str]) -> bool:
-    # the most specific matching selector wins; on a tie, ignore wins
-    return _specificity(code, select) > _specificity(code, ignore)
+def static_codes_matching(selectors: Iterable[str]) -> FrozenSet[str]:
+    from freezelint.registry import all_rules
+
+    sel = tuple(selectors)
+    return frozenset(c for c, r in all_rules().items() if r.kind == "static" and _specificity(c, sel) >= 0)
+
+
+def require_static_selection(select: Sequence[str], extend_select: Sequence[str], where: str) -> None:
+    """A `select` that matches no static rule would run nothing and pass: refuse it."""
+    if not static_codes_matching(tuple(select) + tuple(extend_select)):
+        shown = ", ".join(select) if select else "(empty)"
+        raise ConfigError(
+            f"{where} {shown} selects no static rule (FRZ000 is always on; FRZ5xx are runtime codes, "
+            "reported by `freezelint audit`); see `freezelint rules`"
+        )
+
+
+def target_version_or_error(value: str, where: str) -> Tuple[int, int]:
+    try:
+        return parse_target_version(value, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def validate_selectors(selectors: Iterable[str], where: str) -> Tuple[str, ...]:
@@ -179,6 +210,8 @@ _KEYS = {
     "output-format": "str",
     "max-file-size": "int",
     "respect-gitignore": "bool",
+    "target-version": "str",
+    "docs-url": "str",
 }
 
 
@@ -212,15 +245,26 @@ def _check_glob(pattern: str, where: str) -> None:
         raise ConfigError(f"{where}: invalid glob pattern `{pattern}`")
 
 
-def load_pyproject(path: Path) -> Optional[dict]:
-    """The `[tool.freezelint]` table of a pyproject.toml, or None when it has none."""
+def _load_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def requires_python_target(path: Path) -> Optional[Tuple[int, int]]:
+    """The target from `[project] requires-python` of this pyproject.toml, if any."""
+    project = _load_toml(path).get("project")
+    spec = project.get("requires-python") if isinstance(project, dict) else None
+    return target_from_requires_python(spec) if isinstance(spec, str) else None
+
+
+def load_pyproject(path: Path) -> Optional[dict]:
+    """The `[tool.freezelint]` table of a pyproject.toml, or None when it has none."""
+    data = _load_toml(path)
     tool = data.get("tool", {})
     if not isinstance(tool, dict) or "freezelint" not in tool:
         return None
@@ -243,6 +287,8 @@ def settings_from_table(table: dict, config_file: Path) -> Settings:
         kwargs["select"] = validate_selectors(table["select"], f"{where} `select`")
     if "extend-select" in table:
         kwargs["extend_select"] = validate_selectors(table["extend-select"], f"{where} `extend-select`")
+    if "select" in table:
+        require_static_selection(kwargs["select"], kwargs.get("extend_select", ()), f"{where} `select`")
     if "ignore" in table:
         kwargs["ignore"] = validate_selectors(table["ignore"], f"{where} `ignore`")
     if "per-file-ignores" in table:
@@ -262,6 +308,13 @@ def settings_from_table(table: dict, config_file: Path) -> Settings:
                 f"{where} `output-format` must be one of {', '.join(OUTPUT_FORMATS)}, got {table['output-format']!r}"
             )
         kwargs["output_format"] = table["output-format"]
+        kwargs["output_format_set"] = True
+    if "target-version" in table:
+        kwargs["target_version"] = target_version_or_error(table["target-version"], f"{where} `target-version`")
+    elif config_file.is_file():
+        kwargs["target_version"] = requires_python_target(config_file)
+    if "docs-url" in table:
+        kwargs["docs_url"] = table["docs-url"].rstrip("/")
     if "max-file-size" in table:
         kwargs["max_file_size"] = table["max-file-size"]
     if "respect-gitignore" in table:
@@ -280,6 +333,18 @@ def find_config(start: Path) -> Optional[Path]:
     return None
 
 
+def find_requires_python(start: Path) -> Optional[Tuple[int, int]]:
+    """The target of the nearest pyproject.toml that says `requires-python` (no freezelint table needed)."""
+    d = Path(os.path.abspath(start if start.is_dir() else start.parent))
+    for folder in (d, *d.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            target = requires_python_target(candidate)
+            if target is not None:
+                return target
+    return None
+
+
 @dataclass(frozen=True)
 class Overrides:
     """Command-line flags; they win over the config file."""
@@ -290,6 +355,7 @@ class Overrides:
     output_format: Optional[str] = None
     config_file: Optional[Path] = None
     isolated: bool = False
+    target_version: Optional[Tuple[int, int]] = None
 
 
 class ConfigResolver:
@@ -327,6 +393,9 @@ class ConfigResolver:
             changes["ignore"] = s.ignore + o.ignore
         if o.output_format is not None:
             changes["output_format"] = o.output_format
+            changes["output_format_set"] = True
+        if o.target_version is not None:
+            changes["target_version"] = o.target_version
         return replace(s, **changes) if changes else s
 
     def for_path(self, path: str) -> Settings:
@@ -336,6 +405,9 @@ class ConfigResolver:
         if d in self._by_dir:
             return self._by_dir[d]
         cfg = find_config(Path(d))
-        s = self._from_file(cfg) if cfg is not None else self._apply(Settings())
+        if cfg is not None:
+            s = self._from_file(cfg)
+        else:
+            s = self._apply(Settings(target_version=find_requires_python(Path(d))))
         self._by_dir[d] = s
         return s

@@ -222,3 +222,13 @@ def test_per_file_ignores_stay_keyed_relative_to_the_project(run_cli, tmp_path, 
     linted.clear()
     assert _check(run_cli, moved) == first
     assert linted == []
+
+
+@pytest.mark.parametrize("where", [".", ".."])
+def test_the_project_folder_or_one_above_it_is_never_the_cache(run_cli, tmp_path, where):
+    project = _project(tmp_path / "outer" / "repo")
+    before = _tree(tmp_path)
+    code, findings, err = _check(run_cli, project, "--cache-dir", where)
+    assert (code, findings) == (1, FINDING)
+    assert "cache off" in err and "holds it" in err
+    assert _tree(tmp_path) == before  # no .gitignore `*` ignoring the whole project

@@ -302,3 +302,67 @@ def test_json_error_position_is_the_line_in_the_file():
     with pytest.raises(SourceError) as err:
         read_notebook(b'{\n "cells": [],\n "nbformat": 4,\n}\n')
     assert err.value.line == 4 and re.search(r"not valid JSON", str(err.value))
+
+
+# -- generated notebooks -----------------------------------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LINES = [
+    "x = 1", "model.requires_grad = False", "if x:", "    y = (1,", "    2) % 3", "s = '''", "'''", "pass", "",
+    "# what?", "    %time y = 2", "%time x = 2", "!ls \\", "  -la", "%matplotlib inline", "files = !ls", "obj?",
+    "%%time", "%%bash", "z = 'a\\", "b'", "\tq = [", "]",
+]
+cell_sources = st.lists(st.sampled_from(LINES), max_size=8).map("\n".join).flatmap(
+    lambda text: st.sampled_from([text, text + "\n", text + "\r\n"])
+)
+notebooks = st.lists(
+    st.tuples(st.sampled_from(["code", "code", "markdown"]), cell_sources, st.booleans()), max_size=5
+)
+GENERATED = settings(
+    max_examples=150, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@GENERATED
+@given(notebooks, st.integers(min_value=0), st.booleans())
+def test_generated_notebooks_map_every_line_and_write_back_only_the_changed_one(cells, pick, pretty):
+    nb = notebook([{"cell_type": kind, "metadata": {}, "source": src.splitlines(True) if as_list else src}
+                   for kind, src, as_list in cells])
+    raw = json.dumps(nb, indent=1 if pretty else None).encode()
+    src = read_notebook(raw)
+    nb_ = src.cells
+    joined = src.text.splitlines(True)
+    assert len(joined) == len(nb_.rows)
+    assert src.render(src.text) == raw  # nothing changed: not one byte rewritten
+    editable = [n for n, row in enumerate(nb_.rows) if not row.magic and n not in _boundaries(joined)]
+    if not editable:
+        return
+    n = editable[pick % len(editable)]
+    row = nb_.rows[n]
+    body = joined[n].rstrip("\r\n")
+    new_text = "".join(joined[:n] + [body + "  # fixed" + joined[n][len(body):]] + joined[n + 1:])
+    new = json.loads(src.render(new_text))
+    lines = "".join(nb["cells"][row.cell - 1]["source"]).splitlines(True)
+    old_line = lines[row.row - 1]
+    old_body = old_line.rstrip("\r\n")
+    lines[row.row - 1] = old_body + "  # fixed" + old_line[len(old_body):]
+    expected = [c if k != row.cell - 1 else dict(c, source=new["cells"][k]["source"]) for k, c in enumerate(nb["cells"])]
+    assert new["cells"] == expected and "".join(new["cells"][row.cell - 1]["source"]) == "".join(lines)
+
+
+def _boundaries(lines):
+    return {n for n, line in enumerate(lines) if line.startswith("# freezelint: notebook cell boundary")}
+
+
+@GENERATED
+@given(st.binary(max_size=200) | st.text(alphabet='{}[]":,0123456789 nbformatcellsource\\\n', max_size=120).map(str.encode))
+def test_any_bytes_read_as_a_notebook_or_one_source_error(raw):
+    try:
+        src = read_notebook(raw)
+    except SourceError as exc:
+        assert str(exc) and "\n" not in str(exc)
+    else:
+        assert src.render(src.text) == raw

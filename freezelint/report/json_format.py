@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import Optional, Sequence
 
 from freezelint.findings import Finding
 
 
-def finding_to_json(f: Finding) -> dict:
-    from freezelint.registry import DOCS_URL
+def finding_to_json(f: Finding, docs_url: Optional[str] = None) -> dict:
+    from freezelint.registry import rule_url
 
     out = {
         "code": f.code,
@@ -21,7 +21,7 @@ def finding_to_json(f: Finding) -> dict:
         "end_location": {"row": f.end_line, "column": f.end_col} if f.source == "static" else None,
         "severity": f.severity.value,
         "fix": None if f.fix is None else f.fix.to_json(),
-        "url": f"{DOCS_URL}/{f.code}" if DOCS_URL else None,
+        "url": rule_url(f.code, docs_url),
         "source": f.source,
     }
     if f.obj is not None:
@@ -29,5 +29,5 @@ def finding_to_json(f: Finding) -> dict:
     return out
 
 
-def render(findings: Sequence[Finding]) -> str:
-    return json.dumps([finding_to_json(f) for f in findings], indent=2) + "\n"
+def render(findings: Sequence[Finding], docs_url: Optional[str] = None) -> str:
+    return json.dumps([finding_to_json(f, docs_url) for f in findings], indent=2) + "\n"

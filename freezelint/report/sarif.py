@@ -1,19 +1,46 @@
-"""SARIF 2.1.0, with every known rule in `tool.driver.rules`."""
+"""SARIF 2.1.0, with every known rule in `tool.driver.rules`.
+
+Paths under the working directory are relative URIs against `%SRCROOT%`
+(declared in `originalUriBaseIds`, as GitHub code scanning expects); others are
+absolute `file://` URIs. Both are percent-encoded (RFC 3986), so a space, `%`
+or a non-ASCII character stays a valid `uri-reference`. tests/test_sarif.py
+validates the output against the official schema.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Sequence
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Tuple
+from urllib.parse import quote
 
 from freezelint import __version__
 from freezelint.findings import Finding, Severity
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+SRCROOT = "%SRCROOT%"
 
 
-def render(findings: Sequence[Finding]) -> str:
-    from freezelint.registry import all_rules
+def _root_uri(root: str) -> str:
+    uri = Path(root).as_uri()
+    return uri if uri.endswith("/") else uri + "/"
 
+
+def artifact_uri(path: str, root: str) -> Tuple[str, Optional[str]]:
+    """(uri, uriBaseId) for a reported path."""
+    absolute = os.path.abspath(path)
+    rel = os.path.relpath(absolute, root) if os.path.splitdrive(absolute)[0] == os.path.splitdrive(root)[0] else ".."
+    if rel != ".." and not rel.startswith(".." + os.sep):
+        posix = rel.replace(os.sep, "/")
+        return quote(posix, safe="/", encoding="utf-8", errors="surrogateescape"), SRCROOT
+    return Path(absolute).as_uri(), None
+
+
+def render(findings: Sequence[Finding], docs_url: Optional[str] = None, root: Optional[str] = None) -> str:
+    from freezelint.registry import all_rules, homepage, rule_url
+
+    root = os.path.abspath(root or os.getcwd())
     rules = list(all_rules().values())
     index = {r.code: i for i, r in enumerate(rules)}
     results = []
@@ -26,10 +53,12 @@ def render(findings: Sequence[Finding]) -> str:
         if f.code in index:
             res["ruleIndex"] = index[f.code]
         if f.source == "static":
+            uri, base = artifact_uri(f.path, root)
+            location = {"uri": uri, **({"uriBaseId": base} if base else {})}
             res["locations"] = [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": f.path.replace("\\", "/")},
+                        "artifactLocation": location,
                         "region": {
                             "startLine": f.line,
                             "startColumn": f.col,
@@ -51,7 +80,7 @@ def render(findings: Sequence[Finding]) -> str:
                     "driver": {
                         "name": "freezelint",
                         "version": __version__,
-                        "informationUri": "https://pypi.org/project/freezelint/",
+                        "informationUri": homepage(),
                         "rules": [
                             {
                                 "id": r.code,
@@ -59,6 +88,7 @@ def render(findings: Sequence[Finding]) -> str:
                                 "shortDescription": {"text": r.summary},
                                 "fullDescription": {"text": r.short_doc},
                                 "help": {"text": r.doc, "markdown": r.doc},
+                                "helpUri": rule_url(r.code, docs_url),
                                 "defaultConfiguration": {"level": _LEVEL[r.severity], "enabled": r.default_enabled},
                                 "properties": {"kind": r.kind, "fixable": r.fixable},
                             }
@@ -66,6 +96,7 @@ def render(findings: Sequence[Finding]) -> str:
                         ],
                     }
                 },
+                "originalUriBaseIds": {SRCROOT: {"uri": _root_uri(root)}},
                 "results": results,
             }
         ],

@@ -12,13 +12,11 @@ Importing this package imports torch; `freezelint` itself does not import it.
 # The names load lazily (PEP 562) so that `freezelint.runtime.codes` (read by
 # `freezelint rules`) and the pytest plugin can be imported without torch.
 _LAZY = {
+    "AuditReport": "freezelint.runtime.report",
     "FreezeAudit": "freezelint.runtime.audit",
-    "FreezeAuditError": "freezelint.runtime.audit",
-    "Report": "freezelint.runtime.audit",
-    "SummaryRow": "freezelint.runtime.audit",
+    "FreezeAuditError": "freezelint.runtime.report",
+    "SummaryRow": "freezelint.runtime.report",
     "audit_step": "freezelint.runtime.audit",
-    "Fingerprinter": "freezelint.runtime.fingerprint",
-    "fingerprint": "freezelint.runtime.fingerprint",
 }
 
 __all__ = sorted(_LAZY)

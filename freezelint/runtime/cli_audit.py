@@ -171,7 +171,7 @@ def audit_command(ctx: click.Context, target: str, output_format: str, output_fi
         return
 
     from freezelint.report import render
-    from freezelint.report.text import summary
+    from freezelint.runtime.report import summary_line
 
     color = output_format == "text" and not output_file and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     out = render(report.findings, output_format, color=color)
@@ -182,7 +182,7 @@ def audit_command(ctx: click.Context, target: str, output_format: str, output_fi
     _write(out, output_file)
     if step_error is not None:
         click.echo(f"freezelint: the step raised {_one_line(step_error)}", err=True)
-    click.echo(summary(report.findings), err=True)
+    click.echo(summary_line(report.findings), err=True)
     ctx.exit(0 if report.ok else 1)
 
 

@@ -403,6 +403,37 @@ model.transformer.requires_grad_(False)  # untied: the head trains on its own co
 ```
 """,
     ),
+    _rule(
+        "FRZ513",
+        "tensor-not-checked",
+        "A parameter or buffer has no data to compare (meta device), so the audit cannot check it.",
+        W,
+        """
+## What it does
+Runtime check (warning). Lists the parameters and buffers the audit could not
+compare before and after the step: tensors on the `meta` device hold no data.
+Sparse and quantised tensors are checked (through their indices, values,
+integer representation and scales) and are not reported.
+
+## Why is this bad?
+A tensor that is not checked can change without any finding: "no findings"
+would claim more than the audit proved.
+
+## Example
+```python
+with torch.device("meta"):
+    model = build_model()
+audit_step(model, optimizer, step)   # nothing to compare
+```
+
+## Use instead
+```python
+model = model.to_empty(device="cpu")
+model.load_state_dict(weights)
+audit_step(model, optimizer, step)
+```
+""",
+    ),
 ]
 
 RUNTIME_INFO: Dict[str, RuleInfo] = {r.code: r for r in RUNTIME_CODES}

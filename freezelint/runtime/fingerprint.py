@@ -82,13 +82,43 @@ class Fingerprinter:
 
     # -- public -----------------------------------------------------------
     def fingerprint_many(self, tensors: Sequence[torch.Tensor]) -> List[Fingerprint]:
+        """One fingerprint per tensor. Sparse and quantised tensors are fingerprinted
+        through their dense parts (indices, values, integer representation, scales);
+        a DTensor through its local shard; meta tensors cannot be (see `checkable`)."""
+        flat: List[torch.Tensor] = []
+        plans: List[Tuple[Optional[Fingerprint], Tuple, List[int]]] = []
+        for t in tensors:
+            t = _local(t)
+            base = (str(t.dtype), tuple(t.shape))
+            if t.device.type == "meta":
+                plans.append((("unsupported",) + base + (id(t),), (), []))
+                continue
+            parts, meta = _parts(t)
+            if parts is None:
+                plans.append((base + (0, 0) if t.numel() == 0 else None, (), [len(flat)]))
+                if t.numel():
+                    flat.append(t)
+                continue
+            plans.append((None, (str(t.layout),) + base + meta, list(range(len(flat), len(flat) + len(parts)))))
+            flat.extend(parts)
+        dense = self._dense_many(flat)
+        out: List[Fingerprint] = []
+        for fixed, meta, idx in plans:
+            if fixed is not None:
+                out.append(fixed)
+            elif not meta:
+                out.append(dense[idx[0]])
+            else:
+                out.append(meta + tuple(dense[k] for k in idx))
+        return out
+
+    def _dense_many(self, tensors: Sequence[torch.Tensor]) -> List[Fingerprint]:
         pending: List[Tuple[int, List[Tuple[int, torch.Tensor]], int]] = []
         results: List[Optional[Fingerprint]] = [None] * len(tensors)
         with torch.no_grad():
             for idx, t in enumerate(tensors):
-                meta = self._meta(t)
-                if meta is not None:
-                    results[idx] = meta
+                if t.numel() == 0:
+                    results[idx] = (str(t.dtype), tuple(t.shape), 0, 0)
                     continue
                 entries: List[Tuple[int, torch.Tensor]] = []
                 bits = self._accumulate_tensor(t.detach(), entries)
@@ -101,16 +131,6 @@ class Fingerprinter:
         return self.fingerprint_many([t])[0]
 
     # -- internals --------------------------------------------------------
-    @staticmethod
-    def _meta(t: torch.Tensor) -> Optional[Fingerprint]:
-        """Fingerprints that need no data pass (empty, or not plain dense storage)."""
-        base = (str(t.dtype), tuple(t.shape))
-        if t.layout != torch.strided or t.device.type == "meta" or t.is_quantized:
-            return ("unsupported",) + base + (id(t),)
-        if t.numel() == 0:
-            return base + (0, 0)
-        return None
-
     def _weights_on(self, device: torch.device) -> torch.Tensor:
         w = self._weights.get(device)
         if w is None:
@@ -215,6 +235,39 @@ class Fingerprinter:
                 cursor[e.device] = pos + e.numel()
             t = tensors[idx]
             results[idx] = (str(t.dtype), tuple(t.shape), h0, h1)
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    inner = getattr(t, "_local_tensor", None)  # DTensor (FSDP2): this rank's shard
+    return inner if isinstance(inner, torch.Tensor) else t
+
+
+_COMPRESSED = {
+    torch.sparse_csr: ("crow_indices", "col_indices"),
+    torch.sparse_bsr: ("crow_indices", "col_indices"),
+    torch.sparse_csc: ("ccol_indices", "row_indices"),
+    torch.sparse_bsc: ("ccol_indices", "row_indices"),
+}
+
+
+def _parts(t: torch.Tensor) -> Tuple[Optional[List[torch.Tensor]], Tuple]:
+    """(dense tensors that together hold t's bytes, extra metadata); (None, ()) for a dense tensor."""
+    t = t.detach()
+    if t.layout == torch.sparse_coo:
+        return [t._indices(), t._values()], (bool(t.is_coalesced()),)
+    if t.layout in _COMPRESSED:
+        a, b = _COMPRESSED[t.layout]
+        return [getattr(t, a)(), getattr(t, b)(), t.values()], ()
+    if t.is_quantized:
+        if t.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+            return [t.int_repr()], (float(t.q_scale()), int(t.q_zero_point()))
+        return [t.int_repr(), t.q_per_channel_scales(), t.q_per_channel_zero_points()], (int(t.q_per_channel_axis()),)
+    return None, ()
+
+
+def checkable(t: torch.Tensor) -> bool:
+    """Can the audit compare this tensor's bytes? (Not on the meta device: there are none.)"""
+    return _local(t).device.type != "meta"
 
 
 def fingerprint(t: torch.Tensor, seed: Optional[int] = None) -> Fingerprint:

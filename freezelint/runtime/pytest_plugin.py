@@ -14,50 +14,36 @@ is first called.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import pytest
 
 
-def _fail_message(report: Any) -> str:
-    from freezelint.report.text import summary
+def _fail_message(report: Any, fail_on: str) -> str:
+    from freezelint.runtime.report import summary_line
 
-    return (
-        "freezelint audit found freezing errors:\n"
-        + report.render("text")
-        + "\n"
-        + report.summary()
-        + "\n"
-        + summary(report.findings)
-    )
+    what = "freezing errors" if fail_on == "error" else "freezing findings"
+    return f"freezelint audit found {what}:\n" + report.render("text") + "\n" + report.summary() + "\n" + summary_line(report.findings)
 
 
 @pytest.fixture
 def freeze_audit() -> Callable[..., Any]:
     """Audit one training step: `freeze_audit(model, optimizer, step, frozen=[...])`.
 
-    Keyword arguments: `frozen`, `trainable`, `restore` (default True) and
-    `fail_on` ("error", the default; "warning" also fails on warnings; None never
-    fails). Returns the `freezelint.runtime.Report`.
+    Takes `audit_step`'s keyword arguments (`frozen`, `trainable`, `ignore`,
+    `restore`, `chunk_bytes`) with the same defaults, except `fail_on`: "error"
+    (the default) fails the test on errors, "warning" on any finding, None never.
+    Returns the `freezelint.runtime.AuditReport`.
     """
 
-    def run(
-        model: Any,
-        optimizer: Any,
-        step: Callable[[], Any],
-        frozen: Optional[Sequence[str]] = None,
-        trainable: Optional[Sequence[str]] = None,
-        *,
-        restore: Any = True,
-        fail_on: Optional[str] = "error",
-    ) -> Any:
+    def run(model: Any, optimizer: Any, step: Callable[[], Any], *, fail_on: Optional[str] = "error", **options: Any) -> Any:
         from freezelint.runtime import audit_step
+        from freezelint.runtime.report import check_fail_on
 
-        report = audit_step(model, optimizer, step, frozen=frozen, trainable=trainable, restore=restore)
-        if fail_on == "error" and not report.ok:
-            pytest.fail(_fail_message(report), pytrace=False)
-        if fail_on == "warning" and report.findings:
-            pytest.fail(_fail_message(report), pytrace=False)
+        check_fail_on(fail_on)
+        report = audit_step(model, optimizer, step, **options)
+        if fail_on is not None and report.failed(fail_on):
+            pytest.fail(_fail_message(report, fail_on), pytrace=False)
         return report
 
     return run

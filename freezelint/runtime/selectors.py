@@ -10,14 +10,19 @@ order is its canonical name.
 A selector is a dotted module or parameter name, matched on a dot boundary
 (`"layer1"` names `layer1.0.weight`, never `layer10.weight`), or an fnmatch
 glob (`"embeddings.*"`, `"encoder.layer.[0-5]"`) matched against the name and
-each of its dot-boundary prefixes.
+each of its dot-boundary prefixes; or the `nn.Module` / `nn.Parameter` object
+itself (Lightning's `BaseFinetuning.freeze(modules)` style), turned into its names.
+
+Selectors also match names as users write them inside PEFT: without
+`base_model.model.` (a `PeftModel`'s root) and without LoRA's `base_layer.`
+(`"transformer.h.0.attn.c_attn"` names `base_model.model.transformer.h.0.attn.c_attn.base_layer.weight`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -111,6 +116,51 @@ class ModelNames:
         return [n for n, _ in self.modules if n]
 
 
+# A selector: a dotted name or glob, or the module / parameter object itself.
+Selector = Union[str, nn.Module, torch.Tensor]
+SelectorArg = Union[Selector, Iterable[Selector], None]
+
+
+def as_selector_list(x: Any, what: str) -> Optional[List[Selector]]:
+    """Validate a `frozen=` / `trainable=` / `ignore=` argument (None stays None)."""
+    if x is None:
+        return None
+    if isinstance(x, (str, nn.Module, torch.Tensor)):
+        return [x]
+    try:
+        items = list(x)
+    except TypeError:
+        items = None
+    if items is None or not all(isinstance(s, (str, nn.Module, torch.Tensor)) for s in items):
+        raise TypeError(
+            f"{what}= takes dotted names or globs (str), nn.Module or nn.Parameter objects, or a list of them; "
+            f"got {type(x).__name__}"
+        )
+    return items
+
+
+def resolve_objects(items: Optional[Sequence[Selector]], names: "ModelNames", what: str) -> Optional[List[str]]:
+    """Replace module / parameter objects by their (canonical) names in the model."""
+    if items is None:
+        return None
+    by_id: Dict[int, str] = {}
+    for n, m in names.modules:
+        by_id.setdefault(id(m), n)
+    for e in names.params + names.buffers:
+        by_id.setdefault(id(e.tensor), e.name)
+    out: List[str] = []
+    for s in items:
+        if isinstance(s, str):
+            out.append(s)
+            continue
+        n = by_id.get(id(s))
+        if n is None:
+            kind = "nn.Module" if isinstance(s, nn.Module) else "tensor"
+            raise ValueError(f"{what}= got a {kind} ({type(s).__name__}) that is not part of the audited model")
+        out.append(n)
+    return out
+
+
 def _has_magic(s: str) -> bool:
     return any(c in s for c in "*?[")
 
@@ -131,6 +181,23 @@ def prefixes(name: str) -> List[str]:
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
+def peft_root(model: nn.Module) -> bool:
+    """A PEFT `PeftModel` (checked by class, without importing peft)."""
+    return any(c.__module__.split(".")[0] == "peft" and c.__name__ == "PeftModel" for c in type(model).__mro__)
+
+
+def aliases(name: str, peft: bool) -> List[str]:
+    """`name` plus the way users write it inside PEFT (no root prefix, no `base_layer`)."""
+    out = [name]
+    alias = name
+    if peft and alias.startswith("base_model.model."):
+        alias = alias[len("base_model.model."):]
+    alias = ".".join(p for p in alias.split(".") if p != "base_layer")
+    if alias and alias != name:
+        out.append(alias)
+    return out
+
+
 def match_score(sel: str, name: str) -> Optional[Tuple[int, int, int]]:
     """How specifically `sel` names `name` (None: not at all). Higher is more specific."""
     magic = _has_magic(sel)
@@ -149,21 +216,45 @@ class Selection:
 
 
 class Selectors:
-    def __init__(self, model: nn.Module, frozen: Optional[Sequence[str]], trainable: Optional[Sequence[str]]):
+    """`frozen=`, `trainable=` and `ignore=` selectors (already resolved to strings)."""
+
+    KINDS = ("frozen", "trainable", "ignore")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        frozen: Optional[Sequence[str]],
+        trainable: Optional[Sequence[str]],
+        ignore: Optional[Sequence[str]] = None,
+    ):
         self.frozen_raw = list(frozen) if frozen is not None else None
         self.trainable_raw = list(trainable) if trainable is not None else None
-        self.frozen = [(s, normalize_selector(s, model)) for s in (self.frozen_raw or [])]
-        self.trainable = [(s, normalize_selector(s, model)) for s in (self.trainable_raw or [])]
+        self.peft = peft_root(model)
+        self.by_kind = {
+            "frozen": [(s, normalize_selector(s, model)) for s in (frozen or [])],
+            "trainable": [(s, normalize_selector(s, model)) for s in (trainable or [])],
+            "ignore": [(s, normalize_selector(s, model)) for s in (ignore or [])],
+        }
+        self.frozen = self.by_kind["frozen"]
+        self.trainable = self.by_kind["trainable"]
 
     @property
     def active(self) -> bool:
         return bool(self.frozen or self.trainable) or self.frozen_raw is not None
 
+    def _score(self, sel: str, name: str) -> Optional[Tuple[int, int, int]]:
+        scores = [s for s in (match_score(sel, a) for a in aliases(name, self.peft)) if s is not None]
+        return max(scores) if scores else None
+
+    def ignored(self, names: Sequence[str]) -> bool:
+        """Named by `ignore=` (under any of its names): not checked at all."""
+        return any(self._score(sel, n) is not None for _, sel in self.by_kind["ignore"] for n in names)
+
     def classify(self, name: str) -> Selection:
         best = None
-        for kind, sels in (("frozen", self.frozen), ("trainable", self.trainable)):
-            for raw, sel in sels:
-                score = match_score(sel, name)
+        for kind in ("frozen", "trainable"):
+            for raw, sel in self.by_kind[kind]:
+                score = self._score(sel, name)
                 # Ties go to `frozen`: it is listed first and only a strictly more
                 # specific `trainable` selector overrides it.
                 if score is not None and (best is None or score > best[0]):
@@ -175,11 +266,31 @@ class Selectors:
     def unmatched(self, names: Sequence[str]) -> List[Tuple[str, str]]:
         """(kind, raw selector) for every selector that names nothing in `names`."""
         out = []
-        for kind, sels in (("frozen", self.frozen), ("trainable", self.trainable)):
-            for raw, sel in sels:
-                if not sel or not any(match_score(sel, n) is not None for n in names):
+        for kind in self.KINDS:
+            for raw, sel in self.by_kind[kind]:
+                if not sel or not any(self._score(sel, n) is not None for n in names):
                     out.append((kind, raw))
         return out
+
+    def suggest(self, raw: str, names: Sequence[str]) -> Optional[str]:
+        """A "did you mean" for an unmatched selector: a name ending with it, else the closest name."""
+        from difflib import get_close_matches
+
+        sel = raw.strip().strip(".")
+        written = sorted({a for n in names for a in aliases(n, self.peft)}, key=lambda n: (n.count("."), n))
+        tail = [n for n in written if n.endswith("." + sel)]
+        if tail:
+            return tail[0]
+        close = get_close_matches(sel, written, n=1, cutoff=0.75)
+        if close:
+            return close[0]
+        # Compare the last components only: long wrapper prefixes drown a typo.
+        last = sel.split(".")[-1]
+        by_last: Dict[str, str] = {}
+        for n in written:
+            by_last.setdefault(n.split(".")[-1], n)
+        close = get_close_matches(last, list(by_last), n=1, cutoff=0.75)
+        return by_last[close[0]] if close else None
 
 
 def collapse(selected: Sequence[str], universe: Sequence[str]) -> List[Tuple[str, int]]:

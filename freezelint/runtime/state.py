@@ -34,8 +34,13 @@ import torch
 from torch import nn
 
 
+def _local(t: torch.Tensor) -> torch.Tensor:
+    inner = getattr(t, "_local_tensor", None)  # DTensor (FSDP2): copy and write this rank's shard
+    return inner if isinstance(inner, torch.Tensor) else t
+
+
 def _copy_tensor(t: torch.Tensor) -> torch.Tensor:
-    t = t.detach()
+    t = _local(t.detach())
     if t.device.type == "cpu":
         return t.clone()
     return t.to("cpu", copy=True)
@@ -52,11 +57,12 @@ def _copy_value(v: Any) -> Any:
 
 def _put_back(obj: torch.Tensor, saved: torch.Tensor) -> torch.Tensor:
     """Write `saved` into `obj` in place when shapes allow, else return a fresh copy."""
+    target = _local(obj)
     with torch.no_grad():
-        if obj.shape == saved.shape and obj.dtype == saved.dtype:
-            obj.copy_(saved)
+        if target.shape == saved.shape and target.dtype == saved.dtype:
+            target.copy_(saved)
             return obj
-    return saved.to(obj.device)
+    return saved.to(target.device)
 
 
 _BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
@@ -71,10 +77,14 @@ def _bits(t: torch.Tensor) -> torch.Tensor:
 
 def bits_equal(t: torch.Tensor, saved: torch.Tensor) -> bool:
     """True when `t` holds exactly the bits of `saved` (-0.0 != 0.0; a NaN equals itself bit for bit)."""
-    t = t.detach()
+    t = _local(t.detach())
     if t.shape != saved.shape or t.dtype != saved.dtype or t.device != saved.device:
         return False
     return bool(torch.equal(_bits(t), _bits(saved)))
+
+
+def _same_table(now: dict, saved: dict) -> bool:
+    return now.keys() == saved.keys() and all(now[k] is v for k, v in saved.items())
 
 
 class Snapshot:
@@ -125,6 +135,8 @@ class Snapshot:
         out: Dict[int, torch.Tensor] = {}
         pairs = [(p, data) for p, _, data, _, _ in self.params if data is not None] + list(self.buffers)
         for t, saved in pairs:
+            if _local(t) is not t:
+                continue  # a DTensor: fingerprinted per shard, combined across ranks
             if (
                 t.layout == torch.strided and not t.is_quantized and t.device.type == "cpu"
                 and saved.device == t.device and saved.shape == t.shape and saved.dtype == t.dtype
@@ -134,19 +146,21 @@ class Snapshot:
         return out
 
     def restore(self) -> None:
+        # Module tables first (compared by identity: `==` on tensors is elementwise),
+        # so a parameter or buffer the step replaced is the original object again.
         for m, training, ps, bs in self.modules:
             m.training = training
-            if m._parameters != ps:
+            if not _same_table(m._parameters, ps):
                 m._parameters.clear()
                 m._parameters.update(ps)
-            if m._buffers != bs:
+            if not _same_table(m._buffers, bs):
                 m._buffers.clear()
                 m._buffers.update(bs)
         for p, req, data, g_obj, g_saved in self.params:
             if data is not None:
                 with torch.no_grad():
-                    if p.shape == data.shape and p.dtype == data.dtype:
-                        p.copy_(data)
+                    if _local(p).shape == data.shape and _local(p).dtype == data.dtype:
+                        _local(p).copy_(data)
                     else:  # the step replaced p.data: put the original values back
                         p.data = data.to(p.device)
             if p.requires_grad != req:

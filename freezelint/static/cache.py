@@ -229,6 +229,10 @@ class Cache:
 
     # -- reading ----------------------------------------------------------------
     def load(self) -> "Cache":
+        if is_within(self.root, self.directory):
+            # its .gitignore (`*`) would ignore the whole project, and prunes would run there
+            self._refuse(f"{self._shown()} is the project folder or holds it; name a folder of its own")
+            return self
         folder, problem = open_folder(self.directory, self.root if self._inside else None, create=False)
         if problem == SYMLINK:
             self._refuse(f"{self._shown()} is a symlink or lies behind one (a cache folder inside the project must be a real folder; nothing is written through a link)")

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional
+from typing import Callable, Dict, FrozenSet, List, Optional
 
 from freezelint.config import ConfigResolver, Settings
 from freezelint.findings import Applicability, Finding
 from freezelint.static import engine
 from freezelint.static.cache import Cache, content_hash, resolve_cache_dir, result_key, settings_key
-from freezelint.static.discover import discover, explicitly_excluded
+from freezelint.static.discover import discover, explicitly_excluded, force_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
 from freezelint.static.project import ProjectIndex
 from freezelint.static.notebook import decode_path
 from freezelint.static.source import Source, SourceError
+from freezelint.target_version import explain_syntax_error
+
+# progress(phase, done, total): "read" while files are summarised, "lint" while linted.
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -29,6 +34,8 @@ class CheckRequest:
     stdin_filename: Optional[str] = None
     no_cache: bool = False
     cache_dir: Optional[str] = None  # default: FREEZELINT_CACHE_DIR, else .freezelint_cache at the project root
+    force_exclude: bool = False  # apply every exclude to named paths too (pre-commit)
+    progress: Optional[Progress] = None
 
 
 @dataclass
@@ -41,6 +48,8 @@ class CheckResult:
     stdin_output: Optional[str] = None  # fixed stdin text, when fixing `-`
     unsafe_hidden: int = 0
     messages: List[str] = field(default_factory=list)  # one-line warnings for stderr
+    fixed_by_file: Dict[str, Counter] = field(default_factory=dict)  # path -> code -> fixes applied
+    would_fix: int = 0  # --diff: the fixes the diffs hold
 
 
 def _wants_fix(f: Finding, unsafe: bool) -> bool:
@@ -57,6 +66,11 @@ def _run_stdin(req: CheckRequest) -> CheckResult:
     result = CheckResult(files=1)
     name = req.stdin_filename or "-"
     settings = req.resolver.for_path(req.stdin_filename or os.path.join(os.getcwd(), "-"))
+    if req.force_exclude and req.stdin_filename and force_excluded(req.stdin_filename, req.resolver):
+        result.files = 0
+        if req.fix:  # excluded: pass the text through unchanged, as ruff does
+            result.stdin_output = (req.stdin or b"").decode("utf-8", "surrogateescape")
+        return result
     try:
         src = decode_path(name, req.stdin or b"")  # --stdin-filename x.ipynb: a notebook
     except SourceError as exc:
@@ -70,7 +84,7 @@ def _run_stdin(req: CheckRequest) -> CheckResult:
     file_result.findings = src.locate(file_result.findings)  # notebooks: positions in cells
     if file_result.error:
         result.errors += 1
-    findings = file_result.findings
+    findings = _worded(file_result.findings, settings)
     if (req.fix or req.diff) and any(_wants_fix(f, req.unsafe_fixes) for f in findings):
         findings = _fix_file(req, result, name, src, (codes, ignored), project, findings)
     result.findings.extend(findings)
@@ -96,10 +110,11 @@ def _run_paths(req: CheckRequest) -> CheckResult:
     result = CheckResult()
     entries: List[_Entry] = []
     for path, explicit in discover(req.paths, req.resolver):
-        if explicit and explicitly_excluded(path, req.resolver):
+        if explicit and (force_excluded if req.force_exclude else explicitly_excluded)(path, req.resolver):
             continue
         entries.append(_Entry(path, req.resolver.for_path(path)))
     result.files = len(entries)
+    progress = req.progress or (lambda phase, done, total: None)
 
     store: Optional[Cache] = None
     if not req.no_cache and entries:
@@ -107,7 +122,8 @@ def _run_paths(req: CheckRequest) -> CheckResult:
         store = Cache(resolve_cache_dir(req.cache_dir, req.paths[0], s0.config_file)).load()
 
     summaries = []
-    for e in entries:
+    for i, e in enumerate(entries):
+        progress("read", i, len(entries))
         e.abspath = os.path.abspath(e.path)
         try:
             summary = _summarize_file(e, store)
@@ -144,7 +160,7 @@ def _run_paths(req: CheckRequest) -> CheckResult:
         jobs.append((e.path, codes, ignored, e.settings.max_file_size))
 
     workers = req.jobs or os.cpu_count() or 1
-    for file_result in engine.lint_many(jobs, project, workers):
+    for file_result in _lint_all(jobs, project, workers, req.progress, len(done)):
         e, codes, ignored, key = pending[file_result.path]
         if store is not None and key is not None and file_result.digest and file_result.digest == e.digest:
             store.record_results(e.abspath, e.digest, key, file_result.findings, file_result.error)
@@ -153,6 +169,7 @@ def _run_paths(req: CheckRequest) -> CheckResult:
     for path, findings, error in done:
         if error:
             result.errors += 1
+            findings = _worded(findings, req.resolver.for_path(path))
         if (req.fix or req.diff) and any(_wants_fix(f, req.unsafe_fixes) for f in findings):
             settings = req.resolver.for_path(path)
             try:
@@ -166,6 +183,38 @@ def _run_paths(req: CheckRequest) -> CheckResult:
     if store is not None:
         store.save()
     return _finish(req, result)
+
+
+# On a terminal the lint phase runs in slices so the progress line moves; each
+# slice is one lint_many call (and pool), so slices are large.
+_PROGRESS_SLICE = 256
+
+
+def _lint_all(jobs, project, workers: int, progress: Optional[Progress], cached: int):
+    total = len(jobs) + cached
+    if progress is None or len(jobs) <= _PROGRESS_SLICE:
+        if progress is not None:
+            progress("lint", cached, total)
+        return engine.lint_many(jobs, project, workers)
+    out = []
+    for start in range(0, len(jobs), _PROGRESS_SLICE):
+        progress("lint", cached + start, total)
+        out.extend(engine.lint_many(jobs[start:start + _PROGRESS_SLICE], project, workers))
+    return out
+
+
+def _worded(findings: List[Finding], settings: Settings) -> List[Finding]:
+    """FRZ000 for syntax the running Python cannot parse says when the target is newer."""
+    import dataclasses
+
+    if settings.target_version is None:
+        return findings
+    return [
+        dataclasses.replace(f, message=explain_syntax_error(f.message, settings.target_version))
+        if f.code == engine.error_finding("", "").code
+        else f
+        for f in findings
+    ]
 
 
 def _summarize_file(e: _Entry, store: Optional[Cache]):
@@ -215,10 +264,12 @@ def _fix_file(req: CheckRequest, result: CheckResult, path: str, src: Source, co
         return engine.finalize(path, text, engine.lint_text(path, text, rule_classes, project), ignored)
 
     fixed = fix_text(path, src.text, lint, req.unsafe_fixes)
+    result.messages.extend(fixed.failures)
     if fixed.fixed == 0 or fixed.text == src.text:
         return findings
     if req.diff:
         result.diffs.append(unified_diff(path, src.text, fixed.text) if src.cells is None else src.cells.diff(path, fixed.text))
+        result.would_fix += fixed.fixed
         return findings
     if req.stdin is not None:
         result.stdin_output = fixed.text if src.cells is None else src.render(fixed.text).decode("utf-8", "surrogateescape")
@@ -232,4 +283,5 @@ def _fix_file(req: CheckRequest, result: CheckResult, path: str, src: Source, co
             result.messages.append(f"{path}: cannot write fix: {exc.strerror or exc}")
             return findings
     result.fixed += fixed.fixed
+    result.fixed_by_file[path] = fixed.applied
     return src.locate(fixed.findings)  # notebooks: positions in cells

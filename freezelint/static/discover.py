@@ -2,7 +2,10 @@
 
 A path named on the command line is linted even when only the default
 excludes (`build`, `.venv`...) would skip it, as ruff does; a user's own
-`exclude` still applies to files found inside folders.
+`exclude` still applies to files found inside folders. With `--force-exclude`
+(how pre-commit calls the hook: it names every staged file) every exclude
+applies to named paths too, to the file and each folder above it.
+The same file named twice (`a.py ./a.py`) is linted once.
 """
 
 from __future__ import annotations
@@ -71,13 +74,20 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
     Raises ConfigError for a path that does not exist.
     """
     gitignores = _GitIgnores()
-    seen = set()
+    seen = set()  # normalised absolute paths: `a.py`, `./a.py` and `/x/a.py` are one file
+
+    def first_time(path: str) -> bool:
+        key = os.path.normcase(os.path.abspath(path))
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for raw in paths:
         if not os.path.lexists(raw):
             raise ConfigError(f"{raw}: no such file or directory")
         if not os.path.isdir(raw) or raw.rstrip("/" + os.sep).endswith(SOURCE_SUFFIXES):
-            if raw not in seen:  # a named folder `x.py` is reported as such (FRZ000), then walked
-                seen.add(raw)
+            if first_time(raw):  # a named folder `x.py` is reported as such (FRZ000), then walked
                 yield raw, True
             if not os.path.isdir(raw):
                 continue
@@ -94,11 +104,10 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
                     continue
                 if settings.respect_gitignore and gitignores.ignored(full_abs, True, stop):
                     continue
-                if d.endswith(SOURCE_SUFFIXES) and full not in seen:
+                if d.endswith(SOURCE_SUFFIXES) and first_time(full):
                     # A folder named like a Python file is almost surely a mistake:
                     # yield it so reading it reports FRZ000 ("is a directory"), and
                     # still walk into it so nothing inside goes unlinted.
-                    seen.add(full)
                     yield full, False
                 keep.append(d)
             dirnames[:] = keep
@@ -111,8 +120,7 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
                     continue
                 if settings.respect_gitignore and gitignores.ignored(full_abs, False, stop):
                     continue
-                if full not in seen:
-                    seen.add(full)
+                if first_time(full):
                     yield full, False
 
 
@@ -123,4 +131,21 @@ def explicitly_excluded(path: str, resolver: ConfigResolver) -> bool:
     return bool(user) and s.is_excluded(os.path.abspath(path), user)
 
 
-__all__ = ["discover", "explicitly_excluded"]
+def force_excluded(path: str, resolver: ConfigResolver) -> bool:
+    """`--force-exclude`: is the file, or a folder above it below the config's folder, excluded?"""
+    s = resolver.for_path(path)
+    current = os.path.abspath(path)
+    root = os.path.abspath(s.root)
+    inside = current.startswith(root.rstrip(os.sep) + os.sep)
+    while True:
+        if s.is_excluded(current):
+            return True
+        parent = os.path.dirname(current)
+        # Outside the project root only the file's own name counts: a folder named
+        # `build` somewhere above the checkout must not exclude the whole project.
+        if not inside or parent == root or parent == current:
+            return False
+        current = parent
+
+
+__all__ = ["discover", "explicitly_excluded", "force_excluded"]

@@ -13,8 +13,9 @@ import os
 import re
 import stat
 import tempfile
-from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from freezelint.findings import Applicability, Edit, Finding
 from freezelint.static.source import Source, SourceError
@@ -32,7 +33,7 @@ class FileChangedError(Exception):
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-def _lines(text: str) -> List[str]:
+def split_lines(text: str) -> List[str]:
     """The text's lines as Python counts them, each with its line end."""
     starts = _offsets(text)
     return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)]) if a < b]
@@ -77,31 +78,66 @@ class FixResult:
     text: str
     fixed: int
     findings: List[Finding]  # what remains after fixing
+    applied: Counter = field(default_factory=Counter)  # code -> fixes applied
+    failures: List[str] = field(default_factory=list)  # one line per fix left out, and why
+
+
+def _check(text: str, lint) -> Tuple[Optional[List[Finding]], Optional[str]]:
+    """(findings, None) when the text parses and lints, else (None, why not)."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(text, "<fixed>", "exec", dont_inherit=True)
+        return lint(text), None
+    except SyntaxError as exc:
+        return None, f"the fixed text does not parse (line {exc.lineno}: {exc.msg})"
+    except SourceError as exc:
+        return None, f"the fixed text does not parse (line {exc.line}: {exc})"
+    except Exception as exc:  # a rule that fails on the new text: keep the last good text
+        return None, f"linting the fixed text failed ({type(exc).__name__}: {exc})".splitlines()[0]
 
 
 def fix_text(path: str, text: str, lint, unsafe: bool) -> FixResult:
-    """Fix repeatedly until nothing fixable is left; `lint(text)` returns findings."""
-    from freezelint.static.engine import parse
+    """Fix repeatedly until nothing fixable is left; `lint(text)` returns findings.
 
+    A round whose result does not parse or lint is retried one fix at a time:
+    the fixes that fail alone are left out and named in `failures`.
+    """
     try:
         findings = lint(text)
     except Exception:  # the caller already reported what is wrong with this file
         return FixResult(text, 0, [])
-    fixed = 0
+    result = FixResult(text, 0, findings)
+    rejected: Dict[Tuple[str, str], str] = {}  # (code, fix message) -> why it failed
     for _ in range(MAX_ROUNDS):
-        chosen = select_fixes(findings, unsafe)
+        chosen = [f for f in select_fixes(result.findings, unsafe) if (f.code, f.fix.message) not in rejected]
         if not chosen:
             break
-        try:
-            new_text = apply_edits(text, [e for f in chosen for e in f.fix.edits])
-            parse(new_text)  # compile() and libcst both accept it
-            new_findings = lint(new_text)
-        except Exception:  # SourceError, or a rule that fails on the new text
-            break  # never keep a text that does not parse and lint cleanly: stop at the last good one
-        if new_text == text:
+        new_text = apply_edits(result.text, [e for f in chosen for e in f.fix.edits])
+        new_findings, why = _check(new_text, lint)
+        if why is not None:
+            chosen, new_text, new_findings = _one_that_works(result, chosen, lint, rejected, path)
+            if not chosen:
+                continue
+        if new_text == result.text:
             break
-        text, findings, fixed = new_text, new_findings, fixed + len(chosen)
-    return FixResult(text, fixed, findings)
+        result.text, result.findings, result.fixed = new_text, new_findings, result.fixed + len(chosen)
+        result.applied.update(f.code for f in chosen)
+    return result
+
+
+def _one_that_works(result: FixResult, chosen: List[Finding], lint, rejected, path: str):
+    """Try each fix of a failed round alone; record the ones at fault, apply the first good one."""
+    for f in chosen:
+        text = apply_edits(result.text, f.fix.edits)
+        findings, why = _check(text, lint)
+        if why is None:
+            return [f], text, findings
+        rejected[(f.code, f.fix.message)] = why
+        result.failures.append(f"{path}:{f.line}:{f.col}: {f.code} fix ({f.fix.message or 'no description'}) not applied: {why}")
+    return [], result.text, result.findings
 
 
 def write_atomic(path: str, source: Source, new_text: str) -> None:
@@ -163,7 +199,7 @@ def unified_diff(path: str, old: str, new: str) -> str:
     import difflib
 
     return "".join(
-        difflib.unified_diff(_lines(old), _lines(new), f"a/{path}", f"b/{path}")
+        difflib.unified_diff(split_lines(old), split_lines(new), f"a/{path}", f"b/{path}")
     )
 
 

@@ -126,6 +126,13 @@ class _Cell:
     added_end: bool  # the cell did not end with a line end; the joined text adds one
 
 
+def _mark(k: int) -> str:
+    """The comment that stands in for (or follows the stand-in of) IPython syntax on
+    0-based line k of a cell. Unique in the cell, so that matching a fixed cell's
+    lines to the old ones never takes one stand-in for another, or for real code."""
+    return f"# IPython syntax, line {k + 1}"
+
+
 def _neutralise(number: int, lines: List[str]) -> Optional[Tuple[List[str], List[_Line]]]:
     """The cell's lines as Python (same count), or None for a cell that is not Python."""
     out: List[str] = []
@@ -138,14 +145,14 @@ def _neutralise(number: int, lines: List[str]) -> Optional[Tuple[List[str], List
         row = _Line(number, k + 1)
         info.append(row)
         if magic_continues:  # the rest of a `!cmd \` spanning lines
-            out.append(end)
+            out.append(_mark(k) + end)
             row.magic = True
             magic_continues = body.endswith("\\")
             continue
         if k == first and body.lstrip().startswith("%%"):
             if _CELL_MAGIC.match(body).group(1) not in PYTHON_CELL_MAGICS:
                 return None
-            out.append(end)
+            out.append(_mark(k) + end)
             row.magic = True
             continue
         stripped = body.lstrip(" \t")
@@ -167,7 +174,7 @@ def _neutralise(number: int, lines: List[str]) -> Optional[Tuple[List[str], List
             if was_start and last == "?" and scanner.at_start:  # `obj?`, `obj.attr??`: help
                 replacement = indent + "pass"
         if replacement is not None:
-            out.append(replacement + end)
+            out.append(replacement + "  " + _mark(k) + end)
             row.magic = True
             magic_continues = body.endswith("\\")
             continue
@@ -238,7 +245,9 @@ class Notebook:
                 chunks.append([])
             else:
                 chunks[-1].append(line)
-        if len(chunks) != max(1, len(self.cells)) or not self.cells:
+        if not self.cells and new_text == "":
+            return []
+        if len(chunks) != len(self.cells):
             raise SourceError("the fixed text no longer lines up with the notebook's cells")
         changed = []
         for cell, new_lines in zip(self.cells, chunks):

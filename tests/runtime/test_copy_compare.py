@@ -87,7 +87,7 @@ def test_restore_copy_detects_single_bit_changes(change, target):
     audit = FreezeAudit(net, opt, restore=True)
     with audit:
         k = next(n for n, i in enumerate(audit.ps) if i.tensor is t) if target != "buffer" else len(audit.ps)
-        assert audit._copies[k] is not None  # compared with the copy, not fingerprinted
+        assert audit.changes.copies[k] is not None  # compared with the copy, not fingerprinted
         step()
     report = audit.report
     for key, v in net.state_dict().items():
@@ -106,7 +106,7 @@ def test_restore_false_still_fingerprints_everything():
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     audit = FreezeAudit(net, opt, restore=False)
     with audit:
-        assert all(c is None for c in audit._copies)
+        assert all(c is None for c in audit.changes.copies)
         opt.zero_grad()
         net.b(net.a(torch.randn(2, 4))).sum().backward()
         opt.step()

@@ -83,7 +83,7 @@ def test_step_fault_restores_bit_identical_and_removes_hooks(make_opt, fault, ex
         raise KeyboardInterrupt
 
     with pytest.raises(exc_type):
-        audit_step(model, opt, step, frozen=["backbone"])
+        audit_step(model, opt, step, frozen=["backbone"], restore=True)
     assert_identical(before, capture(model, opt))
     assert hook_counts(model, opt) == hooks
     # the model still trains normally afterwards
@@ -120,7 +120,7 @@ def test_optimizer_step_that_raises_halfway(momentum):
     before = capture(model, opt)
     hooks = hook_counts(model, opt)
     with pytest.raises(RuntimeError, match="simulated") as info:
-        audit_step(model, opt, make_step(model, opt, (x, y)))
+        audit_step(model, opt, make_step(model, opt, (x, y)), restore=True)
     assert info.value.freeze_audit_report is not None
     assert_identical(before, capture(model, opt))
     assert hook_counts(model, opt) == hooks
@@ -149,6 +149,6 @@ def test_fault_in_forward_before_any_grad():
         model(torch.randn(4, 5))  # shape mismatch inside forward
 
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
-        audit_step(model, opt, step)
+        audit_step(model, opt, step, restore=True)
     assert_identical(before, capture(model, opt))
     assert hook_counts(model, opt) == hooks

@@ -88,7 +88,7 @@ OPTS = [
 def test_restore_is_bit_identical(make_opt):
     model, opt, step = mistake_setup(make_opt)
     before = capture(model, opt)
-    report = audit_step(model, opt, step, frozen=["backbone"])
+    report = audit_step(model, opt, step, frozen=["backbone"], restore=True)
     assert "FRZ502" in report.codes  # the step really changed frozen weights ...
     assert_identical(before, capture(model, opt))  # ... and everything is back
 
@@ -111,7 +111,7 @@ def test_restore_then_train_equals_training_without_the_audit(make_opt):
         twin_opt.param_groups[0]["lr"] *= 0.5
 
     rng = torch.get_rng_state()
-    audit_step(model, opt, step)
+    audit_step(model, opt, step, restore=True)
     step()  # the real step after the audit, same RNG draws thanks to the restore
     torch.set_rng_state(rng)
     twin_step()
@@ -130,7 +130,7 @@ def test_restore_when_the_step_raises_then_reraises():
         raise ValueError("data loader broke")  # ... then the step fails
 
     with pytest.raises(ValueError, match="data loader broke") as info:
-        audit_step(model, opt, step, frozen=["backbone"])
+        audit_step(model, opt, step, frozen=["backbone"], restore=True)
     assert info.value.freeze_audit_report is not None
     assert_identical(before, capture(model, opt))
 
@@ -147,7 +147,7 @@ def test_state_created_by_the_step_is_removed_and_identities_kept():
     model = Net(bn=False)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     ids = {n: id(p) for n, p in model.named_parameters()}
-    audit_step(model, opt, make_step(model, opt))
+    audit_step(model, opt, make_step(model, opt), restore=True)
     assert len(opt.state) == 0  # the first step's Adam state is gone again
     assert all(p.grad is None for p in model.parameters())
     assert {n: id(p) for n, p in model.named_parameters()} == ids
@@ -167,7 +167,7 @@ def test_param_written_outside_the_optimizer_is_reported_unrestored():
             model.backbone[0].weight.add_(1.0)
 
     with pytest.warns(RuntimeWarning, match="backbone.0.weight"):
-        report = audit_step(model, opt, step)
+        report = audit_step(model, opt, step, restore=True)
     assert report.unrestored == ["backbone.0.weight"]
     assert not torch.equal(bits(model.backbone[0].weight), before)
 
@@ -189,14 +189,14 @@ def test_hooks_are_always_removed():
         )
 
     start = counts()
-    audit_step(model, opt, make_step(model, opt))
+    audit_step(model, opt, make_step(model, opt), restore=True)
     assert counts() == start
 
     def bad():
         raise KeyError("x")
 
     with pytest.raises(KeyError):
-        audit_step(model, opt, bad)
+        audit_step(model, opt, bad, restore=True)
     assert counts() == start
     with pytest.raises(KeyError):
         with FreezeAudit(model, opt):

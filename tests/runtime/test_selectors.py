@@ -95,7 +95,9 @@ def test_collapse_uses_the_shortest_fully_covered_module():
 def test_selector_types_are_checked():
     model = Net(bn=False)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(TypeError, match="frozen= takes a list"):
-        audit_step(model, opt, make_step(model, opt), frozen=[model.backbone])
+    with pytest.raises(TypeError, match="frozen= takes dotted names"):
+        audit_step(model, opt, make_step(model, opt), frozen=[3])
+    with pytest.raises(ValueError, match="not part of the audited model"):
+        audit_step(model, opt, make_step(model, opt), frozen=[nn.Linear(2, 2)])
     report = audit_step(model, opt, make_step(model, opt), frozen="nothing.here")  # a single string is one selector
     assert report.codes == ["FRZ510"]
