@@ -10,7 +10,7 @@ from typing import Callable, Dict, FrozenSet, List, Optional
 from freezelint.config import ConfigResolver, Settings
 from freezelint.findings import Applicability, Finding
 from freezelint.static import engine
-from freezelint.static.cache import Cache, content_hash, resolve_cache_dir, result_key, settings_key
+from freezelint.static.cache import Cache, content_hash, open_cache, result_key, settings_key
 from freezelint.static.discover import discover, explicitly_excluded, force_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
 from freezelint.static.project import ProjectIndex
@@ -118,8 +118,9 @@ def _run_paths(req: CheckRequest) -> CheckResult:
 
     store: Optional[Cache] = None
     if not req.no_cache and entries:
-        s0 = entries[0].settings
-        store = Cache(resolve_cache_dir(req.cache_dir, req.paths[0], s0.config_file)).load()
+        store, cache_off = open_cache(req.cache_dir, req.paths)
+        if cache_off:
+            result.messages.append(cache_off)
 
     summaries = []
     for i, e in enumerate(entries):
@@ -148,7 +149,7 @@ def _run_paths(req: CheckRequest) -> CheckResult:
         if store is not None and e.digest:
             sk = keys.get(id(e.settings))
             if sk is None:
-                sk = keys[id(e.settings)] = result_key(settings_key(e.settings), project.digest)
+                sk = keys[id(e.settings)] = result_key(settings_key(e.settings, store.root), project.digest)
             key = sk
             hit = store.results(e.abspath, e.digest, key, e.path)
             if hit is not None:

@@ -14,26 +14,15 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import json
-import re
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from freezelint.findings import Edit, Finding
+from freezelint.static.notebook_magics import LineInfo, neutralise, split_end, split_lines
 from freezelint.static.source import Source, SourceError, decode
 
 NOTEBOOK_SUFFIX = ".ipynb"
 
-# Cell magics whose body IPython runs as Python (ruff's list); any other cell magic
-# (%%bash, %%writefile, %%html...) makes the cell something else, and it is skipped.
-PYTHON_CELL_MAGICS = frozenset({"capture", "debug", "prun", "pypy", "python", "python3", "time", "timeit"})
-
-_LINE_END = re.compile(r"\r\n|\r|\n")  # the line ends Python counts
-_CELL_MAGIC = re.compile(r"[ \t]*%%(\w*)")
-# `%time stmt` / `%timeit stmt` run stmt as Python: it is linted in place (no options).
-_TIMED = re.compile(r"%(?:time|timeit)[ \t]+(?=[^\s-])")
-# `x = !ls`, `a, b = %sx cmd` (IPython's own pattern for system/magic assignment)
-_ASSIGN_MAGIC = re.compile(r"([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)[ \t]*=[ \t]*[!%]")
-_MAGIC_STARTS = ("%", "!", "?", "/", ",", ";")  # no Python statement starts with these
 # Joined between cells. A comment: it never changes how the cells around it parse,
 # and lets a fixed text be split back into cells even when a fix changes line counts.
 _BOUNDARY = "# freezelint: notebook cell boundary"
@@ -48,138 +37,14 @@ def decode_path(path: str, raw: bytes) -> Source:
     return read_notebook(raw) if is_notebook(path) else decode(raw)
 
 
-def _lines(text: str) -> List[str]:
-    starts = [0] + [m.end() for m in _LINE_END.finditer(text)]
-    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)]) if a < b]
-
-
-def _body(line: str) -> Tuple[str, str]:
-    m = _LINE_END.search(line)
-    return (line[: m.start()], line[m.start():]) if m else (line, "")
-
-
-class _Scanner:
-    """Just enough of Python's tokenizer to tell where a logical line starts:
-    outside brackets, strings and backslash continuations."""
-
-    def __init__(self):
-        self.depth = 0
-        self.quote: Optional[str] = None  # the open string's delimiter
-        self.continued = False
-
-    @property
-    def at_start(self) -> bool:
-        return self.depth == 0 and self.quote is None and not self.continued
-
-    def feed(self, body: str) -> str:
-        """Consume one line (without its end); return its last code character."""
-        last, i, n = "", 0, len(body)
-        self.continued = False
-        while i < n:
-            ch = body[i]
-            if self.quote is not None:
-                if ch == "\\":
-                    i += 2
-                    continue
-                if body.startswith(self.quote, i):
-                    i += len(self.quote)
-                    self.quote, last = None, "'"
-                    continue
-                i += 1
-                continue
-            if ch == "#":
-                break
-            if ch in "'\"":
-                self.quote = ch * 3 if body.startswith(ch * 3, i) else ch
-                i += len(self.quote)
-                continue
-            if ch in "([{":
-                self.depth += 1
-            elif ch in ")]}":
-                self.depth = max(0, self.depth - 1)
-            if ch == "\\" and i == n - 1:
-                self.continued = True
-            elif not ch.isspace():
-                last = ch
-            i += 1
-        if self.quote is not None and len(self.quote) == 1 and not body.endswith("\\"):
-            self.quote = None  # an unterminated one-line string: let the parser report it
-        return last
-
-
-@dataclass
-class _Line:
-    cell: int  # 1-based index over all the notebook's cells
-    row: int  # 1-based line in the cell
-    indent: int = 0  # columns of indentation kept in front of a `%time ` prefix that was removed
-    shift: int = 0  # length of that prefix: columns after the indent move right by it
-    magic: bool = False  # the line was IPython syntax, replaced by Python that does nothing
-
-
 @dataclass
 class _Cell:
     number: int  # 1-based, over all cells
     position: int  # 0-based index in the notebook's "cells" array
     original: List[str]  # the cell's lines as the notebook has them
     python: List[str]  # the same lines, IPython syntax neutralised
-    lines: List[_Line]
+    lines: List[LineInfo]
     added_end: bool  # the cell did not end with a line end; the joined text adds one
-
-
-def _mark(k: int) -> str:
-    """The comment that stands in for (or follows the stand-in of) IPython syntax on
-    0-based line k of a cell. Unique in the cell, so that matching a fixed cell's
-    lines to the old ones never takes one stand-in for another, or for real code."""
-    return f"# IPython syntax, line {k + 1}"
-
-
-def _neutralise(number: int, lines: List[str]) -> Optional[Tuple[List[str], List[_Line]]]:
-    """The cell's lines as Python (same count), or None for a cell that is not Python."""
-    out: List[str] = []
-    info: List[_Line] = []
-    scanner = _Scanner()
-    first = next((k for k, line in enumerate(lines) if line.strip()), None)
-    magic_continues = False
-    for k, line in enumerate(lines):
-        body, end = _body(line)
-        row = _Line(number, k + 1)
-        info.append(row)
-        if magic_continues:  # the rest of a `!cmd \` spanning lines
-            out.append(_mark(k) + end)
-            row.magic = True
-            magic_continues = body.endswith("\\")
-            continue
-        if k == first and body.lstrip().startswith("%%"):
-            if _CELL_MAGIC.match(body).group(1) not in PYTHON_CELL_MAGICS:
-                return None
-            out.append(_mark(k) + end)
-            row.magic = True
-            continue
-        stripped = body.lstrip(" \t")
-        indent = body[: len(body) - len(stripped)]
-        replacement = None
-        if scanner.at_start:
-            timed = _TIMED.match(stripped)
-            assign = _ASSIGN_MAGIC.match(stripped)
-            if timed:
-                row.indent, row.shift = len(indent), timed.end()
-                body = indent + stripped[timed.end():]
-            elif stripped.startswith(_MAGIC_STARTS):
-                replacement = indent + "pass"
-            elif assign:
-                replacement = indent + assign.group(1) + " = None"
-        if replacement is None:
-            was_start = scanner.at_start
-            last = scanner.feed(body)
-            if was_start and last == "?" and scanner.at_start:  # `obj?`, `obj.attr??`: help
-                replacement = indent + "pass"
-        if replacement is not None:
-            out.append(replacement + "  " + _mark(k) + end)
-            row.magic = True
-            magic_continues = body.endswith("\\")
-            continue
-        out.append(body + end)
-    return out, info
 
 
 class Notebook:
@@ -191,13 +56,13 @@ class Notebook:
         self.data = data
         self.cells = cells
         self.bom = bom
-        self.rows: List[_Line] = []  # joined line n -> rows[n - 1]
+        self.rows: List[LineInfo] = []  # joined line n -> rows[n - 1]
         parts: List[str] = []
         for i, cell in enumerate(cells):
             if i:
                 parts.append(_BOUNDARY + "\n")
                 prev = cells[i - 1]
-                self.rows.append(_Line(prev.number, len(prev.original) + 1))
+                self.rows.append(LineInfo(prev.number, len(prev.original) + 1))
             parts.extend(cell.python)
             self.rows.extend(cell.lines)
         self.text = "".join(parts)
@@ -240,8 +105,8 @@ class Notebook:
     def new_cells(self, new_text: str) -> List[Tuple[_Cell, str]]:
         """(cell, its new source text) for each cell that the fixed joined text changes."""
         chunks: List[List[str]] = [[]]
-        for line in _lines(new_text):
-            if _body(line)[0] == _BOUNDARY:
+        for line in split_lines(new_text):
+            if split_end(line)[0] == _BOUNDARY:
                 chunks.append([])
             else:
                 chunks[-1].append(line)
@@ -255,7 +120,7 @@ class Notebook:
                 continue
             restored = _restore(cell, new_lines)
             if cell.added_end and restored:
-                body, end = _body(restored[-1])
+                body, end = split_end(restored[-1])
                 restored[-1] = body if end == "\n" else restored[-1]
             text = "".join(restored)
             if text != "".join(cell.original):
@@ -282,8 +147,8 @@ class Notebook:
         out = []
         for cell, text in self.new_cells(new_text):
             name = f"{path}:cell {cell.number}"
-            for line in difflib.unified_diff(cell.original, _lines(text), f"a/{name}", f"b/{name}"):
-                out.append(line if _body(line)[1] else line + "\n\\ No newline at end of cell\n")
+            for line in difflib.unified_diff(cell.original, split_lines(text), f"a/{name}", f"b/{name}"):
+                out.append(line if split_end(line)[1] else line + "\n\\ No newline at end of cell\n")
         return "".join(out)
 
 
@@ -381,12 +246,12 @@ def read_notebook(raw: bytes) -> Source:
         for pos, (cell, src) in enumerate(zip(data["cells"], sources)):
             if cell.get("cell_type") != "code":
                 continue
-            original = _lines(src)
-            neutral = _neutralise(pos + 1, original)
+            original = split_lines(src)
+            neutral = neutralise(pos + 1, original)
             if neutral is None:
                 continue
             python, rows = neutral
-            added = bool(python) and not _body(python[-1])[1]
+            added = bool(python) and not split_end(python[-1])[1]
             if added:
                 python[-1] += "\n"
             cells.append(_Cell(pos + 1, pos, original, python, rows, added))

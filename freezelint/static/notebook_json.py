@@ -14,11 +14,11 @@ import re
 from json.decoder import scanstring
 from typing import Callable, Dict, List, Tuple
 
+from freezelint.static.notebook_magics import split_lines
 from freezelint.static.source import SourceError
 
 _WS = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
-_LINE_END = re.compile(r"\r\n|\r|\n")
 
 Span = Tuple[int, int]
 
@@ -85,11 +85,6 @@ def source_spans(text: str) -> Dict[int, object]:
     return spans
 
 
-def _split(text: str) -> List[str]:
-    starts = [0] + [m.end() for m in _LINE_END.finditer(text)]
-    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)]) if a < b]
-
-
 def rewrite_sources(text: str, changes: Dict[int, str]) -> str:
     """The JSON text with cell sources replaced: {cell position: new source text}.
 
@@ -117,7 +112,7 @@ def rewrite_sources(text: str, changes: Dict[int, str]) -> str:
         _, items, (open_, close) = span
         tokens = [text[a:b] for a, b in items]
         old = [json.loads(t) for t in tokens]
-        new_lines = _split(new)
+        new_lines = split_lines(new)
         new_tokens: List[str] = []
         in_place = True
         for op, a0, a1, b0, b1 in difflib.SequenceMatcher(None, old, new_lines, autojunk=False).get_opcodes():

@@ -8,9 +8,9 @@ from freezelint.runtime.codes import RUNTIME_CODES, RUNTIME_INFO
 SECTIONS = ["## What it does", "## Why is this bad?", "## Example", "## Use instead"]
 
 
-def test_twelve_codes_in_order():
-    assert [r.code for r in RUNTIME_CODES] == [f"FRZ5{i:02d}" for i in range(1, 13)]
-    assert len({r.name for r in RUNTIME_CODES}) == 12
+def test_thirteen_codes_in_order():
+    assert [r.code for r in RUNTIME_CODES] == [f"FRZ5{i:02d}" for i in range(1, 14)]
+    assert len({r.name for r in RUNTIME_CODES}) == 13
     assert RUNTIME_INFO["FRZ502"].name == "frozen-param-changed"
 
 
@@ -20,7 +20,7 @@ def test_metadata():
         assert re.fullmatch(r"[a-z]+(-[a-z]+)+", r.name), r.code
         assert r.short_doc and r.summary.endswith("."), r.code
     warnings = {r.code for r in RUNTIME_CODES if r.severity == Severity.WARNING}
-    assert warnings == {"FRZ506", "FRZ507", "FRZ508"}
+    assert warnings == {"FRZ506", "FRZ507", "FRZ508", "FRZ513"}
 
 
 def test_docs_have_the_four_sections_in_order_with_code():
