@@ -178,7 +178,16 @@ def tally(merged: list) -> collections.Counter:
     counts = collections.Counter(f["verdict"] for f in merged if f["code"] != "FRZ000")
     counts["findings"] = sum(f["code"] != "FRZ000" for f in merged)
     counts["FRZ000"] = len(merged) - counts["findings"]
+    for f in merged:
+        if f["code"] == "FRZ000" and f["verdict"] in ("FALSE", UNJUDGED):
+            counts[f"FRZ000 {f['verdict']}"] += 1
     return counts
+
+
+def frz000_cell(counts) -> str:
+    """FRZ000 count, with how many of them are our bug or not judged yet."""
+    notes = [f"{counts[f'FRZ000 {v}']} {v}" for v in ("FALSE", UNJUDGED) if counts[f"FRZ000 {v}"]]
+    return f"{counts['FRZ000']}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def render(command: str, manifest: list, results: dict, judgements: dict, misses: str) -> str:
@@ -214,7 +223,7 @@ def render(command: str, manifest: list, results: dict, judgements: dict, misses
         mixed = f" [{res['engine']}]" if len(engines) > 1 else ""
         out.append(f"| {entry['repo']}{failed}{mixed} | {entry['commit'][:10]} | {set_name} | {res['py_files']} | "
                    f"{res['notebooks']} | {counts['findings']} | " + " | ".join(str(counts[c]) for c in COLUMNS)
-                   + f" | {counts['FRZ000']} | {res['seconds']:.1f} |")
+                   + f" | {frz000_cell(counts)} | {res['seconds']:.1f} |")
         if merged:
             sections.append(f"### {entry['repo']}")
             sections.append("")
@@ -225,7 +234,7 @@ def render(command: str, manifest: list, results: dict, judgements: dict, misses
             sections.append("")
         gone += vanished(entry["repo"], res["findings"], judgements)
     out.append(f"| **total** | | | {total['py']} | {total['nb']} | {total['findings']} | "
-               + " | ".join(str(total[c]) for c in COLUMNS) + f" | {total['FRZ000']} | {total['seconds']:.1f} |")
+               + " | ".join(str(total[c]) for c in COLUMNS) + f" | {frz000_cell(total)} | {total['seconds']:.1f} |")
     out += ["", "## Findings", ""] + (sections or ["None.", ""])
     out += ["## Judged findings no longer reported", "",
             "A FALSE here is fixed; a TRUE here is a finding the engine lost.", ""]
@@ -280,7 +289,7 @@ def run(args) -> int:
     failed = [r for r, res in results.items() if res["error"]]
     bad = sum(f["verdict"] in ("FALSE", UNJUDGED) for f in merged)  # FRZ000 included
     print(f"{counts['findings']} findings: " + ", ".join(f"{c} {counts[c]}" for c in COLUMNS)
-          + f"; FRZ000 {counts['FRZ000']}" + (f"; failed runs: {', '.join(failed)}" if failed else "")
+          + f"; FRZ000 {frz000_cell(counts)}" + (f"; failed runs: {', '.join(failed)}" if failed else "")
           + f"; wrote {args.output}", file=sys.stderr)
     if args.check and (bad or failed):
         return 1
