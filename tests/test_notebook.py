@@ -337,7 +337,7 @@ def test_generated_notebooks_map_every_line_and_write_back_only_the_changed_one(
     joined = src.text.splitlines(True)
     assert len(joined) == len(nb_.rows)
     assert src.render(src.text) == raw  # nothing changed: not one byte rewritten
-    editable = [n for n, row in enumerate(nb_.rows) if not row.magic and n not in _boundaries(joined)]
+    editable = [n for n, row in enumerate(nb_.rows) if not row.magic and n + 1 not in nb_.boundaries]
     if not editable:
         return
     n = editable[pick % len(editable)]
@@ -353,10 +353,6 @@ def test_generated_notebooks_map_every_line_and_write_back_only_the_changed_one(
     assert new["cells"] == expected and "".join(new["cells"][row.cell - 1]["source"]) == "".join(lines)
 
 
-def _boundaries(lines):
-    return {n for n, line in enumerate(lines) if line.startswith("# freezelint: notebook cell boundary")}
-
-
 @GENERATED
 @given(st.binary(max_size=200) | st.text(alphabet='{}[]":,0123456789 nbformatcellsource\\\n', max_size=120).map(str.encode))
 def test_any_bytes_read_as_a_notebook_or_one_source_error(raw):
@@ -366,3 +362,14 @@ def test_any_bytes_read_as_a_notebook_or_one_source_error(raw):
         assert str(exc) and "\n" not in str(exc)
     else:
         assert src.render(src.text) == raw
+
+
+def test_joined_line_is_the_inverse_of_place():
+    src = read_notebook(json.dumps(finetune()).encode())
+    nb = src.cells
+    n = nb.joined_line(3, 4)
+    assert src.text.splitlines()[n - 1] == BAD and nb.place(n, 1) == (3, 4, 1)
+    assert all(nb.place(nb.joined_line(c, r), 1)[:2] == (c, r) for c, r in [(2, 1), (2, 6), (4, 1), (4, 5)])
+    assert {src.text.splitlines()[b - 1] for b in nb.boundaries} == {"# freezelint: notebook cell boundary"}
+    with pytest.raises(KeyError):
+        nb.joined_line(1, 1)  # a markdown cell

@@ -78,6 +78,27 @@ class Notebook:
             col += row.shift
         return row.cell, row.row if line <= len(self.rows) else row.row + 1, col
 
+    def joined_line(self, cell: int, row: int) -> int:
+        """The joined text's line for line `row` of cell `cell` (the inverse of `place`).
+
+        Lets a tool that edits lines of the joined text (e.g. adding `# noqa`) start
+        from a located finding; writing goes through `render` as for fixes.
+        Raises KeyError for a line that is not in a Python cell.
+        """
+        for n, info in enumerate(self.rows, 1):
+            if info.cell == cell and info.row == row and n not in self.boundaries:
+                return n
+        raise KeyError((cell, row))
+
+    @property
+    def boundaries(self) -> frozenset:
+        """The joined lines that separate cells (comments, in no cell)."""
+        lines, out = 0, set()
+        for cell in self.cells[:-1]:
+            lines += len(cell.python) + 1
+            out.add(lines)
+        return frozenset(out)
+
     def locate(self, findings: Sequence[Finding]) -> List[Finding]:
         """Findings with the joined text's positions turned into cell positions."""
         out = []
