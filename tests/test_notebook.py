@@ -277,6 +277,7 @@ MALFORMED = [
     pytest.param(b'{"cells": [], "nbformat": 3}', "nbformat 3", id="nbformat-3"),
     pytest.param(b'{"worksheets": [], "nbformat": 3}', "nbformat 3", id="nbformat-3-worksheets"),
     pytest.param(b'{"cells": []}', "nbformat missing", id="no-nbformat"),
+    pytest.param(b'{"cells": [], "nbformat": "4"}', 'nbformat "4"', id="nbformat-string"),
     pytest.param(b'[1, 2]', "no `cells`", id="not-an-object"),
     pytest.param(b'{"cells": {}, "nbformat": 4}', "`cells` is an object", id="cells-not-a-list"),
     pytest.param(b'{"cells": [{"cell_type": "code", "source": 3}], "nbformat": 4}', "source of cell 1 is a number", id="source-number"),

@@ -254,7 +254,7 @@ def read_notebook(raw: bytes) -> Source:
         raise SourceError("not a Jupyter notebook: the JSON has no `cells`")
     version = data.get("nbformat")
     if version != 4:
-        shown = version if isinstance(version, int) else "missing"
+        shown = "missing" if version is None else json.dumps(version)
         raise SourceError(
             f"unsupported notebook format (nbformat {shown}); only nbformat 4 is read "
             "(convert with `jupyter nbconvert --to notebook --nbformat 4`)"
