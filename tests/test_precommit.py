@@ -79,3 +79,29 @@ def test_hook_blocks_bad_and_passes_good(hook_repo):
     _git(work, "add", "train.py")
     res = _commit(work, env)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_hook_passes_force_exclude():
+    import yaml
+
+    with open(os.path.join(ROOT, ".pre-commit-hooks.yaml"), encoding="utf-8") as fh:
+        (hook,) = yaml.safe_load(fh)
+    assert "--force-exclude" in hook["entry"].split() + hook.get("args", [])
+
+
+def test_hook_honours_excludes_and_still_blocks(hook_repo):
+    work, env = hook_repo
+    (work / "pyproject.toml").write_text('[tool.freezelint]\nextend-exclude = ["legacy"]\n')
+    (work / "legacy" / "old").mkdir(parents=True)
+    (work / "legacy" / "old" / "model.py").write_text(BAD)  # pre-commit names it: --force-exclude skips it
+    _git(work, "add", "pyproject.toml", "legacy")
+    res = _commit(work, env)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+    (work / "legacy" / "old" / "model.py").write_text(BAD + "model.requires_grad_ = False\n")
+    (work / "finetune.py").write_text(BAD)
+    _git(work, "add", "legacy", "finetune.py")
+    res = _commit(work, env)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "finetune.py:4:1: FRZ001" in out and "legacy" not in out
