@@ -52,7 +52,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from freezelint.findings import Finding
 from freezelint.static.cache_folder import SYMLINK, git_tracked, open_folder
-from freezelint.static.project import FileSummary
+from freezelint.static.summary import FileSummary
 from freezelint.static.project_root import find_project_root, is_within, relative_key
 
 CACHE_DIR_NAME = ".freezelint_cache"
@@ -119,17 +119,12 @@ def content_hash(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def summary_to_json(s: FileSummary) -> list:
-    return [[[n, list(b)] for n, b in s.classes], list(s.option_classes), list(s.def_params)]
+def summary_to_json(s: FileSummary) -> dict:
+    return s.to_json()
 
 
 def summary_from_json(data) -> FileSummary:
-    classes, option, params = data
-    return FileSummary(
-        classes=[(str(n), tuple(str(b) for b in bases)) for n, bases in classes],
-        option_classes=[str(x) for x in option],
-        def_params=[str(x) for x in params],
-    )
+    return FileSummary.from_json(data)
 
 
 def result_key(settings_key: str, project_digest: str) -> str:
@@ -287,7 +282,7 @@ class Cache:
     def summary_of(entry: dict) -> Optional[FileSummary]:
         try:
             return summary_from_json(entry["sum"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             return None
 
     def results(self, abspath: str, digest: str, key: str, path: str) -> Optional[Tuple[List[Finding], bool]]:

@@ -13,7 +13,8 @@ from freezelint.static import engine
 from freezelint.static.cache import Cache, content_hash, open_cache, result_key, settings_key
 from freezelint.static.discover import discover, explicitly_excluded, force_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
-from freezelint.static.project import ProjectIndex
+from freezelint.static.project import ProjectIndex, module_name
+from freezelint.static.project_root import MARKERS, find_project_root
 from freezelint.static.notebook import decode_path
 from freezelint.static.source import Source, SourceError
 from freezelint.target_version import explain_syntax_error
@@ -122,10 +123,16 @@ def _run_paths(req: CheckRequest) -> CheckResult:
         if cache_off:
             result.messages.append(cache_off)
 
+    # Module names are relative to the project root; with a project marker there, the project's
+    # other files are summarised too (not linted), so one linted file sees what the others define.
+    root = find_project_root(req.paths)
     summaries = []
+    modules = []
+    seen = set()
     for i, e in enumerate(entries):
         progress("read", i, len(entries))
         e.abspath = os.path.abspath(e.path)
+        seen.add(e.abspath)
         try:
             summary = _summarize_file(e, store)
         except SourceError as exc:
@@ -134,7 +141,14 @@ def _run_paths(req: CheckRequest) -> CheckResult:
             e.digest = None  # type: ignore[assignment]  # unreadable: not linted
             continue
         summaries.append(summary)
-    project = ProjectIndex.build(summaries)
+        modules.append(module_name(e.abspath, root))
+    for other in _project_files(root, req, seen):
+        try:
+            summaries.append(_summarize_file(other, store))
+        except SourceError:
+            continue  # reported only where it is linted itself
+        modules.append(module_name(other.abspath, root))
+    project = ProjectIndex.build(summaries, modules, root)
     del summaries
 
     codes_cache: Dict[int, FrozenSet[str]] = {}
@@ -216,6 +230,28 @@ def _worded(findings: List[Finding], settings: Settings) -> List[Finding]:
         else f
         for f in findings
     ]
+
+
+# Beyond this many other files, the project is not summarised past the linted paths.
+MAX_PROJECT_FILES = 20000
+
+
+def _project_files(root: str, req: CheckRequest, seen: set) -> List[_Entry]:
+    """The project's other Python files under `root` (excludes and .gitignore apply), if it has a marker."""
+    if not any(os.path.lexists(os.path.join(root, m)) for m in MARKERS):
+        return []  # no project here: the project is the linted paths themselves
+    out: List[_Entry] = []
+    for path, _explicit in discover([root], req.resolver):
+        if not path.endswith((".py", ".pyi")):
+            continue
+        abspath = os.path.abspath(path)
+        if abspath in seen:
+            continue
+        seen.add(abspath)
+        out.append(_Entry(path, req.resolver.for_path(path), abspath))
+        if len(out) > MAX_PROJECT_FILES:
+            return []
+    return out
 
 
 def _summarize_file(e: _Entry, store: Optional[Cache]):

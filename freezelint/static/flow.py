@@ -245,6 +245,8 @@ class FileFlow:
             return False
         if any(w.lower().startswith(_HELPER_WORD_PREFIXES) for w in words):
             return True
+        if words & self.facts.project.effect_names:
+            return True  # calls a helper of another file that freezes or switches modes
         if not follow:
             return bool(words & _HELPER_WORDS)
         if words & _CORE_WORDS:

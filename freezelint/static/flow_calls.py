@@ -213,6 +213,8 @@ class CallEvents:
         low = fname.lower()
         if defs:
             return
+        if self._project_effects(node, fname):
+            return
         if any(w in low for w in ("bn", "norm", "stat")):
             return  # `freeze_bn(model)`: about BatchNorm mode/statistics, not (only) requires_grad
         args = _arg_values(node)
@@ -231,6 +233,29 @@ class CallEvents:
                 self.add(UNFREEZE if flag else FREEZE, node, target=path)
         elif _looks_like_training(fname):
             self.add(RUN, node)
+
+    def _project_effects(self, node: ast.Call, fname: str) -> bool:
+        """A helper defined in another file of the project: apply its summary (what it freezes,
+        unfreezes, puts in eval/train below each of its parameters) at this call."""
+        project = self.facts.project
+        qual = self.facts.qualified(node.func, self.scope) or fname
+        effects = project.function_effects(qual)
+        if not effects:
+            return False
+        args = _arg_values(node)
+        kinds = {"freeze": FREEZE, "unfreeze": UNFREEZE, "eval": EVAL, "train": TRAIN}
+        for index, below, kind in effects:
+            if index >= len(args):
+                continue
+            path = self.path_of(args[index])
+            if not path:
+                continue
+            target = f"{path}.{below}" if below else path
+            if kinds[kind] == TRAIN:
+                self.add(TRAIN, node, target=target, mode=True, via=fname)
+            else:
+                self.add(kinds[kind], node, target=target, via=fname)
+        return True
 
     def _follow_method(self, node: ast.Call, m: str, recv: ast.expr) -> bool:
         """`self.freeze_encoder()` or `model.freeze()` on an instance of a class of this file."""

@@ -19,7 +19,6 @@ from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Seque
 from freezelint.static.summary import FileSummary, summarize_tree
 
 MAX_ROUNDS = 8
-PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git")
 
 # Base classes outside the project that are nn.Module subclasses (by their last name).
 KNOWN_MODULE_BASES: FrozenSet[str] = frozenset(
@@ -57,21 +56,6 @@ def base_is_module(base: str, module_classes: AbstractSet[str]) -> bool:
     return last in KNOWN_MODULE_BASES or last in module_classes
 
 
-def find_project_root(paths: Sequence[str]) -> Optional[str]:
-    """The nearest folder at or above the first path holding a project marker; None without one."""
-    if not paths:
-        return None
-    start = os.path.abspath(paths[0])
-    d = start if os.path.isdir(start) else os.path.dirname(start)
-    while True:
-        if any(os.path.exists(os.path.join(d, m)) for m in PROJECT_MARKERS):
-            return d
-        parent = os.path.dirname(d)
-        if parent == d:
-            return None
-        d = parent
-
-
 def module_name(path: str, root: Optional[str]) -> str:
     """`src/pkg/models.py` under root -> `pkg.models`; a package's `__init__.py` -> the package."""
     rel = os.path.relpath(os.path.abspath(path), root) if root else os.path.basename(path)
@@ -99,6 +83,7 @@ class ProjectIndex:
     # qualified function name -> [(param index, path below it, FREEZE/UNFREEZE/EVAL/TRAIN)], resolved
     effects: Dict[str, Tuple[Tuple[int, str, str], ...]] = field(default_factory=dict)
     train_overriding_classes: FrozenSet[str] = frozenset()
+    effect_names: FrozenSet[str] = frozenset()  # short names of functions with effects (flow's cheap gate)
     root: Optional[str] = None  # the project root the module names are relative to
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
 
@@ -204,6 +189,7 @@ class _Builder:
             module_factories=factories,
             effects=effects,
             train_overriding_classes=frozenset(overriding),
+            effect_names=frozenset(q.rsplit(".", 1)[-1] for q in effects),
             _short=short,
         )
         h = hashlib.sha256()

@@ -1,0 +1,139 @@
+"""The project model: a Module class, a factory and a freeze helper, each in another file of the project.
+
+Linting one file (as pre-commit does) must see what the others define.
+"""
+
+import textwrap
+
+import pytest
+
+MODELS = """
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8))
+        self.head = nn.Linear(8, 2)
+"""
+FACTORY = """
+from .models import Net
+
+
+def build(pretrained=True):
+    net = Net()
+    return net
+
+
+def describe(cfg):
+    return str(cfg)
+"""
+HELPERS = """
+def set_frozen(module, frozen=True):
+    for p in module.parameters():
+        p.requires_grad = False
+
+
+def lock(module):
+    set_frozen(module)
+
+
+def log_shapes(module):
+    for p in module.parameters():
+        print(p.shape)
+"""
+TRAIN_BUGGY = """
+import torch
+
+from pkg.factory import build
+from pkg.helpers import lock
+
+model = build()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+lock(model.backbone)
+
+other = build()
+other.requires_grad = False
+"""
+TRAIN_CORRECT = """
+import torch
+
+from pkg.factory import build, describe
+from pkg.helpers import lock, log_shapes
+
+model = build()
+lock(model.backbone)
+optimizer = torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=0.1)
+log_shapes(model.head)
+
+name = describe(1)
+name.requires_grad = False
+"""
+
+
+def _project(root, train, marker=True):
+    (root / "pkg").mkdir(parents=True)
+    if marker:
+        (root / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (root / "pkg" / "__init__.py").write_text("")
+    for name, text in (("models.py", MODELS), ("factory.py", FACTORY), ("helpers.py", HELPERS)):
+        (root / "pkg" / name).write_text(textwrap.dedent(text))
+    (root / "train.py").write_text(textwrap.dedent(train).lstrip())
+    return root
+
+
+def _codes(out):
+    return sorted((int(line.split(":")[1]), line.split(" ")[1]) for line in out.splitlines() if ": FRZ" in line)
+
+
+def test_one_linted_file_sees_the_project(run_cli, tmp_path):
+    root = _project(tmp_path / "proj", TRAIN_BUGGY)
+    code, out, _ = run_cli("check", "train.py", cwd=root)
+    assert code == 1
+    # FRZ201 needs `lock` (two calls deep, in another file) to be a freeze;
+    # FRZ001 needs `build()` (a factory in another file) to return an nn.Module.
+    assert _codes(out) == [(8, "FRZ201"), (11, "FRZ001")]
+    assert "in `lock`, called here" in out
+
+
+def test_correct_look_alikes_across_files_stay_clean(run_cli, tmp_path):
+    root = _project(tmp_path / "proj", TRAIN_CORRECT)
+    code, out, _ = run_cli("check", "train.py", cwd=root)
+    assert (code, _codes(out)) == (0, [])
+
+
+def test_without_a_project_marker_the_project_is_the_linted_paths(run_cli, tmp_path):
+    root = _project(tmp_path / "loose", TRAIN_BUGGY, marker=False)
+    code, out, _ = run_cli("check", "train.py", cwd=root)
+    assert (code, _codes(out)) == (0, [])  # nothing else is read: no evidence, no finding
+    code, out, _ = run_cli("check", ".", cwd=root)
+    assert _codes(out) == [(8, "FRZ201"), (11, "FRZ001")]
+
+
+@pytest.mark.parametrize("runs", [2])
+def test_a_warm_run_keeps_the_cross_file_facts(run_cli, tmp_path, monkeypatch, runs):
+    from freezelint.static.cache import ENV_VAR
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "cache"))
+    root = _project(tmp_path / "proj", TRAIN_BUGGY)
+    results = [run_cli("check", "train.py", cwd=root)[1] for _ in range(runs)]
+    assert results[0] == results[1]
+    assert _codes(results[1]) == [(8, "FRZ201"), (11, "FRZ001")]
+    assert (tmp_path / "cache").exists()
+
+
+def test_src_layout_and_relative_imports_resolve(tmp_path):
+    from freezelint.static.project import ProjectIndex, module_name, summarize
+
+    root = tmp_path
+    assert module_name(str(root / "src" / "pkg" / "factory.py"), str(root)) == "pkg.factory"
+    assert module_name(str(root / "pkg" / "__init__.py"), str(root)) == "pkg"
+    index = ProjectIndex.build(
+        [summarize(textwrap.dedent(MODELS)), summarize(textwrap.dedent(FACTORY)), summarize(textwrap.dedent(HELPERS))],
+        ["pkg.models", "pkg.factory", "pkg.helpers"],
+    )
+    assert index.factory_class("pkg.factory.build") == "Net"
+    assert index.factory_class("pkg.factory.describe") is None
+    assert index.function_effects("pkg.helpers.lock") == ((0, "", "freeze"),)
+    assert index.function_effects("pkg.helpers.log_shapes") == ()
