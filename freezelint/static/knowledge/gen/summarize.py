@@ -1,0 +1,383 @@
+"""One source file -> a small `FileSummary` (the AST is dropped right after).
+
+Names are resolved through the file's own imports at this stage, so every value
+that refers to something outside the function is an absolute dotted name
+(`("n", "torch.nn.Linear")`); resolving that name through re-exports happens
+later, over all files (resolve.py).
+
+Values are tuples (cheap, hashable):
+    ("c",)                 data: constants, f-strings, arithmetic, lambdas
+    ("n", dotted)          a global name (class, function, module, variable)
+    ("b", name)            a builtin
+    ("l", name)            a local variable of the function (see FuncSummary.locals)
+    ("a", name, ann)       an argument without a default (ann: dotted annotation or None)
+    ("s",)                 self
+    ("sup", attr)          super().attr
+    ("at", value, attr)    attribute of a non-global value
+    ("call", func, args)   a call; args: positional then keyword values
+    ("seq", values)        list/tuple/set literal, comprehension element, `*x`
+    ("elem", value)        an element of an iterable (for targets, comprehension vars)
+    ("sub", value)         a subscript of a value
+    ("or", values)         one of several (IfExp, BoolOp)
+    ("u",)                 unknown
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Set, Tuple
+
+Value = tuple
+CONST: Value = ("c",)
+UNKNOWN: Value = ("u",)
+_BUILTINS = frozenset(dir(builtins))
+
+
+@dataclass
+class FuncSummary:
+    name: str
+    args: List[str] = field(default_factory=list)
+    kind: str = "def"  # def | classmethod | staticmethod | property
+    decorators: List[Value] = field(default_factory=list)
+    returns: List[Value] = field(default_factory=list)
+    annotation: Optional[str] = None  # dotted return annotation (first module-ish name in it)
+    annotation_names: List[str] = field(default_factory=list)  # every dotted name in it
+    locals: Dict[str, List[Value]] = field(default_factory=dict)
+    effects: List[Tuple[str, str, Value]] = field(default_factory=list)  # (kind, attr, value)
+    self_calls: List[str] = field(default_factory=list)
+    constructs: Set[str] = field(default_factory=set)  # dotted global names called anywhere in the body
+    source_hints: Set[str] = field(default_factory=set)  # e.g. "requires_grad_check"
+
+
+@dataclass
+class ClassSummary:
+    name: str
+    bases: List[str] = field(default_factory=list)
+    decorators: List[Value] = field(default_factory=list)
+    methods: Dict[str, FuncSummary] = field(default_factory=dict)
+    attrs: Dict[str, Value] = field(default_factory=dict)  # class-body assignments
+
+
+@dataclass
+class FileSummary:
+    module: str
+    is_package: bool
+    bindings: Dict[str, List[Tuple[int, str]]] = field(default_factory=dict)  # name -> [(priority, dotted)]
+    stars: List[str] = field(default_factory=list)
+    all_names: Optional[List[str]] = None
+    classes: Dict[str, ClassSummary] = field(default_factory=dict)
+    functions: Dict[str, FuncSummary] = field(default_factory=dict)
+    variables: Dict[str, Value] = field(default_factory=dict)  # module-level `X = value`
+
+
+def dotted(node: ast.AST) -> Optional[str]:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _strings(node: ast.AST) -> Optional[List[str]]:
+    if isinstance(node, (ast.List, ast.Tuple)):
+        out = [e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+        return out if len(out) == len(node.elts) else None
+    return None
+
+
+class _FileReader:
+    def __init__(self, module: str, is_package: bool) -> None:
+        self.s = FileSummary(module, is_package)
+        self.package = module if is_package else module.rpartition(".")[0]
+
+    # -- imports and names -------------------------------------------------
+    def absolute(self, level: int, mod: Optional[str]) -> str:
+        if not level:
+            return mod or ""
+        base = self.package.split(".")
+        if level > 1:
+            base = base[: len(base) - (level - 1)]
+        return ".".join(base + ([mod] if mod else []))
+
+    def bind(self, name: str, target: str, priority: int) -> None:
+        self.s.bindings.setdefault(name, []).append((priority, target))
+
+    def best(self, name: str) -> str:
+        return min(self.s.bindings[name], key=lambda b: b[0])[1]
+
+    def imports(self, node: ast.AST, priority: int, into: Optional[Dict[str, List[Value]]] = None) -> None:
+        def put(name: str, target: str) -> None:
+            if into is None:
+                self.bind(name, target, priority)
+            else:
+                into.setdefault(name, []).append(("n", target))
+
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    put(a.asname, a.name)
+                else:
+                    head = a.name.split(".")[0]
+                    put(head, head)
+        elif isinstance(node, ast.ImportFrom):
+            base = self.absolute(node.level, node.module)
+            for a in node.names:
+                if a.name == "*":
+                    if into is None:
+                        self.s.stars.append(base)
+                else:
+                    put(a.asname or a.name, f"{base}.{a.name}" if base else a.name)
+
+    def global_name(self, name: str) -> Value:
+        if name in self.s.bindings:
+            return ("n", self.best(name))
+        if name in _BUILTINS and name not in self.s.classes and name not in self.s.functions:
+            return ("b", name)
+        return ("n", f"{self.s.module}.{name}")
+
+    # -- module body -------------------------------------------------------
+    def read(self, tree: ast.Module) -> FileSummary:
+        self.body(tree.body, 0, first=True)
+        self.body(tree.body, 0, first=False)
+        return self.s
+
+    def body(self, stmts: List[ast.stmt], priority: int, first: bool) -> None:
+        """first pass: imports and names bound; second pass: classes, functions, variables."""
+        for st in stmts:
+            if isinstance(st, (ast.Import, ast.ImportFrom)):
+                if first:
+                    self.imports(st, priority)
+            elif isinstance(st, ast.If):
+                self.body(st.body, priority, first)
+                self.body(st.orelse, priority, first)
+            elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
+                self.body(st.body, priority, first)
+                for h in st.handlers:
+                    self.body(h.body, priority + 1, first)  # fallbacks (dummy objects) rank lower
+                self.body(st.orelse, priority, first)
+                self.body(st.finalbody, priority, first)
+            elif isinstance(st, ast.With):
+                self.body(st.body, priority, first)
+            elif isinstance(st, ast.ClassDef):
+                if first:
+                    self.bind(st.name, f"{self.s.module}.{st.name}", priority)
+                elif st.name not in self.s.classes or priority == 0:
+                    self.s.classes[st.name] = self.read_class(st)
+            elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                if first:
+                    self.bind(st.name, f"{self.s.module}.{st.name}", priority)
+                elif st.name not in self.s.functions or priority == 0:
+                    self.s.functions[st.name] = self.read_function(st, None)
+            elif isinstance(st, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+                self.assignment(st, priority, first)
+            elif isinstance(st, ast.Expr) and not first:
+                self.structure_call(st.value)
+
+    def assignment(self, st: ast.stmt, priority: int, first: bool) -> None:
+        targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+        value = st.value
+        if value is None:
+            return
+        for t in targets:
+            if isinstance(t, ast.Name):
+                name = t.id
+                if name == "__all__":
+                    if first:
+                        names = _strings(value) or []
+                        if isinstance(st, ast.AugAssign) and self.s.all_names is not None:
+                            self.s.all_names = self.s.all_names + names
+                        elif _strings(value) is not None:
+                            self.s.all_names = names
+                    continue
+                if name == "_import_structure" and isinstance(value, ast.Dict):
+                    if first:
+                        self.import_structure(value.keys, value.values, priority)
+                    continue
+                if first:
+                    if name not in self.s.bindings:  # an import or def of the same name wins
+                        self.bind(name, f"{self.s.module}.{name}", priority + 2)
+                    d = dotted(value)
+                    if d and not isinstance(st, ast.AugAssign):  # `Alias = SomeClass`
+                        head = d.split(".")[0]
+                        if head in self.s.bindings and head != name:
+                            resolved = self.best(head) + d[len(head):]
+                            self.s.bindings[name].insert(0, (priority, resolved))
+                elif name not in self.s.variables:
+                    self.s.variables[name] = Encoder(self, None, {}).value(value)
+            elif isinstance(t, ast.Subscript) and first and dotted(t.value) == "_import_structure":
+                key = t.slice
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    self.import_structure([key], [value], priority)
+
+    def structure_call(self, call: ast.AST) -> None:
+        # `_import_structure["x"].extend([...])` / `.append("Y")`
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+            target = call.func.value
+            if isinstance(target, ast.Subscript) and dotted(target.value) == "_import_structure":
+                key = target.slice
+                if isinstance(key, ast.Constant) and isinstance(key.value, str) and call.args:
+                    arg = call.args[0]
+                    if isinstance(arg, ast.Constant):
+                        arg = ast.List(elts=[arg])
+                    self.import_structure([key], [arg], 0)
+
+    def import_structure(self, keys, values, priority: int) -> None:
+        for k, v in zip(keys, values):
+            names = _strings(v)
+            if isinstance(k, ast.Constant) and isinstance(k.value, str) and names:
+                base = f"{self.package}.{k.value}"
+                for n in names:
+                    if n not in self.s.bindings:
+                        self.bind(n, f"{base}.{n}", priority + 1)
+
+    # -- classes and functions ---------------------------------------------
+    def read_class(self, node: ast.ClassDef) -> ClassSummary:
+        c = ClassSummary(node.name)
+        enc = Encoder(self, None, {})
+        for b in node.bases:
+            if isinstance(b, ast.Subscript):  # Generic[T], nn.Module[...]
+                b = b.value
+            d = dotted(b)
+            if d:
+                v = enc.value(b)
+                c.bases.append(v[1] if v[0] == "n" else d)
+        c.decorators = [enc.value(d) for d in node.decorator_list]
+        for st in node.body:
+            if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                c.methods[st.name] = self.read_function(st, c)
+            elif isinstance(st, ast.Assign):
+                for t in st.targets:
+                    if isinstance(t, ast.Name):
+                        c.attrs[t.id] = enc.value(st.value)
+            elif isinstance(st, ast.AnnAssign) and isinstance(st.target, ast.Name) and st.value is not None:
+                c.attrs[st.target.id] = enc.value(st.value)
+        return c
+
+    def read_function(self, node, cls: Optional[ClassSummary]) -> FuncSummary:
+        f = FuncSummary(node.name)
+        enc0 = Encoder(self, None, {})
+        for d in node.decorator_list:
+            dd = dotted(d.func if isinstance(d, ast.Call) else d) or ""
+            if dd.endswith("classmethod"):
+                f.kind = "classmethod"
+            elif dd.endswith("staticmethod"):
+                f.kind = "staticmethod"
+            elif dd.endswith("property") or dd.endswith(".setter"):
+                f.kind = "property"
+            f.decorators.append(enc0.value(d))
+        if node.returns is not None:
+            resolved = annotation_names(enc0, node.returns)
+            f.annotation_names = resolved
+            f.annotation = resolved[0] if resolved else None
+        from .functions import read_body  # the statement walk lives next door (size)
+
+        read_body(self, node, f, cls is not None)
+        return f
+
+
+def annotation_names(enc: "Encoder", node: ast.AST) -> List[str]:
+    """The dotted names an annotation mentions (`Optional[nn.Module]` -> typing.Optional,
+    torch.nn.Module), string annotations included; builtins as `builtins.int`."""
+    inner = {id(n.value) for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+    out: List[str] = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Constant) and isinstance(n.value, str):
+            try:
+                out += annotation_names(enc, ast.parse(n.value, mode="eval").body)
+            except (SyntaxError, ValueError, RecursionError):
+                pass
+        elif isinstance(n, (ast.Name, ast.Attribute)) and id(n) not in inner:
+            v = enc.value(n)
+            if v[0] == "n":
+                out.append(v[1])
+            elif v[0] == "b":
+                out.append("builtins." + v[1])
+    return out
+
+
+class Encoder:
+    """Turns expressions into Values; `local_names` are the function's locals."""
+
+    def __init__(self, reader: _FileReader, local_names: Optional[Set[str]], self_name: Dict[str, str]):
+        self.r = reader
+        self.locals = local_names or set()
+        self.self_name = self_name.get("self")
+
+    def value(self, node: Optional[ast.AST]) -> Value:
+        if node is None:
+            return CONST
+        if isinstance(node, ast.Name):
+            if node.id == self.self_name:
+                return ("s",)
+            if node.id in self.locals:
+                return ("l", node.id)
+            return self.r.global_name(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.value(node.value)
+            if base[0] == "n":
+                return ("n", f"{base[1]}.{node.attr}")
+            if base[0] == "c":
+                return CONST
+            return ("at", base, node.attr)
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Call) and dotted(f.value.func) == "super":
+                func: Value = ("sup", f.attr)
+            else:
+                func = self.value(f)
+            args = tuple(self.value(a) for a in node.args) + tuple(self.value(k.value) for k in node.keywords)
+            return ("call", func, args)
+        if isinstance(node, ast.Constant) or isinstance(node, (ast.JoinedStr, ast.Lambda, ast.Compare)):
+            return CONST
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return ("seq", tuple(self.value(e) for e in node.elts))
+        if isinstance(node, ast.Starred):
+            return ("seq", (("elem", self.value(node.value)),))
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+            return ("seq", (self.comprehension(node, node.elt),))
+        if isinstance(node, ast.Dict):
+            return ("seq", tuple(self.value(v) for v in node.values))
+        if isinstance(node, ast.DictComp):
+            return ("seq", (self.comprehension(node, node.value),))
+        if isinstance(node, ast.IfExp):
+            return ("or", (self.value(node.body), self.value(node.orelse)))
+        if isinstance(node, ast.BoolOp):
+            return ("or", tuple(self.value(v) for v in node.values))
+        if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Add):
+                return ("or", (self.value(node.left), self.value(node.right)))
+            return CONST
+        if isinstance(node, ast.UnaryOp):
+            return CONST
+        if isinstance(node, ast.Subscript):
+            return ("sub", self.value(node.value))
+        if isinstance(node, ast.NamedExpr):
+            return self.value(node.value)
+        if isinstance(node, ast.Await):
+            return UNKNOWN
+        return UNKNOWN
+
+    def comprehension(self, node, elt: ast.AST) -> Value:
+        names = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        inner = Encoder(self.r, self.locals | names, {"self": self.self_name} if self.self_name else {})
+        # comprehension variables: an element of the first iterable (enough for `Block() for _ in range(n)`)
+        return _substitute(inner.value(elt), names, ("elem", self.value(node.generators[0].iter)))
+
+
+def _substitute(v: Value, names: Set[str], replacement: Value) -> Value:
+    if v[:1] == ("l",) and v[1] in names:
+        return replacement
+    return tuple(_substitute(x, names, replacement) if isinstance(x, tuple) and x else x for x in v)
+
+
+def summarize_source(text: str, module: str, is_package: bool) -> Optional[FileSummary]:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return _FileReader(module, is_package).read(tree)
