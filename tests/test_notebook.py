@@ -371,6 +371,49 @@ def test_joined_line_is_the_inverse_of_place():
     n = nb.joined_line(3, 4)
     assert src.text.splitlines()[n - 1] == BAD and nb.place(n, 1) == (3, 4, 1)
     assert all(nb.place(nb.joined_line(c, r), 1)[:2] == (c, r) for c, r in [(2, 1), (2, 6), (4, 1), (4, 5)])
-    assert {src.text.splitlines()[b - 1] for b in nb.boundaries} == {"# freezelint: notebook cell boundary"}
+    assert {src.text.splitlines()[b - 1] for b in nb.boundaries} == {"# %%"}
     with pytest.raises(KeyError):
         nb.joined_line(1, 1)  # a markdown cell
+
+
+def test_cell_boundaries_are_no_comment_a_rule_reads(run_cli, tmp_path):
+    """FRZ101 reads the comment above an `eval()`: the text joined between cells says nothing."""
+    messages = {}
+    for name, comment in [("plain", ""), ("commented", "# freeze the text encoder\n")]:
+        cells = [code(IMPORTS + "model = build()\n"), code(comment + "model.text_encoder.eval()\nopt = torch.optim.AdamW(model.parameters())\n")]
+        _, items = json_findings(run_cli, write(tmp_path / f"{name}.ipynb", notebook(cells)))
+        messages[name] = [i["message"] for i in items if i["code"] == "FRZ101"]
+    assert len(messages["plain"]) == 1 and "commented as a freeze" not in messages["plain"][0]
+    assert len(messages["commented"]) == 1 and "commented as a freeze" in messages["commented"][0]
+
+
+def test_a_cell_line_that_reads_like_the_boundary_gets_another_one(run_cli, tmp_path):
+    nb = finetune()
+    nb["cells"][2]["source"] = ["# %%\n", "# %% 2\n"] + nb["cells"][2]["source"]
+    src = read_notebook(json.dumps(nb).encode())
+    assert src.cells.boundary == "# %% 3"
+    path = write(tmp_path / "nb.ipynb", nb)
+    before = path.read_bytes()
+    run_cli("check", "--no-cache", "--fix", str(path))
+    assert path.read_bytes() == before.replace(json.dumps(BAD + "\n").encode(), json.dumps(GOOD + "\n").encode())
+
+
+def test_future_import_may_open_any_cell(run_cli, tmp_path):
+    cells = [
+        code("!pip install -q torch\n" + IMPORTS),
+        code("from __future__ import print_function\nm = nn.Linear(2, 2)\nm.requires_grad = False"),
+        code("from __future__ import (\n    annotations,\n)\nx = 1"),
+    ]
+    _, items = json_findings(run_cli, write(tmp_path / "nb.ipynb", notebook(cells)))
+    assert [(i["code"], i["cell"], i["location"]["row"]) for i in items] == [("FRZ001", 2, 3)]
+
+
+def test_max_file_size_counts_the_code_not_the_outputs(run_cli, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.freezelint]\nmax-file-size = 4000\n")
+    image = [{"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo" * 20000}, "metadata": {}}]  # 220 kB
+    write(tmp_path / "plots.ipynb", finetune([code("print('plot')", 5, image)]))
+    write(tmp_path / "long.ipynb", finetune([code("x = 1\n" * 1000, 5)]))  # 6 kB of code
+    code_, items = json_findings(run_cli, tmp_path)
+    got = {(os.path.basename(i["filename"]), i["code"]): i["message"] for i in items}
+    assert set(got) == {("plots.ipynb", "FRZ001"), ("long.ipynb", "FRZ000")}
+    assert re.search(r"code cells hold 6\.\d kB, over the 4\.0 kB limit", got[("long.ipynb", "FRZ000")])

@@ -16,7 +16,7 @@ from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
 from freezelint.findings import Applicability, Edit, Finding, Fix, Severity
 from freezelint.registry import PARSE_ERROR_INFO
 from freezelint.static.project import FileSummary, ProjectIndex, summarize
-from freezelint.static.notebook import decode_path
+from freezelint.static.notebook import decode_path, raw_size_limit
 from freezelint.static.source import Source, SourceError
 from freezelint.static.suppression import parse_suppressions
 
@@ -220,6 +220,7 @@ def lint_source(
 
 def read_source(path: str, max_size: int) -> Source:
     """Read and decode a file; SourceError with a one-line reason when that fails."""
+    code_size, max_size = max_size, raw_size_limit(path, max_size)  # a notebook's JSON holds outputs too
     try:
         if os.path.isdir(path):
             raise SourceError("is a directory, not a Python file")
@@ -244,7 +245,7 @@ def read_source(path: str, max_size: int) -> Source:
         raise SourceError("permission denied") from None
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}") from None
-    return decode_path(path, raw)  # a notebook (.ipynb): its Python cells, joined
+    return decode_path(path, raw, code_size)  # a notebook (.ipynb): its Python cells, joined
 
 
 # -- many files ---------------------------------------------------------------

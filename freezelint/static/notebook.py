@@ -15,7 +15,7 @@ import codecs
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from freezelint.findings import Edit, Finding
 from freezelint.static.notebook_magics import LineInfo, neutralise, split_end, split_lines
@@ -25,16 +25,44 @@ NOTEBOOK_SUFFIX = ".ipynb"
 
 # Joined between cells. A comment: it never changes how the cells around it parse,
 # and lets a fixed text be split back into cells even when a fix changes line counts.
-_BOUNDARY = "# freezelint: notebook cell boundary"
+# No words (rules that read comments must find nothing in it); "# %% 2", "# %% 3"...
+# when a cell has a line that reads the same.
+_BOUNDARY = "# %%"
+
+
+# A notebook's JSON also holds its outputs (embedded images, logs): megabytes beside a
+# few kilobytes of code. `max-file-size` bounds its code; the JSON may be this much larger.
+NOTEBOOK_JSON_FACTOR = 64
 
 
 def is_notebook(path: str) -> bool:
     return path.lower().endswith(NOTEBOOK_SUFFIX)
 
 
-def decode_path(path: str, raw: bytes) -> Source:
-    """Decode a file's bytes: a notebook's Python cells for .ipynb, else Python source."""
-    return read_notebook(raw) if is_notebook(path) else decode(raw)
+def raw_size_limit(path: str, max_size: int) -> int:
+    """How many bytes of the file may be read, for a `max-file-size` of max_size."""
+    return max_size * NOTEBOOK_JSON_FACTOR if is_notebook(path) else max_size
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def decode_path(path: str, raw: bytes, max_size: Optional[int] = None) -> Source:
+    """Decode a file's bytes: a notebook's Python cells for .ipynb, else Python source.
+
+    max_size: for a notebook, the most bytes of code its Python cells may hold.
+    """
+    if not is_notebook(path):
+        return decode(raw)
+    src = read_notebook(raw)
+    size = len(src.text.encode("utf-8", "surrogatepass"))
+    if max_size is not None and size > max_size:
+        raise SourceError(
+            f"the notebook's code cells hold {_size(size)}, over the {_size(max_size)} limit "
+            "(raise `max-file-size` in [tool.freezelint] to lint it)"
+        )
+    return src
 
 
 @dataclass
@@ -57,10 +85,13 @@ class Notebook:
         self.cells = cells
         self.bom = bom
         self.rows: List[LineInfo] = []  # joined line n -> rows[n - 1]
+        taken = {split_end(line)[0] for c in cells for line in c.python}
+        candidates = (_BOUNDARY if n == 1 else f"{_BOUNDARY} {n}" for n in range(1, len(taken) + 2))
+        self.boundary = next(b for b in candidates if b not in taken)
         parts: List[str] = []
         for i, cell in enumerate(cells):
             if i:
-                parts.append(_BOUNDARY + "\n")
+                parts.append(self.boundary + "\n")
                 prev = cells[i - 1]
                 self.rows.append(LineInfo(prev.number, len(prev.original) + 1))
             parts.extend(cell.python)
@@ -127,7 +158,7 @@ class Notebook:
         """(cell, its new source text) for each cell that the fixed joined text changes."""
         chunks: List[List[str]] = [[]]
         for line in split_lines(new_text):
-            if split_end(line)[0] == _BOUNDARY:
+            if split_end(line)[0] == self.boundary:
                 chunks.append([])
             else:
                 chunks[-1].append(line)
@@ -277,9 +308,7 @@ def read_notebook(raw: bytes) -> Source:
                 python[-1] += "\n"
             cells.append(_Cell(pos + 1, pos, original, python, rows, added))
     nb = Notebook(raw, text, data, cells, bom)
-    if any(_BOUNDARY in line for c in cells for line in c.original):
-        raise SourceError("a cell contains freezelint's own cell boundary comment; notebook skipped")
     return Source(text=nb.text, encoding="utf-8", bom=bom, raw=raw, cells=nb)
 
 
-__all__ = ["NOTEBOOK_SUFFIX", "Notebook", "decode_path", "is_notebook", "read_notebook"]
+__all__ = ["NOTEBOOK_SUFFIX", "Notebook", "decode_path", "is_notebook", "raw_size_limit", "read_notebook"]

@@ -23,6 +23,9 @@ _TIMED = re.compile(r"%(?:time|timeit)[ \t]+(?=[^\s-])")
 # `x = !ls`, `a, b = %sx cmd` (IPython's own pattern for system/magic assignment)
 _ASSIGN_MAGIC = re.compile(r"([\w.]+(?:[ \t]*,[ \t]*[\w.]+)*)[ \t]*=[ \t]*[!%]")
 _MAGIC_STARTS = ("%", "!", "?", "/", ",", ";")  # no Python statement starts with these
+# IPython compiles each cell on its own, so a `__future__` import may open any cell;
+# in the joined text it would be a syntax error after the first cell.
+_FUTURE = re.compile(r"from[ \t]+__future__[ \t]+import\b")
 
 
 def split_lines(text: str) -> List[str]:
@@ -96,10 +99,11 @@ class LineInfo:
 
 
 def _mark(k: int) -> str:
-    """The comment that stands in for (or follows the stand-in of) IPython syntax on
-    0-based line k of a cell. Unique in the cell, so that matching a fixed cell's
-    lines to the old ones never takes one stand-in for another, or for real code."""
-    return f"# IPython syntax, line {k + 1}"
+    """The comment that stands in for (or follows the stand-in of) a line that is not
+    analysed, on 0-based line k of a cell. Unique in the cell, so that matching a fixed
+    cell's lines to the old ones never takes one stand-in for another, or for real code.
+    No words: rules that read comments (FRZ101's "commented as a freeze") find nothing."""
+    return f"# {k + 1}"
 
 
 def neutralise(number: int, lines: List[str]) -> Optional[Tuple[List[str], List[LineInfo]]]:
@@ -108,15 +112,18 @@ def neutralise(number: int, lines: List[str]) -> Optional[Tuple[List[str], List[
     info: List[LineInfo] = []
     scanner = _Scanner()
     first = next((k for k, line in enumerate(lines) if line.strip()), None)
-    magic_continues = False
+    magic_continues = future_continues = False
     for k, line in enumerate(lines):
         body, end = split_end(line)
         row = LineInfo(number, k + 1)
         info.append(row)
-        if magic_continues:  # the rest of a `!cmd \` spanning lines
+        if magic_continues or future_continues:  # the rest of a `!cmd \` or `from __future__ import (`
             out.append(_mark(k) + end)
             row.magic = True
-            magic_continues = body.endswith("\\")
+            magic_continues = magic_continues and body.endswith("\\")
+            if future_continues:
+                scanner.feed(body)
+                future_continues = not scanner.at_start
             continue
         if k == first and body.lstrip().startswith("%%"):
             if _CELL_MAGIC.match(body).group(1) not in PYTHON_CELL_MAGICS:
@@ -137,6 +144,12 @@ def neutralise(number: int, lines: List[str]) -> Optional[Tuple[List[str], List[
                 replacement = indent + "pass"
             elif assign:
                 replacement = indent + assign.group(1) + " = None"
+            elif _FUTURE.match(stripped):
+                scanner.feed(body)
+                out.append(indent + "pass  " + _mark(k) + end)
+                row.magic = True
+                future_continues = not scanner.at_start
+                continue
         if replacement is None:
             was_start = scanner.at_start
             last = scanner.feed(body)
