@@ -17,7 +17,7 @@ from freezelint.static.astutil import FUNCTION_NODES, SourceText, bool_literal, 
 from freezelint.static.kinds import (
     CLASS, CONTAINER, CONTAINER_ATTRS, FUNC, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, MODULE_FACTORIES,
     MODULE_FACTORY_SUFFIXES, MODULE_ITER, NEUTRAL, NEUTRAL_TAG, NON_MODULE_PRETRAINED, NON_TENSOR_TENSOR_METHODS,
-    OPTIMIZER, PARAM_CONTAINER, PARAM_ITER, REF, SD_ITEMS, SD_VALUE, SD_VALUES, SELF_RETURNING_MODULE_METHODS,
+    OPTIMIZER, PARAMLESS_TORCH_MODULES, PARAM_CONTAINER, PARAM_ITER, REF, SD_ITEMS, SD_VALUE, SD_VALUES, SELF_RETURNING_MODULE_METHODS,
     STATE_DICT, SUBMODULE_ATTRS, TENSOR, TENSOR_ATTRS, TENSOR_FACTORIES_OUTSIDE_TORCH, TORCH_NON_TENSOR_FUNCS,
     TUPLE, UNKNOWN, Kind, element_kind, join,
 )
@@ -140,6 +140,19 @@ class FileFacts:
         if name in self.project.ambiguous_classes:
             return False
         return name in self.project.module_classes
+
+    def holds_no_parameters(self, kind: Kind) -> bool:
+        """A Module known to have no parameters (Dropout, activations, Identity, pooling...):
+        `eval()` on it is about its behaviour, never an attempt to freeze it."""
+        if not kind.is_module() or not isinstance(kind.detail, str) or "." not in kind.detail:
+            return False
+        last = kind.detail.rsplit(".", 1)[-1]
+        if kind.detail.startswith("torch.nn.") and last in PARAMLESS_TORCH_MODULES:
+            return True
+        from freezelint.static import knowledge
+
+        info = knowledge.module_class(kind.detail)
+        return info is not None and info.has_params is False
 
     def is_unknown_class(self, name: str) -> bool:
         """A class whose bases we cannot see through (could be a Module)."""
@@ -353,7 +366,7 @@ class FileFacts:
                 return Kind(CONTAINER)
             if last in ("ParameterList", "ParameterDict"):
                 return Kind(PARAM_CONTAINER)
-            return K_MODULE
+            return Kind(MODULE, qual)  # the library class, so its own facts can be asked (holds_no_parameters)
         if parts[:3] == ["torch", "nn", "functional"] or parts[:3] == ["torch", "nn", "init"]:
             return K_TENSOR
         if parts[:2] == ["torch", "optim"] and last[:1].isupper():

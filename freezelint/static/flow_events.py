@@ -269,7 +269,8 @@ class Builder(CallEvents, Paths):
             if lv is not None:
                 if lv.role in ("param", "mod") and lv.path:
                     whole = lv.whole and len(self.guards) == lv.guard_depth
-                    self.add(kind, node, target=lv.path, whole=whole, name_var=lv.name_var)
+                    for path in (lv.path,) + lv.also:
+                        self.add(kind, node, target=path, whole=whole, name_var=lv.name_var)
                 return
         path = self.path_of(receiver)
         if path is not None and not _NOT_PARAM_SEGMENTS & set(segments(path)[1:]):

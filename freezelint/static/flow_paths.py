@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from freezelint.static.astutil import string_value
 from freezelint.static.flow import _normalize, segments
@@ -28,6 +28,7 @@ class _LoopVar:
     whole: bool
     guard_depth: int
     name_var: Optional[str] = None
+    also: Tuple[str, ...] = ()  # more paths whose parameters it runs over (`chain(a.parameters(), b.parameters())`)
 
 
 
@@ -55,6 +56,10 @@ class Paths:
             else:
                 break
         depth = len(self.guards)
+        chained = self._chained_parameters(it)
+        if chained and isinstance(target, ast.Name):
+            out[target.id] = _LoopVar("param", chained[0], whole, depth, also=tuple(chained[1:]))
+            return out
         if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute):
             m = it.func.attr
             base = self.path_of(it.func.value)
@@ -84,6 +89,23 @@ class Paths:
             if base is not None and self.facts.kind_of(it, self.scope).tag == "container":
                 out[target.id] = _LoopVar("mod", base + ".*", whole, depth)
         return out
+
+    def _chained_parameters(self, it: ast.expr) -> Optional[List[str]]:
+        """The module paths of `itertools.chain(a.parameters(), b.parameters(), ...)`; None if not that."""
+        if not (isinstance(it, ast.Call) and it.args and not it.keywords):
+            return None
+        qual = self.facts.qualified(it.func, self.scope) or ""
+        if qual != "itertools.chain" and not (isinstance(it.func, ast.Attribute) and it.func.attr == "chain" and qual.startswith("itertools")):
+            return None
+        paths = []
+        for a in it.args:
+            if not (isinstance(a, ast.Call) and isinstance(a.func, ast.Attribute) and a.func.attr == "parameters" and not a.args):
+                return None
+            p = self.path_of(a.func.value)
+            if p is None:
+                return None
+            paths.append(p)
+        return paths
 
     def _loopvar(self, name: str) -> Optional[_LoopVar]:
         for frame in reversed(self.loopvars):

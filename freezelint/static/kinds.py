@@ -145,6 +145,17 @@ SUBMODULE_ATTRS = frozenset(
 # Attributes that are, by convention, Sequential/ModuleList containers of submodules.
 CONTAINER_ATTRS = frozenset({"layer1", "layer2", "layer3", "layer4", "layers", "blocks", "layer", "h", "stages"})
 
+# torch.nn classes whose instances hold no parameters (the knowledge base answers for the rest).
+PARAMLESS_TORCH_MODULES = frozenset(
+    {
+        "Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+        "ReLU", "ReLU6", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Softplus", "Hardtanh",
+        "Flatten", "Unflatten", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d",
+        "AvgPool3d", "LeakyReLU", "Hardswish", "Hardsigmoid", "Mish", "ELU", "CELU", "SELU", "Tanhshrink",
+        "Upsample", "PixelShuffle", "PixelUnshuffle", "ZeroPad2d", "ConstantPad2d", "ReflectionPad2d",
+    }
+)
 # Module methods that return the module itself.
 SELF_RETURNING_MODULE_METHODS = frozenset(
     {"to", "cuda", "cpu", "train", "eval", "float", "half", "double", "bfloat16", "requires_grad_", "apply", "type", "to_empty", "share_memory", "xpu", "mps", "zero_grad"}

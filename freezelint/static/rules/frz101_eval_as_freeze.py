@@ -97,6 +97,8 @@ class EvalAsFreeze(FlowRule):
         for e in evals:
             if e.target is None or e.grad or e.via is not None:
                 continue
+            if self._holds_no_parameters(tl, e):
+                continue  # Dropout, activations, pooling: eval() is exactly right for them
             if any(f.node is e.node for f in tl.of(flow.FREEZE)):
                 continue  # LightningModule.freeze() does both
             if any(flow.overlap(p, e.target) for p in frozen):
@@ -120,6 +122,13 @@ class EvalAsFreeze(FlowRule):
                 f"and any optimizer over its parameters still updates it; add `{e.target}.requires_grad_(False)` "
                 f"(keep `.eval()` for fixed BatchNorm/Dropout behaviour)",
             )
+
+    def _holds_no_parameters(self, tl: flow.Timeline, e: flow.Event) -> bool:
+        call = e.node
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+            return False
+        scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
+        return self.facts.holds_no_parameters(self.facts.kind_of(call.func.value, scope))
 
     def _intent(self, tl: flow.Timeline, e: flow.Event, fn: str) -> Optional[str]:
         comment = flow.comment_near(self.facts, e.stmt)
