@@ -111,3 +111,26 @@ def test_cli_says_which_fix_failed_and_why(run_cli, tmp_path, monkeypatch):
     assert code == 1 and (tmp_path / "m.py").read_text() == BAD
     assert "freezelint: warning: m.py:4:1: FRZ001 fix (" in err
     assert "not applied: linting the fixed text failed (RuntimeError: boom)" in err
+
+
+def test_add_noqa_in_a_notebook_cell(run_cli, tmp_path):
+    import json
+
+    def cell(src):
+        return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": src.splitlines(True)}
+
+    nb = {
+        "cells": [cell("import torch.nn as nn\n"), {"cell_type": "markdown", "metadata": {}, "source": ["# x"]},
+                  cell("model = nn.Linear(4, 2)\nmodel.requires_grad = False")],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb, indent=1))
+    code, out, err = run_cli("check", "nb.ipynb", "--output-format", "concise", cwd=tmp_path)
+    assert code == 1 and out.startswith("nb.ipynb:cell 3:2:1: FRZ001")  # cells count markdown too, as in ruff
+    code, _, err = run_cli("check", "nb.ipynb", "--add-noqa", cwd=tmp_path)
+    assert code == 0 and "Added 1 noqa directive." in err
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[2]["source"] == ["model = nn.Linear(4, 2)\n", "model.requires_grad = False  # noqa: FRZ001"]
+    assert cells[0]["source"] == ["import torch.nn as nn\n"] and cells[1]["source"] == ["# x"]
+    assert run_cli("check", "nb.ipynb", cwd=tmp_path)[0] == 0

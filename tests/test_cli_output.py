@@ -172,3 +172,44 @@ def test_bash_completion_works(tmp_path):
 def test_clean_run_with_full_format_prints_nothing(run_cli, tmp_path):
     (tmp_path / "m.py").write_text(GOOD)
     assert run_cli("check", "m.py", "--output-format", "full", cwd=tmp_path)[:2] == (0, "")
+
+
+def test_default_format_is_full_on_a_terminal(tmp_path):
+    (tmp_path / "m.py").write_text(BAD)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "freezelint", "check", "m.py", "--color", "never"],
+        cwd=tmp_path, stdout=slave, stderr=subprocess.DEVNULL,
+    )
+    os.close(slave)
+    seen = b""
+    while select.select([master], [], [], 30)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(30)
+    os.close(master)
+    text = seen.decode().replace("\r\n", "\n")
+    assert "4 | model.requires_grad = False" in text and "^" * len("model.requires_grad") + " FRZ001" in text
+
+
+def test_internal_error_is_one_line_and_debug_gives_the_traceback(run_cli, tmp_path, monkeypatch):
+    from freezelint.static import checker
+
+    def boom(req):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(checker, "run_check", boom)
+    (tmp_path / "m.py").write_text(BAD)
+    monkeypatch.delenv("FREEZELINT_DEBUG", raising=False)
+    code, out, err = run_cli("check", str(tmp_path))
+    assert code == 2 and err.strip().splitlines() == [
+        "freezelint: error: internal error (set FREEZELINT_DEBUG=1 for a traceback, and please report it): RuntimeError: boom"
+    ]
+    monkeypatch.setenv("FREEZELINT_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        run_cli("check", str(tmp_path))

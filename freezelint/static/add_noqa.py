@@ -86,34 +86,46 @@ def with_noqa(text: str, wanted: Dict[int, Set[str]]) -> tuple:
 
 
 def add_noqa(findings: Iterable[Finding], max_file_size: Dict[str, int]) -> AddNoqaResult:
-    """Rewrite each file that has static findings (FRZ000 cannot be suppressed)."""
-    by_file: Dict[str, Dict[int, Set[str]]] = defaultdict(lambda: defaultdict(set))
-    result = AddNoqaResult()
-    notebooks = set()
+    """Rewrite each file that has static findings (FRZ000 cannot be suppressed).
+
+    A notebook's findings are in cell rows: they are mapped back to the joined
+    text, and the file is written through the notebook (only changed lines move).
+    """
+    by_file: Dict[str, List[Finding]] = defaultdict(list)
     for f in findings:
-        if f.source != "static" or f.code == engine.error_finding("", "").code or f.path == "-":
-            continue
-        if f.cell is not None:  # rows count from the cell: rewriting the notebook JSON is not done here
-            notebooks.add(f.path)
-            continue
-        by_file[f.path][f.line].add(f.code)
-    for path in sorted(notebooks):
-        result.messages.append(f"{path}: --add-noqa does not edit notebooks; add the comments in the cells")
-    for path, wanted in sorted(by_file.items()):
+        if f.source == "static" and f.code != engine.error_finding("", "").code and f.path != "-":
+            by_file[f.path].append(f)
+    result = AddNoqaResult()
+    for path, found in sorted(by_file.items()):
         try:
             src = engine.read_source(path, max_file_size.get(path, 1 << 62))
         except SourceError as exc:
             result.messages.append(f"{path}: cannot add noqa: {exc}")
             continue
+        wanted: Dict[int, Set[str]] = defaultdict(set)
+        for f in found:
+            line = f.line
+            if f.cell is not None and src.cells is not None:
+                try:
+                    line = src.cells.joined_line(f.cell, f.line)
+                except KeyError:
+                    result.messages.append(f"{path}: cell {f.cell} line {f.line}: not a Python line, no noqa added")
+                    continue
+            wanted[line].add(f.code)
         text, changed, skipped = with_noqa(src.text, wanted)
         for line in skipped:
-            result.messages.append(f"{path}:{line}: cannot add a noqa comment here (the line ends inside a string or a backslash continuation)")
+            result.messages.append(
+                f"{path}:{line}: cannot add a noqa comment here (the line ends inside a string or a backslash continuation)"
+            )
         if not changed:
             continue
         try:
             write_atomic(path, src, text)
-        except (FileChangedError, OSError) as exc:
-            result.messages.append(str(exc) if isinstance(exc, FileChangedError) else f"{path}: cannot write: {exc.strerror or exc}")
+        except FileChangedError as exc:
+            result.messages.append(str(exc))
+            continue
+        except OSError as exc:
+            result.messages.append(f"{path}: cannot write: {exc.strerror or exc}")
             continue
         result.added += changed
     return result
