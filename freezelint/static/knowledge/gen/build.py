@@ -93,6 +93,9 @@ def build(roots: Dict[str, Tuple[str, str]], cache: Optional[str] = None, log=No
         opts = classes.optimizer_classes(ix, prefixes)
         facts = callables.factories(ix, ev, prefixes)
         regs = classes.registries(ix, ev, prefixes)
+        for reg in regs:  # `MODELS.build(cfg)` builds one of the registered Module classes
+            if "MODEL" in reg.rpartition(".")[2]:
+                facts[f"{reg}.build"] = [[MODULE], None, False]
         builders = callables.builder_registry(ix, prefixes)
         builders.pop("_all", None)
         pretrained = callables.non_module_pretrained(ix, ev, prefixes)

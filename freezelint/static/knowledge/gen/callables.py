@@ -17,6 +17,9 @@ AUTO_MODEL_BASES = {
     "peft.auto._BaseAutoPeftModel": "peft.peft_model.PeftModel",
     "diffusers.models.auto_model.AutoModel": "diffusers.models.modeling_utils.ModelMixin",
 }
+# Calls whose result is a Module the body cannot name (it runs user or config code): kept
+# when the function is in the sources.
+OPAQUE_FACTORIES = ("torch.hub.load", "mmpretrain.apis.model.get_model")
 # Decorators that register a model builder under its function name (`timm.create_model("resnet50")`).
 BUILDER_REGISTRIES = ("timm.models._registry.register_model", "torchvision.models._api.register_model")
 _KINDS = (  # first match on the class's MRO names wins
@@ -100,6 +103,10 @@ def factories(ix: Index, ev: Evaluator, prefixes: List[str]) -> Dict[str, list]:
             entry = [[MODULE], None, False]  # a registered model builder whose class the body hides
         if entry is not None:
             out[q] = entry
+    for q in OPAQUE_FACTORIES:
+        owner = q.rpartition(".")[0]
+        if _in(q, prefixes) and (q in ix.functions or owner in ix.classes and ix.method(owner, q.rpartition(".")[2])[1]):
+            out[q] = [[MODULE], None, False]
     for base, result in AUTO_MODEL_BASES.items():
         if base not in ix.classes or not _in(base, prefixes):
             continue
@@ -137,8 +144,8 @@ def non_module_pretrained(ix: Index, ev: Evaluator, prefixes: List[str]) -> Dict
             continue
         if any(ix.is_subclass(q, b) for b in autos) or not pretrained_owner(ix, q):
             continue
-        names = [a.rpartition(".")[2] for a in ix.mro(q)]
-        out[q] = next((kind for key, kind in _KINDS if any(key in n for n in names)), "other")
+        names = [a.rpartition(".")[2] for a in ix.mro(q)]  # the class's own name first
+        out[q] = next((kind for n in names for key, kind in _KINDS if key in n), "other")
     return out
 
 

@@ -90,11 +90,13 @@ class Evaluator:
         bn_self = is_batchnorm_class(self.ix, q)
         if bn_self:
             return True, True
+        if any("__new__" in self.ix.classes[a].methods for a in self.ix.mro(q) if a != MODULE):
+            return None, None  # `__new__` may build another class altogether (deepspeed's OptimizedLinear)
         params: Optional[bool] = False
         bn: Optional[bool] = False
         container = any(c in self.ix.mro(q) for c in CONTAINERS)
-        if container:
-            params = bn = None  # what it holds is per instance
+        if q in CONTAINERS:
+            return None, None  # what it holds is per instance
         for a in self.ix.mro(q):
             for raw, b in zip(self.ix.classes[a].bases, self.ix.bases(a)):
                 if (b is None or b not in self.ix.classes) and not self.neutral_base(raw):
@@ -110,6 +112,11 @@ class Evaluator:
                         params, bn = (True if p else params), (True if b else bn)
             ctx = (q, f, owner)
             for kind, attr, v in f.effects:
+                if kind == "add" and attr != "?" and self.plain_attribute(attr, ctx):
+                    continue  # `self._names.update(...)`: a plain set or list registers nothing
+                if kind == "super_init" and container:  # `super().__init__(*layers)` of a Sequential subclass
+                    for k in self.eval(v, ctx):
+                        params, bn = join(params, k[2]), join(bn, k[3])
                 if kind in ("set", "add"):
                     ks = self.eval(v, ctx)
                     for k in ks:
@@ -118,6 +125,10 @@ class Evaluator:
                 elif kind == "par" and v != ("c",):
                     params = True
         return params, bn
+
+    def plain_attribute(self, attr: str, ctx) -> bool:
+        kinds = self.attribute(("s",), attr, ctx, 1)
+        return bool(kinds) and all(k[0] in ("seq", "data") for k in kinds)
 
     def reached_methods(self, q: str):
         """Every `__init__` in the MRO and what they call on `self`, transitively (bounded)."""
@@ -234,6 +245,7 @@ class Evaluator:
     def attribute(self, base: Value, attr: str, ctx, depth: int) -> FrozenSet[K]:
         if base == ("s",) and ctx[0]:
             values = [v for owner, f in self.reached_methods(ctx[0]) for kind, a, v in f.effects if kind == "set" and a == attr]
+            values += [self.ix.classes[a].attrs[attr] for a in self.ix.mro(ctx[0]) if attr in self.ix.classes[a].attrs]
             key = ("self", ctx[0], attr)
             if not values:
                 return frozenset({UNK})
@@ -242,6 +254,9 @@ class Evaluator:
             self._busy.add(key)
             try:
                 out = set()
+                for a in self.ix.mro(ctx[0]):  # class-level defaults: `generation_config_class = GenerationConfig`
+                    if attr in self.ix.classes[a].attrs:
+                        out |= self.eval(self.ix.classes[a].attrs[attr], (ctx[0], None, a), depth + 1)
                 for owner, f in self.reached_methods(ctx[0]):
                     for kind, a, v in f.effects:
                         if kind == "set" and a == attr:

@@ -86,20 +86,28 @@ class Index:
             return name in s.all_names
         return not name.startswith("_")
 
-    def public_names(self, mod: str, seen: Optional[Set[str]] = None) -> Iterator[str]:
-        """Names `from mod import *` / attribute access on a package would offer."""
+    def public_names(self, mod: str) -> Iterator[str]:
+        """Names reachable as `mod.name`: its own public bindings and what its `import *`s bring
+        (its own `__all__` limits only what *it* exports to a star import, not attribute access)."""
         s = self.files[mod]
-        seen = seen if seen is not None else set()
+        yield from (n for n in s.bindings if not n.startswith("_"))
+        for star in s.stars:
+            if star in self.files:
+                yield from self.star_names(star, set())
+
+    def star_names(self, mod: str, seen: Set[str]) -> Iterator[str]:
+        """What `from mod import *` binds."""
         if mod in seen:
             return
         seen.add(mod)
+        s = self.files[mod]
         if s.all_names is not None:
             yield from s.all_names
             return
         yield from (n for n in s.bindings if not n.startswith("_"))
         for star in s.stars:
             if star in self.files:
-                yield from self.public_names(star, seen)
+                yield from self.star_names(star, seen)
 
     # -- classes -----------------------------------------------------------------
     def bases(self, q: str) -> List[Optional[str]]:
