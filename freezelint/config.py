@@ -72,6 +72,7 @@ class Settings:
     respect_gitignore: bool = True
     output_format_set: bool = False  # False: chosen by the terminal (full) or not (concise)
     target_version: Optional[Tuple[int, int]] = None  # the oldest Python the project supports
+    target_torch_version: Optional[Tuple[int, int]] = None  # overrides the torch the requirements allow
     docs_url: Optional[str] = None  # base URL of the rule pages (default: freezelint's own)
 
     # -- selection --------------------------------------------------------
@@ -211,6 +212,7 @@ _KEYS = {
     "max-file-size": "int",
     "respect-gitignore": "bool",
     "target-version": "str",
+    "target-torch-version": "str",
     "docs-url": "str",
 }
 
@@ -313,6 +315,12 @@ def settings_from_table(table: dict, config_file: Path) -> Settings:
         kwargs["target_version"] = target_version_or_error(table["target-version"], f"{where} `target-version`")
     elif config_file.is_file():
         kwargs["target_version"] = requires_python_target(config_file)
+    if "target-torch-version" in table:
+        from freezelint.static.torch_target import parse_version
+
+        kwargs["target_torch_version"] = parse_version(table["target-torch-version"])
+        if kwargs["target_torch_version"] is None:
+            raise ConfigError(f"{where} `target-torch-version` must be a version such as \"1.13\", got {table['target-torch-version']!r}")
     if "docs-url" in table:
         kwargs["docs_url"] = table["docs-url"].rstrip("/")
     if "max-file-size" in table:

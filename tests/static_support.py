@@ -6,7 +6,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "fixtures", "static")
 
 
-def lint_findings(text, select="ALL", path="t.py"):
+def lint_findings(text, select="ALL", path="t.py", torch_version=None):
     """The findings `check` reports for one source text: the selected rules
     ("ALL", or comma-separated code prefixes), per-line `# noqa` applied, sorted.
 
@@ -18,4 +18,7 @@ def lint_findings(text, select="ALL", path="t.py"):
 
     prefixes = None if select == "ALL" else tuple(s.strip() for s in select.split(","))
     rules = [r for r in load_rules() if prefixes is None or r.code.startswith(prefixes)]
-    return engine.finalize(path, text, engine.lint_text(path, text, rules), frozenset())
+    project = None
+    if torch_version is not None:  # the project's torch, as `target-torch-version` gives it
+        project = engine.ProjectIndex.build([engine.summarize_text(text)], torch_version=torch_version)
+    return engine.finalize(path, text, engine.lint_text(path, text, rules, project), frozenset())

@@ -13,6 +13,7 @@ from static_support import FIXTURES, lint_findings
 from fixture_markers import expected, options
 from freezelint.static.fixer import fix_text
 from freezelint.static.rules import load_rules
+from freezelint.static.torch_target import parse_version
 
 FIXTURE_FILES = sorted(
     p for p in glob.glob(os.path.join(FIXTURES, "**", "*.py"), recursive=True) if not p.endswith(".fixed.py")
@@ -23,7 +24,8 @@ FIXTURE_FILES = sorted(
 def test_fixture_findings_match_markers(path):
     text = open(path, encoding="utf-8").read()
     opts = options(text)
-    got = {(f.line, f.code) for f in lint_findings(text, opts.get("select", "ALL"), path)}
+    torch = parse_version(opts["target-torch-version"]) if "target-torch-version" in opts else None
+    got = {(f.line, f.code) for f in lint_findings(text, opts.get("select", "ALL"), path, torch)}
     assert got == expected(text)
 
 

@@ -78,7 +78,7 @@ def _run_stdin(req: CheckRequest) -> CheckResult:
         result.findings.append(engine.error_finding(name, str(exc), exc.line, exc.col))
         result.errors += 1
         return result
-    project = ProjectIndex.build([engine.summarize_text(src.text)])
+    project = ProjectIndex.build([engine.summarize_text(src.text)], torch_version=settings.target_torch_version)
     codes = settings.enabled_codes()
     ignored = settings.ignored_for(name)
     file_result = engine.lint_source(name, src, codes, ignored, project)
@@ -148,7 +148,8 @@ def _run_paths(req: CheckRequest) -> CheckResult:
         except SourceError:
             continue  # reported only where it is linted itself
         modules.append(module_name(other.abspath, root))
-    project = ProjectIndex.build(summaries, modules, root)
+    torch_override = next((e.settings.target_torch_version for e in entries if e.settings.target_torch_version), None)
+    project = ProjectIndex.build(summaries, modules, root, torch_override)
     del summaries
 
     codes_cache: Dict[int, FrozenSet[str]] = {}

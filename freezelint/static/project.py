@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
 from freezelint.static.summary import FileSummary, summarize_tree
+from freezelint.static.torch_target import project_torch_max
 
 MAX_ROUNDS = 8
 
@@ -85,17 +86,30 @@ class ProjectIndex:
     train_overriding_classes: FrozenSet[str] = frozenset()
     effect_names: FrozenSet[str] = frozenset()  # short names of functions with effects (flow's cheap gate)
     root: Optional[str] = None  # the project root the module names are relative to
+    torch_max: Optional[Tuple[int, int]] = None  # newest torch the project allows (torch_target.py); None: unbounded
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
 
     @classmethod
     def build(
-        cls, summaries: Iterable[FileSummary], modules: Optional[Sequence[str]] = None, root: Optional[str] = None
+        cls,
+        summaries: Iterable[FileSummary],
+        modules: Optional[Sequence[str]] = None,
+        root: Optional[str] = None,
+        torch_version: Optional[Tuple[int, int]] = None,
     ) -> "ProjectIndex":
+        """`torch_version` (config `target-torch-version`) overrides the torch the root's requirements allow."""
         summaries = list(summaries)
         mods = list(modules) if modules is not None else [f"_file{i}" for i in range(len(summaries))]
         index = _Builder(summaries, mods).build()
         index.root = root
+        index.torch_max = torch_version if torch_version is not None else project_torch_max(root)
+        if index.torch_max is not None:  # findings depend on it: cached results must not be shared
+            index.digest = hashlib.sha256(f"{index.digest}|torch{index.torch_max}".encode()).hexdigest()
         return index
+
+    def torch_before(self, major: int, minor: int = 0) -> bool:
+        """The project's torch is known to be older than major.minor (its requirements or the config say so)."""
+        return self.torch_max is not None and self.torch_max < (major, minor)
 
     def module_of(self, path: str) -> str:
         return module_name(path, self.root)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from freezelint.findings import Severity
-from freezelint.static import flow
+from freezelint.static import flow, grad_state
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -9,17 +9,24 @@ class OptimizerBeforeFreeze(FlowRule):
     """
     ## What it does
     Flags parameters frozen after an optimizer was built over them, when the
-    optimizer is not rebuilt afterwards in the same function. It is reported
-    as an error when the same code also calls `zero_grad(set_to_none=False)`
-    or freezes between `backward()` and `step()`.
+    optimizer is not rebuilt afterwards in the same function. It is an error
+    when the optimizer can still move them: a freeze between `backward()` and
+    `step()` (stale gradients), or zero-filled gradients (`zero_grad(set_to_none=False)`,
+    or plain `zero_grad()` on a project whose torch requirement is older than
+    2.0, where that was the default). Otherwise it is a warning: they cannot
+    move, but they sit in the optimizer's groups. A freeze in the middle of a
+    training loop that keeps stale gradients is FRZ209's.
 
     ## Why is this bad?
     The optimizer keeps holding the "frozen" parameters. Any gradient they
-    still have (a freeze between `backward()` and `step()`, or zero-filled
-    grads from `zero_grad(set_to_none=False)`) lets momentum and weight decay
-    keep moving them, and their optimizer state stays allocated. Freezing is
-    a statement about what the optimizer should own, so it belongs before the
-    optimizer is built.
+    still have lets momentum and weight decay keep moving them; without one,
+    their optimizer state is wasted memory, and weight decay applies again the
+    moment they get a gradient (an unfreeze, a `set_to_none=False` somewhere).
+    Freezing is a statement about what the optimizer should own, so it
+    belongs before the optimizer is built.
+
+    At run time: FRZ508 (the optimizer holds frozen parameters), FRZ501 and
+    FRZ502 (they have a gradient, they moved).
 
     ## Example
     ```python
@@ -56,7 +63,8 @@ class OptimizerBeforeFreeze(FlowRule):
         opts = tl.of(flow.OPT)
         if not opts:
             return
-        zero_fill = any(z.mode is False for z in tl.of(flow.ZERO_GRAD))
+        project = self.facts.project
+        zero_fill = [z for z in tl.of(flow.ZERO_GRAD) if grad_state.zero_fills(z, project)]
         for f in tl.of(flow.FREEZE):
             if f.target is None:
                 continue
@@ -67,23 +75,31 @@ class OptimizerBeforeFreeze(FlowRule):
             if not holders or tl.after(f, flow.OPT):
                 continue
             o = holders[-1]
-            between = any(
-                b.loops == f.loops and any(s.loops == f.loops for s in tl.after(f, flow.STEP))
-                for b in tl.before(f, flow.BACKWARD)
-            )
-            had_grads = any(b.index < f.index or (set(b.loops) & set(f.loops)) for b in tl.of(flow.BACKWARD))
+            loop = grad_state.running_loop(tl, f)
+            if (
+                loop is not None and loop not in o.loops and grad_state.grads_applied_in_loop(tl, f, loop)
+                and not grad_state.clears_by_hand(tl, o.name) and not any(loop in x.loops for x in opts)
+            ):
+                continue  # FRZ209: frozen between steps of the running loop
             opt = o.name or "the optimizer"
             target = f.target
             why = []
-            if zero_fill and had_grads:
-                why.append("`zero_grad(set_to_none=False)` keeps zero-filled grads on them")
-            if between:
+            if zero_fill and grad_state.had_grads(tl, f):
+                call = self.code_of(zero_fill[0].node)
+                if zero_fill[0].mode is False:
+                    why.append(f"`{call}` keeps zero-filled grads on them")
+                else:
+                    why.append(f"`{call}` keeps zero-filled grads on them (its default before torch 2.0, which this project targets)")
+            if grad_state.stale_before_step(tl, f):
                 why.append("the freeze comes between `backward()` and `step()`, so their grads are still applied")
-            detail = ("; " + " and ".join(why)) if why else ""
-            self.report_at(
-                f,
-                f"`{target}` is frozen{flow.describe(f)} after `{opt}` was built over its parameters "
-                f"({self.code_of(o.node)}), so `{opt}` still holds and can move them{detail}; "
-                f"freeze first, then build the optimizer over `filter(lambda p: p.requires_grad, ...)`",
-                severity=Severity.ERROR if why else None,
-            )
+            head = f"`{target}` is frozen{flow.describe(f)} after `{opt}` was built over its parameters ({self.code_of(o.node)})"
+            tail = "freeze first, then build the optimizer over `filter(lambda p: p.requires_grad, ...)`"
+            if why:
+                self.report_at(f, f"{head}, so `{opt}` still holds and can move them: {' and '.join(why)}; {tail}",
+                               severity=Severity.ERROR)
+            else:
+                self.report_at(
+                    f,
+                    f"{head}: they get no gradient, so they do not move, but they stay in `{opt}`'s groups "
+                    f"(state kept for them, weight decay applied if they ever get a gradient again); {tail}",
+                )
