@@ -155,8 +155,11 @@ def check(paths, select, extend_select, ignore, target_version, config_file, iso
         isolated=isolated,
         target_version=target_version_or_error(target_version, "--target-version") if target_version else None,
     )
+    paths = normalize_paths(paths, flags["stdin_filename"])
+    if flags["add_noqa"] and paths == ["-"]:
+        raise ConfigError("--add-noqa edits files: it cannot read standard input")
     opts = CheckOptions(
-        paths=normalize_paths(paths, flags["stdin_filename"]),
+        paths=paths,
         resolver=ConfigResolver(overrides),
         **flags,
     )

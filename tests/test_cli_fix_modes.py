@@ -66,10 +66,12 @@ def test_add_noqa_is_idempotent_and_keeps_existing_codes(run_cli, tmp_path):
     assert code == 0 and "Added 0 noqa directives." in err and f.read_bytes() == before
 
 
-def test_add_noqa_with_fix_is_a_usage_error(run_cli, tmp_path):
+def test_add_noqa_with_fix_or_stdin_is_a_usage_error(run_cli, tmp_path):
     (tmp_path / "m.py").write_text(BAD)
     code, _, err = run_cli("check", "m.py", "--add-noqa", "--fix", cwd=tmp_path)
-    assert code == 2 and "--add-noqa" in err
+    assert code == 2 and "--add-noqa cannot be combined" in err
+    code, _, err = run_cli("check", "--add-noqa", "--stdin-filename", "m.py", input=BAD, cwd=tmp_path)
+    assert code == 2 and "standard input" in err and (tmp_path / "m.py").read_text() == BAD
 
 
 def _finding(line, col, end_col, content, message):
