@@ -215,5 +215,18 @@ def explain(code):
     click.echo(render_page(info), nl=False)
 
 
+@main.command()
+@click.option("--stdio", is_flag=True, help="Speak LSP over standard input/output (the default; editors may pass it).")
+def server(stdio):
+    """Run the language server (LSP over stdio) for editors; needs freezelint[server]."""
+    from freezelint.server import main as serve
+    from freezelint.server import missing_dependency
+
+    why = missing_dependency()
+    if why:
+        raise ConfigError(why)
+    sys.exit(serve())
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
