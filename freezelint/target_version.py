@@ -37,6 +37,8 @@ def explain_syntax_error(message: str, target: Optional[Tuple[int, int]]) -> str
     """Say so when a syntax error may only mean the project targets a newer Python."""
     if target is None or not message.startswith("syntax error") or target <= running():
         return message
+    if "freezelint runs on" in message:  # the engine already named the Python this syntax needs
+        return message
     want = "%d.%d" % target
     return (
         f"{message} (the project targets Python {want}, and freezelint runs on "

@@ -7,8 +7,8 @@ import pytest
 
 NEWER = (3, sys.version_info[1] + 1)  # a Python newer than the one running the tests
 NEWER_TAG = f"py3{NEWER[1]}"
-# Not valid on the running Python (PEP 695 syntax on <= 3.11, a plain error on newer ones)
-UNPARSABLE = "type Alias = int\n" if sys.version_info < (3, 12) else "def f(:\n    pass\n"
+# A syntax error the engine cannot tell from newer syntax
+UNPARSABLE = "def f(:\n    pass\n"
 HINT = f"the project targets Python 3.{NEWER[1]}"
 
 
@@ -43,6 +43,14 @@ def test_older_target_keeps_the_plain_message(run_cli, tmp_path):
     (tmp_path / "m.py").write_text(UNPARSABLE)
     line = _frz000(run_cli("check", "m.py", cwd=tmp_path)[1])
     assert "FRZ000 syntax error" in line and "targets" not in line
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="needs a Python without PEP 695 syntax")
+def test_known_newer_syntax_is_explained_once(run_cli, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "p"\nrequires-python = ">=3.12"\n')
+    (tmp_path / "m.py").write_text("type Alias = int\n")
+    line = _frz000(run_cli("check", "m.py", cwd=tmp_path)[1])
+    assert "3.12" in line and line.count("freezelint runs on") == 1
 
 
 @pytest.mark.parametrize("value", ["3.12", "py2", "python312", ""])
