@@ -101,6 +101,8 @@ class FreezeAudit:
             self._start()
         except BaseException:
             self._remove_hooks()
+            if self._snapshot is not None:
+                self._snapshot.restore()  # parameters may already compute on their clones
             self._active = False
             raise
         return self

@@ -202,3 +202,31 @@ def test_hooks_are_always_removed():
         with FreezeAudit(model, opt):
             bad()
     assert counts() == start
+
+
+def test_restore_keeps_parameter_and_state_storage():
+    """restore=True swaps instead of copying back: the same Parameter objects and the
+    same storages (data_ptr) come back, for parameters and Adam state alike."""
+    model = Net(bn=False)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    step = make_step(model, opt)
+    step()
+    ptrs = {n: p.data_ptr() for n, p in model.named_parameters()}
+    state_ptrs = {id(p): {k: v.data_ptr() for k, v in s.items()} for p, s in opt.state.items()}
+    before = capture(model, opt)
+    audit_step(model, opt, step, restore=True)
+    assert_identical(before, capture(model, opt))
+    assert {n: p.data_ptr() for n, p in model.named_parameters()} == ptrs
+    assert {id(p): {k: v.data_ptr() for k, v in s.items()} for p, s in opt.state.items()} == state_ptrs
+
+
+def test_restore_with_parameters_sharing_storage():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4), nn.Linear(4, 2))
+    model[1].weight.data = model[0].weight.data  # old-style tying: two Parameters, one storage
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(3, 4), torch.tensor([0, 1, 0])
+    step = make_step(model, opt, (x, y))
+    before = capture(model, opt)
+    audit_step(model, opt, step, restore=True)
+    assert_identical(before, capture(model, opt))
+    assert model[1].weight.data_ptr() == model[0].weight.data_ptr()  # still tied
