@@ -13,8 +13,15 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, FrozenSet, Iterable, Optional, Sequence, Tuple
+from typing import Dict, FrozenSet, Optional, Sequence, Tuple
 
+from freezelint.errors import ConfigError
+from freezelint.selection import (  # noqa: F401  (require_static_selection, validate_selectors: re-exported)
+    matches_selector,
+    require_static_selection,
+    specificity,
+    validate_selectors,
+)
 from freezelint.target_version import parse_target_version, target_from_requires_python
 
 if sys.version_info >= (3, 11):
@@ -53,10 +60,6 @@ OUTPUT_FORMATS = ("full", "concise", "text", "json", "sarif", "github")
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024  # bytes; a libcst tree costs ~550 bytes per source byte
 
 
-class ConfigError(Exception):
-    """A usage or configuration error: one line for the user, exit code 2."""
-
-
 @dataclass(frozen=True)
 class Settings:
     root: Path = field(default_factory=Path.cwd)  # the folder patterns are relative to
@@ -87,10 +90,10 @@ class Settings:
                 # The default set ranks below any selector, so a prefix in `ignore`
                 # removes the codes under it (ruff's rule), while a more specific
                 # `extend-select` still brings one back.
-                chosen = max(0 if info.default_enabled else -1, _specificity(code, self.extend_select))
+                chosen = max(0 if info.default_enabled else -1, specificity(code, self.extend_select))
             else:
-                chosen = _specificity(code, tuple(self.select) + self.extend_select)
-            if chosen >= 0 and chosen > _specificity(code, self.ignore):
+                chosen = specificity(code, tuple(self.select) + self.extend_select)
+            if chosen >= 0 and chosen > specificity(code, self.ignore):
                 out.add(code)
         return frozenset(out)
 
@@ -106,7 +109,7 @@ class Settings:
         for pattern, codes in self.per_file_ignores:
             if _match(rel, name, pattern):
                 for code in all_rules():
-                    if any(_matches_selector(code, c) for c in codes):
+                    if any(matches_selector(code, c) for c in codes):
                         out.add(code)
         return frozenset(out)
 
@@ -148,55 +151,11 @@ def _match(rel: str, name: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern + "/*") or fnmatch.fnmatchcase(rel, "*/" + pattern)
 
 
-def _matches_selector(code: str, selector: str) -> bool:
-    return selector == "ALL" or code.startswith(selector)
-
-
-def _specificity(code: str, selectors: Iterable[str]) -> int:
-    best = -1
-    for s in selectors:
-        if _matches_selector(code, s):
-            best = max(best, 0 if s == "ALL" else len(s))
-    return best
-
-
-def static_codes_matching(selectors: Iterable[str]) -> FrozenSet[str]:
-    from freezelint.registry import all_rules
-
-    sel = tuple(selectors)
-    return frozenset(c for c, r in all_rules().items() if r.kind == "static" and _specificity(c, sel) >= 0)
-
-
-def require_static_selection(select: Sequence[str], extend_select: Sequence[str], where: str) -> None:
-    """A `select` that matches no static rule would run nothing and pass: refuse it."""
-    if not static_codes_matching(tuple(select) + tuple(extend_select)):
-        shown = ", ".join(select) if select else "(empty)"
-        raise ConfigError(
-            f"{where} {shown} selects no static rule (FRZ000 is always on; FRZ5xx are runtime codes, "
-            "reported by `freezelint audit`); see `freezelint rules`"
-        )
-
-
 def target_version_or_error(value: str, where: str) -> Tuple[int, int]:
     try:
         return parse_target_version(value, where)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-
-
-def validate_selectors(selectors: Iterable[str], where: str) -> Tuple[str, ...]:
-    from freezelint.registry import all_rules
-
-    codes = list(all_rules())
-    out = []
-    for raw in selectors:
-        s = raw.strip().upper()
-        if not s:
-            continue
-        if s != "ALL" and not any(c.startswith(s) for c in codes):
-            raise ConfigError(f"{where}: unknown rule selector `{raw.strip()}` (see `freezelint rules`)")
-        out.append(s)
-    return tuple(out)
 
 
 # -- pyproject.toml ---------------------------------------------------------
