@@ -2,11 +2,14 @@
 
     python benchmarks/bench_runtime.py            # GPT-2 from a small config, CPU (or CUDA)
     python benchmarks/bench_runtime.py --repeats 9 --layers 6 --embd 384
+    python benchmarks/bench_runtime.py --preset gpt2-124m --threads 1 --repeats 5 --memory-runs 1
 
 Builds a transformers GPT-2 from its config with random weights (no download),
 trains it with AdamW, and reports medians over several runs of:
 
 * time: audited step / plain step (`audit_step(..., restore=False)` and `restore=True`);
+  the three are run interleaved (plain, audited, restored, plain, ...) so that a
+  change in the machine's load during the run hits all three alike;
 * memory: the audited step's peak minus the plain step's peak, over the
   parameter bytes, and the fingerprint pass's own working memory over the
   parameter bytes. On CUDA the peaks come from `torch.cuda.max_memory_allocated`
@@ -86,7 +89,7 @@ def build(args, device):
 
     torch.manual_seed(0)
     cfg = GPT2Config(
-        vocab_size=args.vocab, n_positions=args.seq, n_embd=args.embd, n_layer=args.layers, n_head=args.heads,
+        vocab_size=args.vocab, n_positions=max(args.seq, args.positions or 0), n_embd=args.embd, n_layer=args.layers, n_head=args.heads,
         resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
     )
     model = GPT2LMHeadModel(cfg).to(device)
@@ -121,20 +124,33 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def measure(fn, device, repeats):
-    """Median time over `repeats` runs (no sampler running), then median peak over 3 more runs."""
-    times, peaks = [], []
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    for _ in range(3):
+def timed(fn, device) -> float:
+    sync(device)
+    t0 = time.perf_counter()
+    fn()
+    sync(device)
+    return time.perf_counter() - t0
+
+
+def interleaved(fns, device, repeats):
+    """Median time of each fn, run round-robin (rotating the order every round)."""
+    times = [[] for _ in fns]
+    for r in range(repeats):
+        order = list(range(len(fns)))
+        order = order[r % len(fns):] + order[: r % len(fns)]
+        for k in order:
+            times[k].append(timed(fns[k], device))
+    return [statistics.median(t) for t in times]
+
+
+def peak(fn, device, runs) -> float:
+    """Median peak memory over `runs` runs (0 runs: not measured, reported as 0)."""
+    peaks = []
+    for _ in range(runs):
         with Peak(device) as pk:
             fn()
         peaks.append(pk.value)
-    return statistics.median(times), statistics.median(peaks)
+    return statistics.median(peaks) if peaks else 0.0
 
 
 def main():
@@ -148,7 +164,13 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
+    ap.add_argument("--positions", type=int, default=None, help="n_positions (default: --seq)")
+    ap.add_argument("--memory-runs", type=int, default=3, help="runs per peak-memory figure (0: skip)")
+    ap.add_argument("--preset", choices=["gpt2-124m"], default=None,
+                    help="gpt2-124m: 12 layers, n_embd 768, 12 heads, vocab 50257 (124 M parameters)")
     args = ap.parse_args()
+    if args.preset == "gpt2-124m":
+        args.layers, args.embd, args.heads, args.vocab, args.positions = 12, 768, 12, 50257, 1024
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -162,17 +184,21 @@ def main():
         tbytes = sum(p.numel() * p.element_size() for p in params if p.requires_grad)
         for _ in range(2):  # warm-up: allocator, Adam state
             step()
-        plain_t, plain_m = measure(step, device, args.repeats)
-        a_t, a_m = measure(lambda: audit_step(model, opt, step, frozen=frozen, restore=False), device, args.repeats)
-        r_t, r_m = measure(lambda: audit_step(model, opt, step, frozen=frozen, restore=True), device, args.repeats)
+        audited = lambda: audit_step(model, opt, step, frozen=frozen, restore=False)  # noqa: E731
+        restored = lambda: audit_step(model, opt, step, frozen=frozen, restore=True)  # noqa: E731
+        plain_t, a_t, r_t = interleaved([step, audited, restored], device, args.repeats)
+        plain_m, a_m, r_m = (peak(f, device, args.memory_runs) for f in (step, audited, restored))
         tensors = params + list(model.buffers())
         fp = Fingerprinter(default_chunk_bytes(pbytes))
-        fp_t, fp_m = measure(lambda: fp.fingerprint_many(tensors), device, args.repeats)
+        (fp_t,) = interleaved([lambda: fp.fingerprint_many(tensors)], device, args.repeats)
+        fp_m = peak(lambda: fp.fingerprint_many(tensors), device, args.memory_runs)
         report = audit_step(model, opt, step, frozen=frozen)
         rows.append((label, len(params), pbytes, tbytes, plain_t, a_t, r_t, fp_t, plain_m, a_m, r_m, fp_m, report.codes))
 
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
-    print(f"GPT-2 {args.layers} layers, n_embd {args.embd}, vocab {args.vocab}, batch {args.batch}x{args.seq}, "
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average at the end: {load:.1f}")
+    print(f"GPT-2 {rows[0][2] / 4 / 1e6:.1f} M parameters (fp32), {args.layers} layers, n_embd {args.embd}, vocab {args.vocab}, batch {args.batch}x{args.seq}, "
           f"AdamW, {dev}, torch {torch.__version__}, median of {args.repeats}")
     print()
     head = ("set-up", "params", "param MiB", "trainable MiB", "plain step s", "audited/plain", "restore/plain",
