@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
+from freezelint.static.project_modes import ClassFacts, ClassTable
 from freezelint.static.summary import FileSummary, summarize_tree
 from freezelint.static.torch_target import project_torch_max
 
@@ -88,6 +89,7 @@ class ProjectIndex:
     root: Optional[str] = None  # the project root the module names are relative to
     torch_max: Optional[Tuple[int, int]] = None  # newest torch the project allows (torch_target.py); None: unbounded
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
+    class_table: ClassTable = field(default_factory=ClassTable)  # project_modes: BatchNorm, train() overrides
 
     @classmethod
     def build(
@@ -126,6 +128,14 @@ class ProjectIndex:
         if len(self._short.get(short, ())) == 1 and quals:
             return table[quals[0]]  # the project's only function of that name (an import we could not resolve)
         return None
+
+    def holds_batchnorm(self, class_name: str, attr: Optional[str] = None) -> Optional[bool]:
+        """A class (project or library, qualified or short) holds a live BatchNorm (or its `self.<attr>` does)."""
+        return self.class_table.holds_batchnorm(class_name, attr)
+
+    def train_keeps_modes(self, class_name: str) -> Optional[bool]:
+        """The class or a base (any file, or a library) defines a train() doing more than calling the base's."""
+        return self.class_table.train_keeps_modes(class_name)
 
     def factory_class(self, name: str) -> Optional[str]:
         """For a function that returns an nn.Module: its project class name, or "" when unknown; else None."""
@@ -205,14 +215,27 @@ class _Builder:
             train_overriding_classes=frozenset(overriding),
             effect_names=frozenset(q.rsplit(".", 1)[-1] for q in effects),
             _short=short,
+            class_table=self._class_table(qual_bases),
         )
         h = hashlib.sha256()
+        h.update(index.class_table.digest_part().encode())
         for part in (sorted(trusted), sorted(ambiguous), sorted(option), sorted(params), sorted(overriding)):
             h.update(repr(part).encode())
         h.update(json.dumps(factories, sort_keys=True).encode())
         h.update(json.dumps({k: list(v) for k, v in effects.items()}, sort_keys=True).encode())
         index.digest = h.hexdigest()
         return index
+
+    def _class_table(self, qual_bases: Dict[str, List[str]]) -> ClassTable:
+        table = ClassTable()
+        for module, s in zip(self.modules, self.summaries):
+            for name, info in s.class_info.items():
+                q = f"{module}.{name}"
+                attrs = tuple((a, self.resolve(c, module, s)) for a, c in info.attrs.items())
+                table.classes[q] = ClassFacts(tuple(qual_bases.get(q, ())), attrs, tuple(info.batchnorm_attrs),
+                                              info.overrides_train, info.train_passthrough)
+                table.short.setdefault(name, []).append(q)
+        return table
 
     def _returns_module(self, ctor: str, trusted: Set[str]) -> Optional[str]:
         last = ctor.rsplit(".", 1)[-1]

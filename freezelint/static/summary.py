@@ -14,6 +14,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
+from freezelint.static import summary_modes
 from freezelint.static.astutil import bool_literal, dotted_name, positional
 
 FREEZE = "freeze"
@@ -39,6 +40,9 @@ class ClassSummary:
     attrs: Dict[str, str] = field(default_factory=dict)  # self.<attr> = <ctor>(...), ctor as written
     reads_requires_grad: bool = False
     overrides_train: bool = False
+    # summary_modes: self.<attr> built with a live BatchNorm; train() only calls the base train()
+    batchnorm_attrs: List[str] = field(default_factory=list)
+    train_passthrough: bool = False
 
 
 @dataclass
@@ -56,7 +60,8 @@ class FileSummary:
         return {
             "i": self.imports,
             "c": {
-                n: [list(c.bases), c.attrs, int(c.reads_requires_grad), int(c.overrides_train)]
+                n: [list(c.bases), c.attrs, int(c.reads_requires_grad), int(c.overrides_train),
+                    c.batchnorm_attrs, int(c.train_passthrough)]
                 for n, c in self.class_info.items()
             },
             "o": self.option_classes,
@@ -71,8 +76,9 @@ class FileSummary:
     @classmethod
     def from_json(cls, data: dict) -> "FileSummary":
         s = cls(imports={str(k): str(v) for k, v in data.get("i", {}).items()})
-        for n, (bases, attrs, reads, overrides) in data.get("c", {}).items():
-            s.class_info[n] = ClassSummary(tuple(bases), dict(attrs), bool(reads), bool(overrides))
+        for n, (bases, attrs, reads, overrides, *modes) in data.get("c", {}).items():
+            bn, passthrough = (modes + [[], 0])[:2]
+            s.class_info[n] = ClassSummary(tuple(bases), dict(attrs), bool(reads), bool(overrides), list(bn), bool(passthrough))
             s.classes.append((n, tuple(bases)))
         s.option_classes = list(data.get("o", []))
         s.def_params = list(data.get("d", []))
@@ -157,6 +163,8 @@ def _class(s: FileSummary, node: ast.ClassDef, near) -> None:
                 info.reads_requires_grad = True  # a class attribute of that name: the class's own option
             if any(isinstance(t, ast.Name) and t.id == "train" for t in targets):
                 info.overrides_train = True
+    info.batchnorm_attrs = summary_modes.batchnorm_attrs(node)
+    info.train_passthrough = summary_modes.train_passthrough(node)
     s.class_info[node.name] = info
     s.classes.append((node.name, bases))
 

@@ -1,0 +1,136 @@
+"""Class facts about train/eval modes across the project: "holds a live BatchNorm" and
+"its train() (own or inherited) keeps some submodule in eval mode".
+
+`ClassTable` is built by `project._Builder` from every file's `summary.ClassSummary` with
+bases and attribute constructors resolved to qualified names; `ProjectIndex` answers from it.
+Classes outside the project are asked of the knowledge base (loaded only when the
+project's own classes cannot answer). Answers are True / False / None (unknown).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Set, Tuple
+
+from freezelint.static.summary_modes import is_batchnorm_class_name
+
+_TORCH_BASES = frozenset({"torch.nn.Module", "nn.Module", "Module", "torch.nn.modules.module.Module"})
+
+
+@dataclass(frozen=True)
+class ClassFacts:
+    bases: Tuple[str, ...]  # qualified where the imports resolve them
+    attrs: Tuple[Tuple[str, str], ...]  # (attr, constructor qualified where resolved)
+    batchnorm_attrs: Tuple[str, ...]
+    overrides_train: bool
+    train_passthrough: bool
+
+
+@dataclass
+class ClassTable:
+    classes: Dict[str, ClassFacts] = field(default_factory=dict)  # qualified name -> facts
+    short: Dict[str, List[str]] = field(default_factory=dict)  # short name -> qualified names
+    _bn: Dict[str, Optional[bool]] = field(default_factory=dict, repr=False, compare=False)
+
+    def digest_part(self) -> str:
+        return json.dumps({q: [list(f.bases), list(f.attrs), list(f.batchnorm_attrs), f.overrides_train,
+                               f.train_passthrough] for q, f in sorted(self.classes.items())})
+
+    def find(self, name: str) -> Optional[str]:
+        """A class name as the caller knows it (qualified or short) -> the project's qualified name."""
+        if name in self.classes:
+            return name
+        quals = self.short.get(name.rsplit(".", 1)[-1], [])
+        exact = [q for q in quals if q.endswith("." + name)]
+        if len(exact) == 1:
+            return exact[0]
+        return quals[0] if len(quals) == 1 else None
+
+    # -- BatchNorm
+    def holds_batchnorm(self, name: str, attr: Optional[str] = None) -> Optional[bool]:
+        """Does an instance of class `name` (or its `self.<attr>` submodule) hold a live BatchNorm?"""
+        q = self.find(name)
+        if q is None:
+            return ctor_holds_batchnorm(name, None)
+        facts = self.classes[q]
+        if attr is not None:
+            if attr in facts.batchnorm_attrs:
+                return True
+            ctor = dict(facts.attrs).get(attr)
+            if ctor is None:
+                for base in facts.bases:  # defined by a base class
+                    got = self.holds_batchnorm(base, attr) if self.find(base) else None
+                    if got:
+                        return True
+                return None
+            return ctor_holds_batchnorm(ctor, self)
+        if q in self._bn:
+            return self._bn[q]
+        self._bn[q] = None  # recursion guard
+        answers = [True] if facts.batchnorm_attrs else []
+        answers += [ctor_holds_batchnorm(c, self) for _, c in facts.attrs]
+        answers += [self.holds_batchnorm(b) if self.find(b) else ctor_holds_batchnorm(b, None)
+                    for b in facts.bases if b not in _TORCH_BASES]
+        got = True if True in answers else None
+        self._bn[q] = got
+        return got
+
+    # -- train()
+    def train_keeps_modes(self, name: str, _seen: Optional[Set[str]] = None) -> Optional[bool]:
+        """True: the class or a base defines a train() that does more than call the base one;
+        False: none does (every base known); None: some base is unknown."""
+        q = self.find(name)
+        seen = _seen if _seen is not None else set()
+        if q is None:
+            return _library_overrides_train(name)
+        if q in seen:
+            return False
+        seen.add(q)
+        facts = self.classes[q]
+        if facts.overrides_train and not facts.train_passthrough:
+            return True
+        unknown = False
+        for b in facts.bases:
+            if b in _TORCH_BASES:
+                continue
+            got = self.train_keeps_modes(b, seen)
+            if got:
+                return True
+            unknown = unknown or got is None
+        return None if unknown else False
+
+
+def ctor_holds_batchnorm(ctor: str, table: Optional[ClassTable]) -> Optional[bool]:
+    """A constructor (or factory) name: a torch BatchNorm class, a project class, or the knowledge base."""
+    last = ctor.rsplit(".", 1)[-1]
+    if is_batchnorm_class_name(last):
+        return True
+    if "FrozenBatchNorm" in last:
+        return False
+    if table is not None and table.find(ctor) is not None:
+        return table.holds_batchnorm(ctor)
+    if "." not in ctor or not ctor.split(".")[0].isidentifier():
+        return None
+    from freezelint.static import knowledge
+
+    info = knowledge.module_class(ctor)
+    if info is None:
+        fac = knowledge.factory(ctor)
+        if fac is None:
+            return None
+        infos = [knowledge.module_class(r) for r in fac.returns]
+        values = {i.has_batchnorm if i is not None else None for i in infos}
+        return values.pop() if len(values) == 1 else None
+    return info.has_batchnorm
+
+
+def _library_overrides_train(name: str) -> Optional[bool]:
+    if name in _TORCH_BASES:
+        return False
+    if "." not in name:
+        return None
+    from freezelint.static import knowledge
+
+    info = knowledge.module_class(name)
+    return None if info is None else info.overrides_train
