@@ -15,7 +15,9 @@ from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
 
 from freezelint.findings import Applicability, Edit, Finding, Fix, Severity
 from freezelint.registry import PARSE_ERROR_INFO
+from freezelint.static import parsed
 from freezelint.static.project import FileSummary, ProjectIndex, summarize
+from freezelint.static.summary import summarize_tree
 from freezelint.static.notebook import decode_path, raw_size_limit
 from freezelint.static.source import Source, SourceError
 from freezelint.static.suppression import parse_suppressions
@@ -76,14 +78,15 @@ def lint_text(
     """
     rules = might_trigger(text, rule_classes)
     if not rules:
-        check_syntax(text)  # not worth building a tree, but a syntax error is still reported
+        if not parsed.compiled(text):
+            check_syntax(text)  # not worth building a tree, but a syntax error is still reported
         return []
     from freezelint.static.astutil import SourceText
     from freezelint.static.context import FileContext, RuleRunner
     from freezelint.static.facts import FileFacts
     from freezelint.static.walk import walk
 
-    module = parse(text)
+    module = parsed.take(text) or parse(text)
     source = SourceText(text)
     if project is None:
         project = ProjectIndex.build([summarize(text, _near)])
@@ -183,7 +186,19 @@ def _near(name: str) -> bool:
 
 
 def summarize_text(text: str) -> FileSummary:
-    return summarize(text, _near)
+    """The file's summary; its tree is kept for the lint phase when some rule may fire on it."""
+    try:
+        tree = parse(text)
+    except SourceError:
+        return FileSummary()  # FRZ000 is reported when the file is linted
+    parsed.remember(text, tree, keep=bool(might_trigger(text, _all_rules())))
+    return summarize_tree(tree, _near, text)
+
+
+def _all_rules():
+    from freezelint.static.rules import load_rules
+
+    return load_rules()
 
 
 def finalize(path: str, text: str, findings: List[Finding], ignored: FrozenSet[str]) -> List[Finding]:
@@ -289,11 +304,15 @@ def lint_many(
     holds more than the file it is linting.
     """
     workers = max(1, min(workers, len(jobs) // MIN_FILES_PER_WORKER or 1))
-    if workers == 1:
-        _init_worker(project)
-        return [_lint_job(j) for j in jobs]
-    import multiprocessing
+    try:
+        if workers == 1:
+            _init_worker(project)
+            return [_lint_job(j) for j in jobs]
+        import multiprocessing
 
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(project,)) as pool:
-        return list(pool.map(_lint_job, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 8)))))
+        # Forked workers inherit the trees phase 1 kept (parsed.py); spawned ones parse again.
+        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(project,)) as pool:
+            return list(pool.map(_lint_job, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 8)))))
+    finally:
+        parsed.forget()

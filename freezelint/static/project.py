@@ -45,7 +45,7 @@ def summarize(text: str, is_near_requires_grad=None) -> FileSummary:
             tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FileSummary()
-    return summarize_tree(tree, is_near_requires_grad)
+    return summarize_tree(tree, is_near_requires_grad, text)
 
 
 def base_is_module(base: str, module_classes: AbstractSet[str]) -> bool:

@@ -11,6 +11,7 @@ in `project.ProjectIndex`).
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -90,16 +91,22 @@ class FileSummary:
         return s
 
 
-def summarize_tree(tree: ast.Module, is_near_requires_grad=None) -> FileSummary:
+# `self.requires_grad` read back (not assigned, not the `requires_grad_` method).
+_READS_OPTION_RE = re.compile(r"self\.requires_grad\b(?!_)(?![ \t]*=(?!=))")
+
+
+def summarize_tree(tree: ast.Module, is_near_requires_grad=None, text: Optional[str] = None) -> FileSummary:
+    """The file's summary. With its `text`, a cheap search first rules out what the tree need not be walked for."""
     s = FileSummary()
+    reads_option = text is None or _READS_OPTION_RE.search(text) is not None
     for stmt in tree.body:
-        _top_level(s, stmt, is_near_requires_grad)
+        _top_level(s, stmt, is_near_requires_grad, reads_option)
     if any(c.reads_requires_grad for c in s.class_info.values()):
         s.option_classes = list(s.class_info)
     return s
 
 
-def _top_level(s: FileSummary, stmt: ast.stmt, near) -> None:
+def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True) -> None:
     if isinstance(stmt, ast.Import):
         for a in stmt.names:
             if a.asname:
@@ -113,7 +120,7 @@ def _top_level(s: FileSummary, stmt: ast.stmt, near) -> None:
             if a.name != "*":
                 s.imports[a.asname or a.name] = f"{base}.{a.name}" if base and not base.endswith(".") else base + a.name
     elif isinstance(stmt, ast.ClassDef):
-        _class(s, stmt, near)
+        _class(s, stmt, near, reads_option)
     elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
         s.functions[stmt.name] = _function(stmt)
         _near_params(s, stmt, near)
@@ -121,7 +128,7 @@ def _top_level(s: FileSummary, stmt: ast.stmt, near) -> None:
         # `try: import x except ImportError: ...` and `if TYPE_CHECKING:` blocks
         for block in _blocks(stmt):
             for inner in block:
-                _top_level(s, inner, near)
+                _top_level(s, inner, near, reads_option)
 
 
 def _blocks(stmt: ast.stmt) -> List[List[ast.stmt]]:
@@ -139,7 +146,7 @@ def _near_params(s: FileSummary, fn, near) -> None:
             s.def_params.append(p.arg)
 
 
-def _class(s: FileSummary, node: ast.ClassDef, near) -> None:
+def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool) -> None:
     bases = tuple(t for t in (dotted_name(b) or _subscript_base(b) for b in node.bases) if t)
     info = ClassSummary(bases=bases)
     for stmt in node.body:
@@ -147,16 +154,19 @@ def _class(s: FileSummary, node: ast.ClassDef, near) -> None:
             _near_params(s, stmt, near)
             if stmt.name == "train":
                 info.overrides_train = True
-            for n in ast.walk(stmt):
-                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self":
-                    if n.attr == "requires_grad" and isinstance(n.ctx, ast.Load):
-                        info.reads_requires_grad = True
-                elif isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.value, ast.Call):
+            for n in _statements(stmt.body):
+                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.value, ast.Call):
                     t = n.targets[0]
                     if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
                         ctor = dotted_name(n.value.func)
                         if ctor:
                             info.attrs.setdefault(t.attr, ctor)
+            if reads_option and not info.reads_requires_grad:
+                info.reads_requires_grad = any(
+                    isinstance(n, ast.Attribute) and n.attr == "requires_grad" and isinstance(n.ctx, ast.Load)
+                    and isinstance(n.value, ast.Name) and n.value.id == "self"
+                    for n in ast.walk(stmt)
+                )
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             if any(isinstance(t, ast.Name) and t.id == "requires_grad" for t in targets):
@@ -169,6 +179,27 @@ def _class(s: FileSummary, node: ast.ClassDef, near) -> None:
     s.classes.append((node.name, bases))
 
 
+_COMPOUND_BODIES = ("body", "orelse", "finalbody")
+
+
+def _statements(body):
+    """Every statement in `body`, through compound statements, not into nested defs or classes."""
+    stack = list(reversed(body))
+    while stack:
+        stmt = stack.pop()
+        yield stmt
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        inner = []
+        for name in _COMPOUND_BODIES:
+            inner.extend(getattr(stmt, name, ()) or ())
+        for h in getattr(stmt, "handlers", ()) or ():
+            inner.extend(h.body)
+        for c in getattr(stmt, "cases", ()) or ():
+            inner.extend(c.body)
+        stack.extend(reversed(inner))
+
+
 def _subscript_base(b: ast.AST) -> Optional[str]:
     return dotted_name(b.value) if isinstance(b, ast.Subscript) else None
 
@@ -177,48 +208,46 @@ def _subscript_base(b: ast.AST) -> Optional[str]:
 
 
 def _function(fn) -> FunctionSummary:
+    """Statements only (a freeze helper's effects are statements): expressions are not walked."""
     a = fn.args
     params = [p.arg for p in list(a.posonlyargs) + list(a.args)] + [p.arg for p in a.kwonlyargs]
     out = FunctionSummary(params=params)
     index = {p: i for i, p in enumerate(params)}
     loopvars: Dict[str, Tuple[int, str]] = {}  # `for p in model.x.parameters()` -> p: (param, "x")
     built: Dict[str, str] = {}  # `model = Net(cfg)` -> model: "Net"
-    for node in _own_nodes(fn):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            if isinstance(node.value, ast.Call) and dotted_name(node.value.func):
-                built.setdefault(node.targets[0].id, dotted_name(node.value.func))
-        if isinstance(node, (ast.For, ast.comprehension)) and isinstance(node.target, ast.Name):
-            src = _param_iter_source(node.iter, index)
-            if src is not None:
-                loopvars[node.target.id] = src
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-            t = node.targets[0]
-            flag = bool_literal(node.value)
+    for stmt in _statements(fn.body):
+        if isinstance(stmt, (ast.For, ast.AsyncFor)):
+            if isinstance(stmt.target, ast.Name):
+                src = _param_iter_source(stmt.iter, index)
+                if src is not None:
+                    loopvars[stmt.target.id] = src
+        elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
+            t, value = stmt.targets[0], stmt.value
+            if isinstance(t, ast.Name) and isinstance(value, ast.Call) and dotted_name(value.func):
+                built.setdefault(t.id, dotted_name(value.func))
+            flag = bool_literal(value)
             if flag is not None and isinstance(t, ast.Attribute) and t.attr == "requires_grad":
                 if isinstance(t.value, ast.Name) and t.value.id in loopvars:
                     pi, path = loopvars[t.value.id]
                     out.effects.append((pi, path, UNFREEZE if flag else FREEZE))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            _method_effect(out, node, index, loopvars)
-        if isinstance(node, ast.Call):
-            _record_pass(out, node, index)
-        elif isinstance(node, ast.Return) and node.value is not None:
-            if isinstance(node.value, ast.Name) and node.value.id in built and node.value.id not in index:
-                out.returns = out.returns or built[node.value.id]
+            _calls(out, value, index, loopvars)
+        elif isinstance(stmt, ast.Expr):
+            _calls(out, stmt.value, index, loopvars)
+        elif isinstance(stmt, ast.Return) and stmt.value is not None:
+            if isinstance(stmt.value, ast.Name) and stmt.value.id in built and stmt.value.id not in index:
+                out.returns = out.returns or built[stmt.value.id]
             else:
-                _record_return(out, node.value, index)
+                _record_return(out, stmt.value, index)
     return out
 
 
-def _own_nodes(fn):
-    """Every node of the function's body, not descending into nested defs, classes or lambdas."""
-    stack = list(reversed(fn.body))
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            continue
-        stack.extend(reversed(list(ast.iter_child_nodes(node))))
+def _calls(out: FunctionSummary, value: ast.AST, index, loopvars) -> None:
+    """A statement's call, and the calls it is chained on (`m.requires_grad_(False).eval()`)."""
+    while isinstance(value, ast.Call):
+        if isinstance(value.func, ast.Attribute):
+            _method_effect(out, value, index, loopvars)
+        _record_pass(out, value, index)
+        value = value.func.value if isinstance(value.func, ast.Attribute) else None
 
 
 def _path_below_param(expr: ast.AST, index: Dict[str, int]) -> Optional[Tuple[int, str]]:
