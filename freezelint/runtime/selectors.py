@@ -238,37 +238,69 @@ class Selectors:
         self.frozen = self.by_kind["frozen"]
         self.trainable = self.by_kind["trainable"]
 
+        # Exact selectors are looked up by prefix (a dict), globs are matched one by one:
+        # classifying a name costs its depth plus the number of globs, not the number of selectors.
+        self._exact: Dict[str, Dict[str, str]] = {}
+        self._globs: Dict[str, List[Tuple[str, str]]] = {}
+        for kind, sels in self.by_kind.items():
+            self._exact[kind] = {}
+            self._globs[kind] = []
+            for raw, sel in sels:
+                if _has_magic(sel):
+                    self._globs[kind].append((raw, sel))
+                elif sel:
+                    self._exact[kind].setdefault(sel, raw)
+
     @property
     def active(self) -> bool:
         return bool(self.frozen or self.trainable) or self.frozen_raw is not None
 
-    def _score(self, sel: str, name: str) -> Optional[Tuple[int, int, int]]:
-        scores = [s for s in (match_score(sel, a) for a in aliases(name, self.peft)) if s is not None]
-        return max(scores) if scores else None
+    def _best(self, kind: str, name: str) -> Optional[Tuple[Tuple[int, int, int], str]]:
+        """(score, raw selector) of the most specific `kind` selector naming `name`."""
+        best = None
+        exact, globs = self._exact[kind], self._globs[kind]
+        for alias in aliases(name, self.peft):
+            for p in prefixes(alias):
+                raw = exact.get(p)
+                if raw is not None:
+                    cand = ((p.count(".") + 1, 1, len(p)), raw)
+                    if best is None or cand[0] > best[0]:
+                        best = cand
+            for raw, sel in globs:
+                score = match_score(sel, alias)
+                if score is not None and (best is None or score > best[0]):
+                    best = (score, raw)
+        return best
 
     def ignored(self, names: Sequence[str]) -> bool:
         """Named by `ignore=` (under any of its names): not checked at all."""
-        return any(self._score(sel, n) is not None for _, sel in self.by_kind["ignore"] for n in names)
+        return any(self._best("ignore", n) is not None for n in names)
 
     def classify(self, name: str) -> Selection:
         best = None
         for kind in ("frozen", "trainable"):
-            for raw, sel in self.by_kind[kind]:
-                score = self._score(sel, name)
-                # Ties go to `frozen`: it is listed first and only a strictly more
-                # specific `trainable` selector overrides it.
-                if score is not None and (best is None or score > best[0]):
-                    best = (score, kind, raw)
+            got = self._best(kind, name)
+            # Ties go to `frozen`: it is listed first and only a strictly more
+            # specific `trainable` selector overrides it.
+            if got is not None and (best is None or got[0] > best[0]):
+                best = (got[0], kind, got[1])
         if best is None:
             return Selection(None)
         return Selection(best[1], best[2])
 
     def unmatched(self, names: Sequence[str]) -> List[Tuple[str, str]]:
         """(kind, raw selector) for every selector that names nothing in `names`."""
+        written = [a for n in names for a in aliases(n, self.peft)]
+        every_prefix = {p for a in written for p in prefixes(a)}
         out = []
         for kind in self.KINDS:
             for raw, sel in self.by_kind[kind]:
-                if not sel or not any(self._score(sel, n) is not None for n in names):
+                if not sel:
+                    out.append((kind, raw))
+                elif _has_magic(sel):
+                    if not any(match_score(sel, a) is not None for a in written):
+                        out.append((kind, raw))
+                elif sel not in every_prefix:
                     out.append((kind, raw))
         return out
 

@@ -1,5 +1,12 @@
 """FreezeAuditCallback in a real HF `Trainer.train`, and PEFT models (CPU, tiny GPT-2 from a config)."""
 
+import os
+
+# No downloads, no telemetry: every model here is built from a config.
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
 import logging
 
 import pytest
