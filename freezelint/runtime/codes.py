@@ -72,7 +72,11 @@ optimizer.zero_grad()  # set_to_none=True, the default
 ## What it does
 Runtime check. Fingerprints every frozen parameter before and after one real
 training step and reports any whose bytes differ (bits, not values: `0.0` to
-`-0.0` is a change).
+`-0.0` is a change), or that the step replaced with a new tensor object. When the
+optimizer moved it through a zero-filled or stale gradient, this one finding
+names that cause (no separate FRZ501 / FRZ508 for the same parameters). With an
+explicit `frozen=`, parameters it does not name may change without a gradient (an
+EMA / mean teacher); `ignore=[...]` excludes a part from every check.
 
 ## Why is this bad?
 `requires_grad=False` only stops autograd. An optimizer that still holds the
@@ -108,8 +112,11 @@ optimizer.zero_grad()  # set_to_none=True
 ## What it does
 Runtime check. Reports a buffer (BatchNorm `running_mean`, `running_var`,
 `num_batches_tracked`, or any registered buffer) inside a module named by
-`frozen=` that changed during the step. With `frozen=None` it is a warning for
-modules whose own parameters are all frozen.
+`frozen=` that changed during the step. With `frozen=None` it applies to modules
+whose own parameters are all frozen: an error for BatchNorm, a warning for other
+buffers. A buffer the step replaces with a new tensor (dynamic RoPE re-registering
+`inv_freq`) is compared by value. Changes that span many modules are one finding
+with the count.
 
 ## Why is this bad?
 `requires_grad_(False)` does not stop BatchNorm from updating its running
@@ -143,7 +150,9 @@ Runtime check. Reports a parameter named by `frozen=` that still has
 see it: `module.requires_grad = False` (a plain attribute in the module's
 `__dict__`), an overwritten `requires_grad_`, or a module put in eval mode as if
 `eval()` froze it. With `frozen=None`, a module whose `__dict__` holds
-`requires_grad = False` counts as declared frozen.
+`requires_grad = False` counts as declared frozen, and a submodule left in eval
+mode while the model trains, whose weights all still train, is a warning
+(normalisation layers kept in eval for fixed statistics are not reported).
 
 ## Why is this bad?
 `nn.Module` has no `requires_grad` attribute: assigning one creates a plain
@@ -330,8 +339,10 @@ parameter, buffer or module of the model.
 ## Why is this bad?
 The audit would check nothing for it and pass. Usually the selector has a typo,
 or copies a wrapper prefix from the wrapped model's names. Names are the user's
-own: freezelint strips DDP's `module.` and torch.compile's `_orig_mod.`, and
-matches on dot boundaries (`"layer1"` never matches `layer10`).
+own: freezelint strips DDP's `module.` and torch.compile's `_orig_mod.`, accepts
+names inside PEFT without `base_model.model.` and `base_layer.`, and matches on
+dot boundaries (`"layer1"` never matches `layer10`). The message suggests the
+closest name ("did you mean").
 
 ## Example
 ```python
