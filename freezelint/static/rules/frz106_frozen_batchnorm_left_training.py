@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import ast
+from typing import List, Optional
+
+from freezelint.findings import Severity
+from freezelint.static import flow
+from freezelint.static.astutil import FUNCTION_NODES, dotted_name
+from freezelint.static.project_modes import ctor_holds_batchnorm
+from freezelint.static.rules.flow_rule import FlowRule
+from freezelint.static.summary_modes import is_batchnorm_class_name
+
+# names a guard may test and still hold whenever the model trains (`if mode:` in train())
+_ALWAYS_GUARDS = frozenset({"mode", "training", "self"})
+_OUTS = (
+    "keep it in eval mode from a `train()` override (or a `norm_eval`-style option), "
+    "or say it is deliberate with `# noqa: FRZ106`"
+)
+
+
+class FrozenBatchNormLeftTraining(FlowRule):
+    """
+    ## What it does
+    Flags a module holding BatchNorm layers whose parameters are frozen
+    while it stays in training mode, where the code shows the intent to fix
+    it: a freeze function that puts the other modules it freezes in eval mode
+    but not this one (the stem frozen, never `eval()`'d), and a
+    `freeze_bn`-style helper that calls `.eval()` only when the module passed
+    is itself a BatchNorm, called with a whole stage. Whether a module holds
+    BatchNorm is read from its construction: torch.nn classes, the project's
+    classes in any file (their submodules, bases, `norm_cfg=dict(type="BN")`
+    / `norm_layer=` arguments) and library classes such as ResNets.
+    FrozenBatchNorm2d has no running statistics and does not count.
+
+    ## Why is this bad?
+    `requires_grad=False` stops the gradient, not BatchNorm: in training mode
+    it normalises with batch statistics and updates `running_mean` and
+    `running_var` at every forward. The module you believe frozen keeps
+    changing, and its outputs drift from what the later layers were trained
+    on. Keeping BatchNorm statistics live on purpose exists (Lightning's
+    `train_bn=True`), so this is a warning.
+
+    At run time: FRZ503 (frozen-buffer-changed) reports BatchNorm statistics
+    of a frozen module that changed during a step.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16))
+            self.stage1 = nn.Sequential(nn.Conv2d(16, 16, 3), nn.BatchNorm2d(16))
+
+        def freeze_stages(self):
+            for param in self.stem.parameters():
+                param.requires_grad = False
+            self.stage1.eval()
+            for param in self.stage1.parameters():
+                param.requires_grad = False
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+
+    class Backbone(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 16, 3), nn.BatchNorm2d(16))
+            self.stage1 = nn.Sequential(nn.Conv2d(16, 16, 3), nn.BatchNorm2d(16))
+
+        def freeze_stages(self):
+            self.stem.eval()
+            for param in self.stem.parameters():
+                param.requires_grad = False
+            self.stage1.eval()
+            for param in self.stage1.parameters():
+                param.requires_grad = False
+    ```
+    """
+
+    code = "FRZ106"
+    name = "frozen-batchnorm-left-training"
+    summary = "a frozen module's BatchNorm layers stay in training mode and keep updating their statistics"
+    severity = Severity.WARNING
+    triggers = ("eval(",)
+
+    def check(self, tl: flow.Timeline) -> None:
+        self._partial_eval(tl)
+        self._bn_only_helper_calls(tl)
+
+    # -- a freeze function that evals the other modules it freezes, not this one
+    def _partial_eval(self, tl: flow.Timeline) -> None:
+        freezes = [f for f in tl.of(flow.FREEZE) if f.target and f.whole and "*" not in f.target]
+        evals = [e for e in tl.of(flow.EVAL) if e.target]
+        if len(freezes) < 2 or not evals:
+            return
+        evaluated = [f for f in freezes if any(flow.overlap(f.target, e.target) for e in evals)]
+        if not evaluated:
+            return
+        cls = self._class_of(tl)
+        done = set()
+        for f in freezes:
+            if f in evaluated or f.target in done or any(flow.inside(f.target, e.target) for e in evals):
+                continue
+            if any(flow.inside(e.target, f.target) for e in evals):
+                continue  # some of it is put in eval here: the author chose which parts
+            if self._evaluated_in_train(cls, f.target) or self.holds_batchnorm(tl, f.target) is not True:
+                continue
+            done.add(f.target)
+            others = sorted({e.target for e in evals if any(flow.overlap(g.target, e.target) for g in evaluated)})
+            self.report_at(
+                f,
+                f"`{f.target}` is frozen here but, unlike `{others[0]}`{' and the others' if len(others) > 1 else ''} "
+                f"frozen in this function, never put in eval mode: it holds BatchNorm layers, whose running "
+                f"statistics keep updating in training mode (the frozen module still changes); add "
+                f"`{f.target}.eval()` and {_OUTS}",
+            )
+
+    def _evaluated_in_train(self, cls: Optional[ast.ClassDef], target: str) -> bool:
+        """The class's own train() puts `target` (or an ancestor) in eval whenever it trains."""
+        if cls is None or not target.startswith("self"):
+            return False
+        for m in cls.body:
+            if isinstance(m, FUNCTION_NODES) and m.name == "train":
+                for e in flow.timeline(self.facts, m).of(flow.EVAL):
+                    if flow.inside(target, e.target) and all(_guard_always(g) for g in e.guards):
+                        return True
+        return False
+
+    # -- `freeze_bn(m)`: eval() only if m itself is a BatchNorm, called with a whole stage
+    def _bn_only_helper_calls(self, tl: flow.Timeline) -> None:
+        scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
+        for node in _own_calls(tl.node):
+            if not isinstance(node.func, ast.Name) or not node.args or isinstance(node.args[0], ast.Starred):
+                continue
+            defs = self.facts.functions.get(node.func.id, [])
+            if len(defs) != 1 or not _evals_only_a_batchnorm_argument(defs[0]):
+                continue
+            arg = node.args[0]
+            path = dotted_name(arg)
+            if path is None or self._is_batchnorm_itself(arg, scope):
+                continue
+            if self.holds_batchnorm(tl, path) is not True:
+                continue
+            self.report(
+                node,
+                f"`{defs[0].name}` calls `.eval()` only when its argument is itself a BatchNorm layer; `{path}` is "
+                f"not one but holds some, so they stay in training mode and keep updating their statistics; use "
+                f"`{path}.apply({defs[0].name})` (or loop over `{path}.modules()`) and {_OUTS}",
+            )
+
+    def _is_batchnorm_itself(self, arg: ast.AST, scope) -> bool:
+        k = self.facts.kind_of(arg, scope)
+        return isinstance(k.detail, str) and is_batchnorm_class_name(k.detail)
+
+    # -- what holds BatchNorm
+    def holds_batchnorm(self, tl: flow.Timeline, path: str) -> Optional[bool]:
+        """Does the module at `path` (in this timeline's scope) hold a live BatchNorm?"""
+        segs = flow.segments(path)
+        scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
+        table = self.facts.project.class_table
+        if segs[0] == "self":
+            cls: Optional[str] = scope.class_name
+            if cls is None:
+                return None
+            cls = f"{self.facts.module_name}.{cls}" if self.facts.module_name else cls
+        else:
+            cls = self._class_of_name(segs[0], scope)
+        rest = segs[1:]
+        while cls is not None and rest:
+            q = table.find(cls)
+            if q is None:
+                return None
+            if len(rest) == 1:
+                return table.holds_batchnorm(q, rest[0])
+            cls = dict(table.classes[q].attrs).get(rest[0])
+            rest = rest[1:]
+        return ctor_holds_batchnorm(cls, table) if cls else None
+
+    def _class_of_name(self, name: str, scope) -> Optional[str]:
+        """The class (project short name or qualified library class/factory) a local name is built from."""
+        bindings = self.facts.lookup(name, scope)
+        if not bindings or len(bindings) != 1 or bindings[0].expr is None or bindings[0].iterate:
+            return None
+        b = bindings[0]
+        k = self.facts.kind_of(b.expr, b.scope)
+        if k.is_module() and isinstance(k.detail, str):
+            return k.detail
+        if isinstance(b.expr, ast.Call):
+            return self.facts.qualified(b.expr.func, b.scope)
+        return None
+
+    def _class_of(self, tl: flow.Timeline) -> Optional[ast.ClassDef]:
+        scope = self.facts.scope_of.get(id(tl.node))
+        if scope is None or scope.class_name is None:
+            return None
+        infos = self.facts.classes.get(scope.class_name, [])
+        return infos[0].node if len(infos) == 1 else None
+
+
+def _guard_always(test: ast.AST) -> bool:
+    names = {n.id for n in ast.walk(test) if isinstance(n, ast.Name)} | {
+        n.attr for n in ast.walk(test) if isinstance(n, ast.Attribute)
+    }
+    return names <= _ALWAYS_GUARDS
+
+
+def _own_calls(fn: ast.AST) -> List[ast.Call]:
+    out: List[ast.Call] = []
+    stack = list(getattr(fn, "body", []))
+    while stack:
+        n = stack.pop()
+        if isinstance(n, FUNCTION_NODES + (ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(n, ast.Call):
+            out.append(n)
+        stack.extend(ast.iter_child_nodes(n))
+    return out
+
+
+def _evals_only_a_batchnorm_argument(fn: ast.AST) -> bool:
+    """`def freeze_bn(m): if isinstance(m, nn.BatchNorm2d): m.eval()` with no walk over `m`'s submodules."""
+    if not isinstance(fn, FUNCTION_NODES) or not fn.args.args:
+        return False
+    param = fn.args.args[0].arg
+    guarded_eval = False
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
+            if n.func.attr in ("modules", "children", "named_modules", "named_children", "apply"):
+                return False
+        if isinstance(n, ast.If) and _isinstance_batchnorm(n.test, param):
+            guarded_eval = guarded_eval or any(
+                isinstance(c, ast.Call) and isinstance(c.func, ast.Attribute) and c.func.attr == "eval"
+                and isinstance(c.func.value, ast.Name) and c.func.value.id == param
+                for s in n.body for c in ast.walk(s)
+            )
+    return guarded_eval
+
+
+def _isinstance_batchnorm(test: ast.AST, param: str) -> bool:
+    if not (isinstance(test, ast.Call) and isinstance(test.func, ast.Name) and test.func.id == "isinstance"):
+        return False
+    if len(test.args) != 2 or not (isinstance(test.args[0], ast.Name) and test.args[0].id == param):
+        return False
+    classes = test.args[1].elts if isinstance(test.args[1], ast.Tuple) else [test.args[1]]
+    return any(is_batchnorm_class_name(dotted_name(c) or "") for c in classes)

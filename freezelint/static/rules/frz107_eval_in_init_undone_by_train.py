@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+import ast
+from typing import Dict, List, Optional, Set
+
+from freezelint.findings import Severity
+from freezelint.static import flow
+from freezelint.static.astutil import FUNCTION_NODES
+from freezelint.static.rules.base import Rule
+
+
+def init_only_methods(cls: ast.ClassDef, module: ast.Module) -> Dict[str, ast.AST]:
+    """`__init__` and the private methods reached only from it (`self._freeze_stages()` called from
+    `__init__` and nowhere else in the file)."""
+    methods = {m.name: m for m in cls.body if isinstance(m, FUNCTION_NODES)}
+    if "__init__" not in methods:
+        return {}
+    uses: Dict[str, List[ast.AST]] = {}  # method name -> the methods of this class that call it via self
+    for name, m in methods.items():
+        for n in ast.walk(m):
+            if isinstance(n, ast.Attribute) and n.attr in methods and isinstance(n.value, ast.Name) and n.value.id == "self":
+                uses.setdefault(n.attr, []).append(m)
+    # how often each method name is spelled as an attribute in the file (other classes' `self.x` aside)
+    own = {id(n) for n in ast.walk(cls)}
+    mentions: Dict[str, int] = {}
+    for n in ast.walk(module):
+        if isinstance(n, ast.Attribute) and n.attr in methods:
+            if id(n) in own or not (isinstance(n.value, ast.Name) and n.value.id == "self"):
+                mentions[n.attr] = mentions.get(n.attr, 0) + 1
+    out = {"__init__": methods["__init__"]}
+    changed = True
+    while changed:
+        changed = False
+        for name, m in methods.items():
+            if name in out or not name.startswith("_") or name.startswith("__") or m.decorator_list:
+                continue  # a public method may be called from other files
+            callers = uses.get(name, [])
+            if callers and all(c.name in out for c in callers) and mentions.get(name, 0) == len(callers):
+                out[name] = m
+                changed = True
+    return out
+
+
+class EvalInInitUndoneByTrain(Rule):
+    """
+    ## What it does
+    Flags `.eval()` on `self` or a submodule in `__init__` (or in a method
+    called only from `__init__`, such as a `_freeze_stages()` helper), in an
+    nn.Module class where neither the class nor any of its base classes (in
+    any file of the project, or a library) overrides `train()` to put it back
+    in eval mode, and nothing replaces the submodule's `train`
+    (`self.vae.train = disabled_train`).
+
+    ## Why is this bad?
+    Eval mode set at construction lasts until the first `model.train()`, and
+    every training loop calls it: a hand-written loop at each epoch, and
+    Lightning, the HF Trainer and mmengine's runner before training starts.
+    `train()` is recursive, so the frozen layers run dropout and drop-path
+    again, and their BatchNorm layers update their running statistics. (A
+    `train()` call you can see in the same function is FRZ102.)
+
+    At run time: FRZ503 (frozen-buffer-changed) reports the BatchNorm
+    statistics of a frozen module that changed during a step.
+
+    ## Example
+    ```python
+    import torch.nn as nn
+    import torchvision
+
+    class Classifier(nn.Module):
+        def __init__(self, num_classes):
+            super().__init__()
+            self.backbone = torchvision.models.resnet18(weights="DEFAULT")
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
+            self.head = nn.Linear(1000, num_classes)
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+    import torchvision
+
+    class Classifier(nn.Module):
+        def __init__(self, num_classes):
+            super().__init__()
+            self.backbone = torchvision.models.resnet18(weights="DEFAULT")
+            self.backbone.requires_grad_(False)
+            self.head = nn.Linear(1000, num_classes)
+
+        def train(self, mode=True):
+            super().train(mode)
+            self.backbone.eval()  # stays in eval mode whatever the trainer does
+            return self
+    ```
+    """
+
+    code = "FRZ107"
+    name = "eval-in-init-undone-by-train"
+    summary = "`.eval()` applied once in `__init__` is undone by the trainer's `model.train()`"
+    severity = Severity.WARNING
+    triggers = ("eval(", "train(False", "train(mode=False")
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if not self._is_module_class(node) or self._keeps_modes(node):
+            return
+        methods = init_only_methods(node, self.facts.module)
+        if not methods:
+            return
+        replaced = flow.train_replaced_paths(flow.file_flow(self.facts))
+        own_methods = {m.name for m in node.body if isinstance(m, FUNCTION_NODES)}
+        reported: Set[int] = set()
+        for name, method in methods.items():
+            tl = flow.timeline(self.facts, method)
+            found: List[flow.Event] = []
+            for e in tl.of(flow.EVAL):
+                if e.target is None or not (e.target == "self" or e.target.startswith("self.")) or e.grad:
+                    continue
+                if e.via is not None and e.via in own_methods:
+                    continue  # an init-only method reports its own; a public one may run again later
+                if any(flow.overlap(e.target, r) for r in replaced):
+                    continue  # its train() is replaced by a no-op
+                if any(flow.overlap(t.target, e.target) for t in tl.after(e, flow.TRAIN)):
+                    continue  # switched back in __init__ itself
+                if id(e.node) in reported or self._whole_instance(node, e.target):
+                    continue
+                reported.add(id(e.node))
+                found.append(e)
+            if found:
+                self._report(node, name, found)
+
+    def _is_module_class(self, node: ast.ClassDef) -> bool:
+        if self.facts.is_module_class(node.name):
+            return True
+        from freezelint.static import knowledge  # a library base (mmengine's BaseModel) the cheap list lacks
+
+        return any(knowledge.is_module_class(self.facts.qualified(b, self.facts.module_scope) or "") for b in node.bases)
+
+    def _whole_instance(self, cls: ast.ClassDef, target: str) -> bool:
+        """eval() of the whole instance (`self`, or its only submodule): an inference wrapper (an EMA
+        copy, an export or feature-extraction wrapper), not a model with frozen parts that trains."""
+        if target == "self":
+            return True
+        infos = self.facts.classes.get(cls.name, [])
+        if len(infos) != 1:
+            return False
+        modules = {
+            attr for attr, bindings in infos[0].self_attrs.items()
+            if any(self.facts._binding_kind(b).is_module() for b in bindings)
+        }
+        return modules <= {flow.segments(target)[1]}
+
+    def _keeps_modes(self, node: ast.ClassDef) -> bool:
+        """The class or a base overrides train() (unknown bases count as overriding: stay silent)."""
+        own = [m for m in node.body if isinstance(m, FUNCTION_NODES) and m.name == "train"]
+        if own or any(
+            isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "train" for t in s.targets)
+            for s in node.body
+        ):
+            from freezelint.static.summary_modes import train_passthrough
+
+            if not train_passthrough(node):
+                return True
+        name = f"{self.facts.module_name}.{node.name}" if self.facts.module_name else node.name
+        got = self.facts.project.train_keeps_modes(name)
+        if got is None and not self.facts.module_name:
+            got = self._local_bases_keep_modes(node)
+        return got is not False
+
+    def _local_bases_keep_modes(self, node: ast.ClassDef) -> Optional[bool]:
+        """Without a project model (one text linted alone): the bases as this file spells them."""
+        for b in node.bases:
+            q = self.facts.qualified(b, self.facts.module_scope)
+            if q in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                continue
+            return None
+        return False
+
+    def _report(self, cls: ast.ClassDef, method: str, found: List[flow.Event]) -> None:
+        """One finding per method, at its first eval(): they share one cause and one fix."""
+        e = found[0]
+        code = f"`{self.ctx.code(e.node).strip()}`"
+        if len(found) > 1:
+            code += f" (and {len(found) - 1} more `eval()` here)"
+        where = "in `__init__`" if method == "__init__" else f"in `{method}`, called only from `__init__`"
+        reapply = f"self.{method}()" if method != "__init__" else f"{e.target}.eval()"
+        self.report(
+            e.node,
+            f"{code} runs once, {where}; `{cls.name}` and its bases do not override `train()`, so the first "
+            f"`model.train()` of a training loop (Lightning, the HF Trainer, mmengine) switches "
+            f"{'them' if len(found) > 1 else f'`{e.target}`'} back to training mode (dropout and BatchNorm statistics live again); override `train()`: "
+            f"`super().train(mode)` then `{reapply}`",
+            statement=e.stmt,
+        )
