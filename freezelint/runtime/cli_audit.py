@@ -1,8 +1,8 @@
 """`freezelint audit MODULE:FUNCTION`: audit one step of a user's training setup.
 
 FUNCTION takes no argument and returns `(model, optimizer, step)`,
-`(model, optimizer, step, {"frozen": [...], "trainable": [...]})`, or a dict with
-keys `model`, `optimizer`, `step` and optionally `frozen`, `trainable`. MODULE is
+`(model, optimizer, step, {"frozen": [...], "trainable": [...], "ignore": [...]})`, or a
+dict with keys `model`, `optimizer`, `step` and optionally `frozen`, `trainable`, `ignore`. MODULE is
 a dotted module importable from the current directory (`examples.audit_example`)
 or a path to a Python file (`examples/audit_example.py`).
 
@@ -88,17 +88,17 @@ def unpack(result: Any, target: str) -> Tuple[Any, Any, Any, Dict[str, Any]]:
         missing = [k for k in ("model", "optimizer", "step") if k not in result]
         if missing:
             raise UsageFailure(f"{shape}; the dict lacks {', '.join(missing)}")
-        extra = set(result) - {"model", "optimizer", "step", "frozen", "trainable"}
+        extra = set(result) - {"model", "optimizer", "step", "frozen", "trainable", "ignore"}
         if extra:
             raise UsageFailure(f"{shape}; unknown keys: {', '.join(sorted(extra))}")
-        opts = {k: result[k] for k in ("frozen", "trainable") if k in result}
+        opts = {k: result[k] for k in ("frozen", "trainable", "ignore") if k in result}
         return result["model"], result["optimizer"], result["step"], opts
     if isinstance(result, tuple) and len(result) in (3, 4):
         opts: Dict[str, Any] = {}
         if len(result) == 4:
             if not isinstance(result[3], dict):
                 raise UsageFailure(f"{shape}; the fourth item must be a dict, got {type(result[3]).__name__}")
-            extra = set(result[3]) - {"frozen", "trainable"}
+            extra = set(result[3]) - {"frozen", "trainable", "ignore"}
             if extra:
                 raise UsageFailure(f"{shape}; unknown options: {', '.join(sorted(extra))}")
             opts = dict(result[3])

@@ -152,3 +152,36 @@ def test_step_failure_with_findings_prints_them_and_exits_1(audit, tmp_path):
     assert code == 1
     assert "FRZ509" in out and "FRZ508" in out
     assert "freezelint: the step raised RuntimeError: element 0 of tensors does not require grad" in err
+
+
+def test_ignore_option_for_an_ema_teacher(audit, tmp_path):
+    path = write(tmp_path, """
+        import copy
+        import torch
+        from torch import nn
+
+        def build(ignore=True):
+            torch.manual_seed(0)
+            student = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+            model = nn.ModuleDict({"student": student, "teacher": copy.deepcopy(student)})
+            model["teacher"].requires_grad_(False)
+            opt = torch.optim.SGD(student.parameters(), lr=0.1)
+            x = torch.randn(8, 4)
+
+            def step():
+                opt.zero_grad()
+                student(x).sum().backward()
+                opt.step()
+                with torch.no_grad():
+                    for t, s in zip(model["teacher"].parameters(), student.parameters()):
+                        t.mul_(0.9).add_(s, alpha=0.1)
+
+            return model, opt, step, ({"ignore": ["teacher"]} if ignore else {})
+
+        def build_unmarked():
+            return build(ignore=False)
+    """)
+    code, out, err = audit(path + ":build")
+    assert code == 0 and "All checks passed!" in err
+    code, out, err = audit(path + ":build_unmarked")
+    assert code == 1 and "FRZ502" in out and "pass `ignore=[...]`" in out
