@@ -34,6 +34,7 @@ class Editor:
         self.client = LanguageClient("freezelint-tests", "1")
         self.diagnostics = {}
         self.updates = 0
+        self.published = {}  # URI -> how many times its diagnostics were published
         self.changed = asyncio.Event()
         self.texts = {}
         self.versions = {}
@@ -44,6 +45,7 @@ class Editor:
         def on_diagnostics(params: types.PublishDiagnosticsParams):
             self.diagnostics[params.uri] = list(params.diagnostics)
             self.updates += 1
+            self.published[params.uri] = self.published.get(params.uri, 0) + 1
             self.changed.set()
 
         @self.client.feature(types.CLIENT_REGISTER_CAPABILITY)
@@ -350,6 +352,14 @@ def test_fix_all_safe_and_settings_from_pyproject(project, guard):
         ed.apply(actions[0].edit)
         assert "a.requires_grad_(False)\nb.requires_grad_(False)\n" in ed.texts[uri]
         await ed.wait(uri, lambda d: d == [], "no diagnostics after fix all")
+        # the project's settings change on disk: the open file is linted with the new ones
+        (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+        ed.client.workspace_did_change_watched_files(
+            types.DidChangeWatchedFilesParams(
+                changes=[types.FileEvent(uri=(project / "pyproject.toml").as_uri(), type=types.FileChangeType.Changed)]
+            )
+        )
+        await ed.wait(uri, lambda d: codes(d) == ["FRZ003"], "FRZ003 once the project no longer ignores it")
         await ed.stop()
 
     run(scenario())
@@ -367,10 +377,13 @@ def test_a_file_that_does_not_parse_is_one_diagnostic_and_the_server_goes_on(pro
         assert diags[0].range.start.line == 0
         assert await ed.code_actions(uri, diags[0].range) == []
         # debounced typing: several changes, the last one is what counts
+        before = ed.published[uri]
         ed.replace_all(uri, "def f(x):\n")
         ed.replace_all(uri, "def f(x):\n    return x\n\n\nimport torch.nn as nn\n")
         ed.replace_all(uri, BAD)
         await ed.wait(uri, lambda d: codes(d) == ["FRZ001"], "FRZ001 once the file parses")
+        await asyncio.sleep(1)
+        assert ed.published[uri] - before == 1  # three quick changes, one lint
         # a notebook that is not valid either: one diagnostic, the server still answers
         bad_cells = ed.open_notebook(project / "nb.ipynb", [("code", "x = (\n")])
         nb = await ed.wait(bad_cells[0], lambda d: len(d) > 0, "FRZ000 in the cell")
@@ -406,6 +419,29 @@ def test_notebook_document_diagnostics_in_cells_and_fix(project, guard):
         ed.apply(fix.edit)
         assert ed.texts[uris[2]] == "model = nn.Linear(4, 2)\nmodel.requires_grad_(False)"
         await ed.wait(uris[2], lambda d: d == [], "the cell's diagnostic to go")
+
+        # a new cell (notebook structure change): its findings go to its own document
+        new_uri = f"vscode-notebook-cell:{project / 'train.ipynb'}#new"
+        nb_uri = (project / "train.ipynb").as_uri()
+        ed.versions[nb_uri] += 1
+        ed.client.notebook_document_did_change(
+            types.DidChangeNotebookDocumentParams(
+                notebook_document=types.VersionedNotebookDocumentIdentifier(version=ed.versions[nb_uri], uri=nb_uri),
+                change=types.NotebookDocumentChangeEvent(
+                    cells=types.NotebookDocumentCellChanges(
+                        structure=types.NotebookDocumentCellChangeStructure(
+                            array=types.NotebookCellArrayChange(
+                                start=3, delete_count=0, cells=[types.NotebookCell(kind=types.NotebookCellKind.Code, document=new_uri)]
+                            ),
+                            did_open=[types.TextDocumentItem(uri=new_uri, language_id="python", version=1, text="x = 1\nmodel.requires_grad = True\n")],
+                        )
+                    )
+                ),
+            )
+        )
+        added = await ed.wait(new_uri, lambda d: len(d) == 1, "FRZ001 in the added cell")
+        assert added[0].code == "FRZ001" and added[0].range.start.line == 1
+        assert ed.diagnostics[uris[2]] == []
 
         noqa_nb = ed.open_notebook(project / "other.ipynb", [("code", "import torch.nn as nn\nm = nn.Linear(1, 1)\nm.requires_grad = False\n")])
         got = await ed.wait(noqa_nb[0], lambda d: len(d) == 1, "FRZ001 in the other notebook")

@@ -12,7 +12,7 @@ from freezelint.findings import Finding
 from freezelint.registry import PARSE_ERROR_CODE
 from freezelint.server.documents import Snapshot
 from freezelint.server.project_model import Project, Projects
-from freezelint.static import engine
+from freezelint.static import engine, parsed
 from freezelint.static.discover import force_excluded
 from freezelint.static.project import FileSummary
 from freezelint.static.source import Source, SourceError
@@ -80,6 +80,10 @@ def lint_snapshot(projects: Projects, snap: Snapshot) -> LintResult:
             reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
             result.findings = result.located = [engine.error_finding(snap.path, f"internal error (please report it): {reason}")]
             result.source = None
+        finally:
+            # The engine keeps parsed trees for a later lint phase of `check`; the server has
+            # none, and a long-lived process must not hold trees of texts long edited away.
+            parsed.forget()
         return result
 
 

@@ -14,7 +14,7 @@ import threading
 from typing import Dict, List, Optional, Tuple
 
 from freezelint.config import ConfigResolver
-from freezelint.static import engine
+from freezelint.static import engine, parsed
 from freezelint.static.cache import Cache, content_hash, open_cache
 from freezelint.static.discover import discover
 from freezelint.static.project import FileSummary, ProjectIndex, module_name
@@ -137,6 +137,7 @@ class Project:
         summary = None
         if abspath.endswith((".py", ".pyi")) and os.path.isfile(abspath):
             summary = self._summarize(abspath, None)
+            parsed.forget()  # no lint phase follows: drop the tree the engine kept for one
         if summary is None:
             self.disk.pop(abspath, None)
         else:
