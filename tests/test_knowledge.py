@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -162,3 +163,135 @@ def test_generator_follows_lazy_import_structures():
     assert s.bindings["Trainer"] == [(1, "pkg.trainer.Trainer")]
     assert s.bindings["PretrainedConfig"] == [(0, "pkg.configuration_utils.PretrainedConfig")]
     assert sorted(s.bindings["Fast"]) == [(0, "pkg.fast.Fast"), (1, "pkg.utils.dummy.Fast")]
+
+
+def test_facts_of_a_type_are_weakened_where_subclasses_differ():
+    module = kb.module_class("torch.nn.Module")
+    assert module.has_params is False  # nn.Module() itself holds nothing...
+    assert module.as_type() == (None, None)  # ...but `m: nn.Module` may be anything
+    assert kb.module_class("torch.nn.Dropout").as_type() == (False, False)
+    assert kb.module_class("torch.nn.DataParallel").has_params is None  # holds whatever it wraps
+
+
+def test_mm_registries_and_container_subclasses():
+    assert kb.registered("mmpretrain.registry.MODELS", "ResNet") == "mmpretrain.models.backbones.resnet.ResNet"
+    assert kb.factory("mmpretrain.registry.MODELS.build").returns == (kb.MODULE,)
+    conv_bn = kb.module_class("torchvision.ops.misc.Conv2dNormActivation")  # Sequential(*[conv, norm_layer(), act])
+    assert conv_bn.container and conv_bn.has_params is True and conv_bn.has_batchnorm is True
+
+
+def test_generator_cli_rejects_bad_arguments():
+    script = os.path.join(os.path.dirname(__file__), os.pardir, "scripts", "gen_knowledge.py")
+    for bad in (["--only", "nosuchlib"], ["--source", "torch=/no/such/folder"]):
+        res = subprocess.run([sys.executable, script, *bad], capture_output=True, text=True)
+        assert res.returncode == 2 and res.stdout == ""
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+
+
+FAKE_TORCH = {
+    "torch/__init__.py": "from torch import nn\n",
+    "torch/nn/__init__.py": "from .modules import *\nfrom .parameter import Parameter\n",
+    "torch/nn/parameter.py": "class Parameter:\n    pass\n",
+    "torch/nn/modules/__init__.py": textwrap.dedent(
+        """
+        from .module import Module
+        from .batchnorm import BatchNorm2d
+        from .container import Sequential
+        from .linear import Linear, Identity
+        __all__ = ["Module", "BatchNorm2d", "Sequential", "Linear", "Identity"]
+        """
+    ),
+    "torch/nn/modules/module.py": textwrap.dedent(
+        """
+        class Module:
+            def __init__(self):
+                self.training = True
+            def train(self, mode: bool = True):
+                self.training = mode
+                return self
+            def eval(self):
+                return self.train(False)
+            def state_dict(self):
+                return {}
+        """
+    ),
+    "torch/nn/modules/batchnorm.py": textwrap.dedent(
+        """
+        from .module import Module
+        from ..parameter import Parameter
+        import torch
+        class _NormBase(Module):
+            def __init__(self, num_features: int, affine: bool = True):
+                super().__init__()
+                if affine:
+                    self.weight = Parameter(torch.empty(num_features))
+        class _BatchNorm(_NormBase):
+            pass
+        class BatchNorm2d(_BatchNorm):
+            pass
+        """
+    ),
+    "torch/nn/modules/container.py": "from .module import Module\nclass Sequential(Module):\n    pass\n",
+    "torch/nn/modules/linear.py": textwrap.dedent(
+        """
+        from .module import Module
+        from ..parameter import Parameter
+        import torch
+        class Identity(Module):
+            def __init__(self, *args, **kwargs):
+                super().__init__()
+        class Linear(Module):
+            def __init__(self, in_features: int, out_features: int):
+                super().__init__()
+                self.weight = Parameter(torch.empty(out_features, in_features))
+        """
+    ),
+    "torch/models.py": textwrap.dedent(
+        """
+        from typing import TypeVar
+        import torch.nn as nn
+        T = TypeVar("T", bound=nn.Module)
+        class Net(nn.Module):  # norm_layer defaults to BatchNorm2d
+            def __init__(self, norm_layer=None):
+                super().__init__()
+                if norm_layer is None:
+                    norm_layer = nn.BatchNorm2d
+                self.fc = nn.Linear(2, 2)
+                self.bn = norm_layer(2)
+        class Block(nn.Sequential):  # the children go to Sequential.__init__
+            def __init__(self, dim: int):
+                layers = [nn.Linear(dim, dim), nn.Identity()]
+                super().__init__(*layers)
+        class Holder(nn.Module):  # keeps whatever it is given
+            def __init__(self, inner: T):
+                super().__init__()
+                self.inner = inner
+        class Plain(nn.Module):
+            def __init__(self, p: float = 0.5, num_heads=8):
+                super().__init__()
+                self.p = p
+                self.names = []
+                for i in range(num_heads):
+                    self.names.append(f"head{i}")  # appending to a plain list registers nothing
+        def make_net() -> Net:
+            return Net()
+        """
+    ),
+}
+
+
+def test_generator_decides_facts_from_class_bodies(tmp_path):
+    for rel, text in FAKE_TORCH.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    data = build({"torch": (str(tmp_path), "fake")}, cache=None, log=lambda msg: None)
+    flags = {f"{g}.{n}": (e if isinstance(e, str) else e[1]) for g, m in data["modules"].items() for n, e in m.items()}
+    assert "P" in flags["torch.models.Net"] and "B" in flags["torch.models.Net"]
+    assert "P" in flags["torch.models.Block"] and "b" in flags["torch.models.Block"] and "C" in flags["torch.models.Block"]
+    assert not set("PpBb") & set(flags["torch.models.Holder"])  # unknown: a TypeVar bound to Module
+    assert "p" in flags["torch.models.Plain"] and "b" in flags["torch.models.Plain"]
+    assert "p" in flags["torch.nn.modules.linear.Identity"] and "B" in flags["torch.nn.modules.batchnorm.BatchNorm2d"]
+    assert data["factories"]["torch.models"]["make_net"] == [["Net"]]
+    assert data["returns_self"] == ["eval", "train"]
+    assert data["aliases"]["torch.nn"][".modules.linear"] == ["Identity", "Linear"]

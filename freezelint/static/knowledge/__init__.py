@@ -36,6 +36,15 @@ class ModuleInfo:
     overrides_train: bool  # defines train() (or assigns self.train) below nn.Module
     pretrained: bool  # cls.from_pretrained / from_config classmethod (returns an instance of cls)
     buffers: bool  # registers buffers in __init__
+    subclasses_differ: Tuple[bool, bool] = (False, False)  # (params, batchnorm) of some subclass differ
+
+    def as_type(self) -> Tuple[Optional[bool], Optional[bool]]:
+        """(has_params, has_batchnorm) for a value only known to be an instance of this class or
+        a subclass (an annotation, isinstance): a fact some subclass does not share is unknown."""
+        return (
+            None if self.subclasses_differ[0] else self.has_params,
+            None if self.subclasses_differ[1] else self.has_batchnorm,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,7 @@ def module_class(qualname: str) -> Optional[ModuleInfo]:
         overrides_train="T" in flags,
         pretrained="F" in flags,
         buffers="R" in flags,
+        subclasses_differ=("s" in flags, "z" in flags),
     )
 
 

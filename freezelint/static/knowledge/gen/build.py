@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from . import callables, classes, seeds
 from .evaluate import Evaluator
 from .resolve import MODULE, Index
-from .sources import BY_NAME, LIBRARIES, Library, iter_files
+from .sources import LIBRARIES, Library, iter_files
 from .summarize import FileSummary, summarize_source
 
 FORMAT = 1
@@ -208,6 +208,3 @@ def restrict(data: dict, top: str) -> dict:
         out["returns_self"] = data["returns_self"]
         out["source"] = data["sources"].get("torch")
     return out
-
-
-__all__ = ["build", "restrict", "BY_NAME"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Set
 
-from .classes import PRETRAINED_CLASSMETHODS, pretrained_owner
+from .classes import pretrained_owner
 from .evaluate import Evaluator
 from .resolve import MODULE, Index
 
@@ -148,5 +148,3 @@ def non_module_pretrained(ix: Index, ev: Evaluator, prefixes: List[str]) -> Dict
         out[q] = next((kind for n in names for key, kind in _KINDS if key in n), "other")
     return out
 
-
-__all__ = ["PRETRAINED_CLASSMETHODS", "derive_returns_self", "factories", "builder_registry", "non_module_pretrained"]

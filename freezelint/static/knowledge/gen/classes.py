@@ -5,21 +5,8 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 from .evaluate import Evaluator
+from .kinds import CONTAINERS, OPTIMIZER, PRETRAINED_CLASSMETHODS
 from .resolve import MODULE, Index
-
-_NN = "torch.nn.modules."
-CONTAINERS = (
-    _NN + "container.Sequential", _NN + "container.ModuleList", _NN + "container.ModuleDict",
-    _NN + "container.ParameterList", _NN + "container.ParameterDict",
-)
-BATCHNORM_BASE = _NN + "batchnorm._BatchNorm"  # BatchNorm1d/2d/3d, SyncBatchNorm, LazyBatchNorm*
-OPTIMIZER = "torch.optim.optimizer.Optimizer"
-PRETRAINED_CLASSMETHODS = ("from_pretrained", "from_config", "from_single_file")
-
-
-def is_batchnorm_class(ix: Index, q: str) -> bool:
-    """A live BatchNorm: running statistics that `train()` updates (FrozenBatchNorm2d is not one)."""
-    return q in ix.classes and BATCHNORM_BASE in ix.mro(q)
 
 
 def overrides_train(ix: Index, ev: Evaluator, q: str) -> bool:
@@ -62,13 +49,33 @@ def module_flags(ix: Index, ev: Evaluator, q: str) -> str:
 
 
 def module_classes(ix: Index, ev: Evaluator, prefixes: List[str]) -> Dict[str, List[object]]:
-    """qualname -> [bases (resolved where possible), flags] for module classes under `prefixes`."""
+    """qualname -> [bases (resolved where possible), flags] for module classes under `prefixes`.
+
+    Flags `s`/`z`: some subclass in the same library holds parameters/BatchNorm differently, so
+    the class's facts do not carry over to an annotation or an isinstance test of that class."""
+    inside = tuple(p + "." for p in prefixes)
+    found = [q for q in sorted(ix.classes) if q.startswith(inside) and ev.is_module(q)]
+    flags = {q: module_flags(ix, ev, q) for q in found}
+    children: Dict[str, List[str]] = {}
+    for q in found:
+        for b in ix.bases(q):
+            if b is not None and b != q:
+                children.setdefault(b, []).append(q)
     out: Dict[str, List[object]] = {}
-    for q in sorted(ix.classes):
-        if not q.startswith(tuple(p + "." for p in prefixes)) or not ev.is_module(q):
-            continue
+    for q in found:
+        facts = ev.class_facts(q)
+        differ = [False, False]
+        todo, seen = list(children.get(q, ())), set()
+        while todo and not all(differ):
+            c = todo.pop()
+            if c in seen:
+                continue
+            seen.add(c)
+            cf = ev.class_facts(c)
+            differ = [differ[0] or cf[0] != facts[0], differ[1] or cf[1] != facts[1]]
+            todo.extend(children.get(c, ()))
         bases = [b if b is not None else raw for raw, b in zip(ix.classes[q].bases, ix.bases(q))]
-        out[q] = [bases, module_flags(ix, ev, q)]
+        out[q] = [bases, flags[q] + ("s" if differ[0] else "") + ("z" if differ[1] else "")]
     return out
 
 

@@ -15,42 +15,58 @@ from __future__ import annotations
 
 from typing import Dict, FrozenSet, Optional, Set, Tuple
 
+from .class_facts import ClassFacts
+from .kinds import CONTAINERS, DATA, PARAM, PRETRAINED_CLASSMETHODS, UNK, K, join
 from .resolve import MODULE, Index
 from .summarize import FuncSummary, Value
 
-K = Tuple[str, Optional[str], Optional[bool], Optional[bool]]
-DATA: K = ("data", None, False, False)
-UNK: K = ("unk", None, None, None)
-PARAM: K = ("param", None, True, False)
-PARAMETER_CLASSES = ("torch.nn.parameter.Parameter", "torch.nn.parameter.UninitializedParameter")
 DATA_CALLABLES = frozenset(  # functions whose results are plain data, named because their body is a closure
     f"torch.nn.modules.utils.{n}" for n in ("_single", "_pair", "_triple", "_quadruple", "_ntuple", "_reverse_repeat_tuple")
 )
 _SEQ_BUILTINS = frozenset({"list", "tuple", "sorted", "reversed", "set", "dict", "iter"})
 _UNKNOWN_BUILTINS = frozenset({"getattr", "eval", "exec", "vars", "next", "super", "__import__", "globals"})
 _CONFIG_ARG_NAMES = frozenset({"config", "cfg", "conf", "hparams", "opt", "args", "configs"})
-_NEUTRAL_BASE_PREFIXES = ("typing.", "abc.", "builtins.", "enum.", "collections.", "object", "Generic", "ABC", "Protocol")
+_DATA_ARG_NAMES = frozenset({
+    "eps", "p", "dim", "dims", "nf", "nx", "dropout", "bias", "heads", "depth", "stride", "padding",
+    "kernel_size", "dilation", "groups", "scale", "alpha", "beta", "gamma", "temperature", "layer_idx",
+    "index", "name", "mode", "device", "dtype", "channels", "features", "size", "shape", "inplace",
+})
 _MAX_DEPTH = 8
+# Names outside the sources whose values and call results are never Modules: torch's C functions
+# and dtypes (`torch.zeros`, `torch.float32`), the standard library, numpy.
+_DATA_PREFIXES = tuple(p + "." for p in (
+    "torch", "math", "re", "os", "json", "warnings", "logging", "inspect", "time", "string", "textwrap",
+    "operator", "random", "sys", "enum", "dataclasses", "pathlib", "itertools", "collections", "numpy", "np",
+))
+_COLLECTING_CALLS = frozenset({"collections.OrderedDict", "itertools.chain", "collections.deque"})
+_HANDLE_METHODS = frozenset({"parameters", "named_parameters", "buffers", "named_buffers", "state_dict",
+                             "named_modules", "named_children", "modules", "children"})
 _OPAQUE_TYPING = frozenset({"typing.Any", "typing.Callable", "typing.TypeVar", "typing_extensions.Any"})
 _DATA_TYPING = frozenset({"None", "collections.abc.Sequence", "collections.abc.Mapping", "collections.abc.Iterable"})
 
 
-def join(a: Optional[bool], b: Optional[bool]) -> Optional[bool]:
-    if a is True or b is True:
-        return True
-    if a is None or b is None:
-        return None
-    return False
+def _data_arg_name(name: str) -> bool:
+    """An unannotated argument without a default that by its name holds a number, flag or config
+    (`num_layers`, `hidden_size`, `eps`): how real code names them, not a type."""
+    return (
+        name in _CONFIG_ARG_NAMES or name in _DATA_ARG_NAMES
+        or name.startswith(("num_", "n_", "max_", "min_", "use_", "is_", "has_", "do_", "in_", "out_"))
+        and not name.endswith(("module", "model", "layer", "proj", "block", "net"))
+        or name.endswith(("_dim", "_dims", "_size", "_sizes", "_features", "_channels", "_idx", "_id", "_rate",
+                          "_prob", "_eps", "_ratio", "_type", "_name", "_mode", "_heads", "_layers", "_shape"))
+    )
 
 
-def stored(k: K) -> Tuple[Optional[bool], Optional[bool]]:
-    """What assigning `k` to `self.x` adds to the module (a plain list registers nothing)."""
-    if k[0] in ("mod", "param", "unk"):
-        return k[2], k[3]
-    return False, False
+def _children(v: Value):
+    for x in v[1:]:
+        if isinstance(x, tuple) and x:
+            if isinstance(x[0], tuple):  # a tuple of values (call arguments, sequence items)
+                yield from (y for y in x if isinstance(y, tuple) and y)
+            else:
+                yield x
 
 
-class Evaluator:
+class Evaluator(ClassFacts):
     def __init__(self, index: Index) -> None:
         self.ix = index
         self.module_memo: Dict[str, bool] = {}
@@ -58,96 +74,6 @@ class Evaluator:
         self._busy: Set[object] = set()
         self._returns_memo: Dict[object, FrozenSet[K]] = {}
         self.returns_self: FrozenSet[str] = frozenset()  # filled from torch's Module first (callables.py)
-
-    # -- class questions ------------------------------------------------------------
-    def is_module(self, q: Optional[str]) -> bool:
-        return bool(q) and q in self.ix.classes and MODULE in self.ix.mro(q) or q == MODULE
-
-    def is_param_class(self, q: str) -> bool:
-        return any(p in self.ix.mro(q) for p in PARAMETER_CLASSES) if q in self.ix.classes else q in PARAMETER_CLASSES
-
-    def neutral_base(self, dotted: str) -> bool:
-        return dotted.startswith(_NEUTRAL_BASE_PREFIXES)
-
-    def class_facts(self, q: str) -> Tuple[Optional[bool], Optional[bool]]:
-        if q in self.facts_memo:
-            return self.facts_memo[q]
-        if q == MODULE:
-            return False, False
-        if ("facts", q) in self._busy:
-            return None, None
-        self._busy.add(("facts", q))
-        try:
-            facts = self._class_facts(q)
-        finally:
-            self._busy.discard(("facts", q))
-        self.facts_memo[q] = facts
-        return facts
-
-    def _class_facts(self, q: str) -> Tuple[Optional[bool], Optional[bool]]:
-        from .classes import CONTAINERS, is_batchnorm_class
-
-        bn_self = is_batchnorm_class(self.ix, q)
-        if bn_self:
-            return True, True
-        if any("__new__" in self.ix.classes[a].methods for a in self.ix.mro(q) if a != MODULE):
-            return None, None  # `__new__` may build another class altogether (deepspeed's OptimizedLinear)
-        params: Optional[bool] = False
-        bn: Optional[bool] = False
-        container = any(c in self.ix.mro(q) for c in CONTAINERS)
-        if q in CONTAINERS:
-            return None, None  # what it holds is per instance
-        for a in self.ix.mro(q):
-            for raw, b in zip(self.ix.classes[a].bases, self.ix.bases(a)):
-                if (b is None or b not in self.ix.classes) and not self.neutral_base(raw):
-                    params, bn = join(params, None), join(bn, None)
-        for owner, f in self.reached_methods(q):
-            for callee in sorted(f.constructs):  # "creates an nn.Parameter / constructs a BatchNorm"
-                r = self.ix.resolve(callee)
-                if r is not None and r in self.ix.classes and r != q:
-                    if self.is_param_class(r):
-                        params = True
-                    elif self.is_module(r):
-                        p, b = self.class_facts(r)
-                        params, bn = (True if p else params), (True if b else bn)
-            ctx = (q, f, owner)
-            for kind, attr, v in f.effects:
-                if kind == "add" and attr != "?" and self.plain_attribute(attr, ctx):
-                    continue  # `self._names.update(...)`: a plain set or list registers nothing
-                if kind == "super_init" and container:  # `super().__init__(*layers)` of a Sequential subclass
-                    for k in self.eval(v, ctx):
-                        params, bn = join(params, k[2]), join(bn, k[3])
-                if kind in ("set", "add"):
-                    ks = self.eval(v, ctx)
-                    for k in ks:
-                        p, b = stored(k) if kind == "set" else (k[2], k[3]) if k[0] != "data" else (False, False)
-                        params, bn = join(params, p), join(bn, b)
-                elif kind == "par" and v != ("c",):
-                    params = True
-        return params, bn
-
-    def plain_attribute(self, attr: str, ctx) -> bool:
-        kinds = self.attribute(("s",), attr, ctx, 1)
-        return bool(kinds) and all(k[0] in ("seq", "data") for k in kinds)
-
-    def reached_methods(self, q: str):
-        """Every `__init__` in the MRO and what they call on `self`, transitively (bounded)."""
-        seen: Set[Tuple[str, str]] = set()
-        todo = []
-        for a in self.ix.mro(q):
-            f = self.ix.classes[a].methods.get("__init__")
-            if f is not None and a != MODULE:
-                todo.append((a, f))
-        while todo and len(seen) < 40:
-            owner, f = todo.pop()
-            if (owner, f.name) in seen:
-                continue
-            seen.add((owner, f.name))
-            yield owner, f
-            for name in f.self_calls:
-                o2, f2 = self.ix.method(q, name)
-                if f2 is not None and o2 != MODULE and (o2, name) not in seen:
-                    todo.append((o2, f2))
 
     # -- values -------------------------------------------------------------------------
     def eval(self, v: Value, ctx, depth: int = 0) -> FrozenSet[K]:
@@ -176,7 +102,9 @@ class Evaluator:
         if tag == "a":
             return frozenset({self.argument(v[1], v[2])})
         if tag == "s":
-            return frozenset({("mod", ctx[0], None, None)}) if ctx[0] else frozenset({UNK})
+            if not ctx[0]:
+                return frozenset({UNK})
+            return frozenset({("mod", ctx[0], None, None) if self.is_module(ctx[0]) else DATA})
         if tag == "at":
             return self.attribute(v[1], v[2], ctx, depth)
         if tag == "call":
@@ -206,11 +134,14 @@ class Evaluator:
         r = self.ix.resolve(dotted)
         if r is None:
             # torch's C functions and dtypes (`torch.zeros`, `torch.float32`) are not in the sources
-            return frozenset({DATA if dotted.startswith("torch.") or dotted.startswith("math.") else UNK})
+            return frozenset({DATA if dotted.startswith(_DATA_PREFIXES) else UNK})
         if r in self.ix.classes:
             return frozenset({("cls", r, False, False)})
         if r in self.ix.functions:
             return frozenset({("fn", r, False, False)})
+        owner, _, attr = r.rpartition(".")
+        if owner in self.ix.classes:  # `AutoModel.from_config` used as a value or called
+            return frozenset({("meth", r, False, False)})
         if r in self.ix.variables:
             key = ("var", r)
             if key in self._busy:
@@ -225,7 +156,7 @@ class Evaluator:
     def argument(self, name: str, anns: Optional[Tuple[str, ...]]) -> K:
         """An argument without a default: its annotation says whether it can be a Module."""
         if anns is None:
-            return DATA if name in _CONFIG_ARG_NAMES else UNK
+            return DATA if _data_arg_name(name) else UNK
         for ann in anns:
             if ann.startswith("builtins.") or ann in _DATA_TYPING:
                 continue
@@ -238,17 +169,37 @@ class Evaluator:
                 return UNK
             if r in self.ix.classes and self.is_module(r) or r == MODULE:
                 return UNK
+            if r in self.ix.variables and self.alias_may_be_module(self.ix.variables[r], 0):
+                return UNK  # `T = TypeVar("T", bound=Module)`
             if r not in self.ix.classes and r not in self.ix.variables:
                 return UNK  # a module object or a function: not a type we know
         return DATA
 
+    def alias_may_be_module(self, v: Value, depth: int) -> bool:
+        """A type alias that may name a Module: a TypeVar, `Union[nn.Module, str]`, `Any`."""
+        if depth > 3:
+            return True
+        if v[0] == "n":
+            if v[1] in _OPAQUE_TYPING or v[1].endswith("TypeVar"):
+                return True
+            r = self.ix.resolve(v[1])
+            if r in self.ix.variables:
+                return self.alias_may_be_module(self.ix.variables[r], depth + 1)
+            return r == MODULE or (r in self.ix.classes and self.is_module(r))
+        return any(self.alias_may_be_module(x, depth) for x in _children(v))
+
     def attribute(self, base: Value, attr: str, ctx, depth: int) -> FrozenSet[K]:
+        if attr.startswith("__") and attr.endswith("__"):
+            return frozenset({DATA})  # `self.__class__.__name__`
         if base == ("s",) and ctx[0]:
             values = [v for owner, f in self.reached_methods(ctx[0]) for kind, a, v in f.effects if kind == "set" and a == attr]
             values += [self.ix.classes[a].attrs[attr] for a in self.ix.mro(ctx[0]) if attr in self.ix.classes[a].attrs]
             key = ("self", ctx[0], attr)
             if not values:
-                return frozenset({UNK})
+                owner, f = self.ix.method(ctx[0], attr)
+                if f is not None and f.kind == "property":
+                    return self.returns(owner, f, ctx[0], depth)
+                return frozenset({DATA if f is not None else UNK})  # a bound method is no submodule
             if key in self._busy:
                 return frozenset()
             self._busy.add(key)
@@ -272,6 +223,10 @@ class Evaluator:
     def call(self, func: Value, args, ctx, depth: int) -> FrozenSet[K]:
         if func[0] == "n" and self.ix.resolve(func[1]) in DATA_CALLABLES:
             return frozenset({DATA})
+        if func[0] == "n" and func[1] in _COLLECTING_CALLS:  # `Sequential(OrderedDict([("conv", conv)]))`
+            return self.eval(("seq", tuple(("elem", a) for a in args)), ctx, depth + 1)
+        if func[0] == "n" and func[1].startswith(_DATA_PREFIXES) and self.ix.resolve(func[1]) is None:
+            return frozenset({DATA})  # `torch.zeros(3)`, `re.findall(...)`: tensors and plain values
         if func[0] == "call" and func[1][0] == "n" and self.ix.resolve(func[1][1]) in DATA_CALLABLES:
             return frozenset({DATA})  # `_ntuple(6)(padding)`
         if func[0] == "n" and func[1] in ("copy.deepcopy", "copy.copy") and args:
@@ -281,11 +236,20 @@ class Evaluator:
                 return frozenset({UNK})
             owner, f = self.ix.method(ctx[0], func[1], below=ctx[2])
             return self.returns(owner, f, ctx[0], depth) if f is not None else frozenset({UNK})
+        if func == ("s",) and ctx[0]:  # `cls(...)` in a classmethod
+            return frozenset(self.call_kind(("cls", ctx[0], False, False), args, ctx, depth))
         if func[0] == "at" and func[1] == ("s",) and ctx[0]:
             owner, f = self.ix.method(ctx[0], func[2])
             if f is not None and f.kind != "property":
                 return self.returns(owner, f, ctx[0], depth)
+            if f is None:  # `self.generation_config_class()`: an attribute holding a class
+                out = set()
+                for k in self.attribute(("s",), func[2], ctx, depth + 1):
+                    out |= self.call_kind(k, args, ctx, depth)
+                return frozenset(out) or frozenset({UNK})
             return frozenset({UNK})
+        if func[0] == "n" and func[1] == "functools.partial" and args:
+            return self.eval(args[0], ctx, depth + 1)  # calling the partial calls its first argument
         if func[0] == "at":
             return self.method_call(func[1], func[2], ctx, depth)
         out = set()
@@ -294,8 +258,6 @@ class Evaluator:
         return frozenset(out) or frozenset({UNK})
 
     def call_kind(self, k: K, args, ctx, depth: int) -> Set[K]:
-        from .classes import CONTAINERS
-
         tag, q = k[0], k[1]
         if tag == "cls":
             if self.is_param_class(q):
@@ -303,7 +265,7 @@ class Evaluator:
             if not self.is_module(q):
                 return {DATA}
             p, b = self.class_facts(q)
-            if any(c in self.ix.mro(q) for c in CONTAINERS) and q in CONTAINERS:
+            if q in CONTAINERS:
                 p, b = False, False
                 for k2 in self.eval(("seq", tuple(args)), ctx, depth + 1):
                     p, b = join(p, k2[2]), join(b, k2[3])
@@ -317,16 +279,22 @@ class Evaluator:
                     return set(self.eval(("seq", (("elem", args[0]),)), ctx, depth + 1))
                 return {UNK} if name in _UNKNOWN_BUILTINS else {DATA}
             return set(self.returns(None, self.ix.functions[q], None, depth))
+        if tag == "meth":
+            owner, _, name = q.rpartition(".")
+            if self.is_module(owner) and name in PRETRAINED_CLASSMETHODS:
+                return {("mod", owner) + self.class_facts(owner)}
+            o, f = self.ix.method(owner, name)
+            return set(self.returns(o, f, owner, depth)) if f is not None and f.kind != "property" else {UNK}
         if tag == "data":
             return set()  # calling None (an unset default) never happens
         return {UNK}
 
     def method_call(self, base: Value, attr: str, ctx, depth: int) -> FrozenSet[K]:
-        from .classes import PRETRAINED_CLASSMETHODS
-
+        if attr in _HANDLE_METHODS or attr.startswith("register_") and attr.endswith("hook"):
+            return frozenset({DATA})  # hook handles, parameter iterators: stored, they register nothing
         out = set()
         for k in self.eval(base, ctx, depth + 1):
-            if k[0] in ("data", "param", "fn"):
+            if k[0] in ("data", "param", "fn", "meth"):
                 out.add(DATA)
             elif k[0] == "mod" and attr in self.returns_self:
                 out.add(k)
