@@ -331,7 +331,12 @@ def test_unsafe_fix_is_marked_noqa_keeps_codes_and_columns_are_utf16(project, gu
 
 
 def test_fix_all_safe_and_settings_from_pyproject(project, guard):
-    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n\n[tool.freezelint]\nignore = [\"FRZ003\"]\n")
+    (project / "pyproject.toml").write_text(
+        "[project]\nname = 'demo'\n\n[tool.freezelint]\nignore = [\"FRZ003\"]\n"
+        'docs-url = "https://example.org/rules"\nextend-exclude = ["generated"]\n'
+    )
+    (project / "generated").mkdir()
+    (project / "generated" / "model.py").write_text(BAD)
     text = (
         "import torch.nn as nn\n\n"
         "a = nn.Linear(4, 2)\n"
@@ -347,6 +352,9 @@ def test_fix_all_safe_and_settings_from_pyproject(project, guard):
         ed = await Editor(project, guard).start()
         uri = ed.open(path)
         diags = await ed.wait(uri, lambda d: codes(d) == ["FRZ001", "FRZ001"], "two FRZ001, FRZ003 ignored")
+        assert diags[0].code_description.href == "https://example.org/rules/FRZ001.md"
+        excluded = ed.open(project / "generated" / "model.py")
+        await ed.wait(excluded, lambda d: d == [], "no diagnostics in an excluded file")
         actions = await ed.code_actions(uri, diags[0].range, only=["source.fixAll"])
         assert [a.kind for a in actions] == ["source.fixAll.freezelint"]
         ed.apply(actions[0].edit)
