@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 from typing import Dict, List, Optional, Sequence, Tuple, Type
 
-from freezelint.static.astutil import SCOPE_NODES, SourceText, dotted_name
+from freezelint.static.astutil import SCOPE_NODES, SourceText, dotted_name, ends_in_exit
+from freezelint.static.evidence import library_class_kind
 from freezelint.static.facts import Binding, FileFacts, Kind, Scope
 from freezelint.static.kinds import K_MODULE, K_TENSOR
 from freezelint.static.rules.base import Report, Rule
@@ -37,7 +38,7 @@ def isinstance_guards(test: ast.AST, facts: FileFacts, scope: Scope) -> Dict[str
             kinds.add("tensor" if last in ("Parameter", "Buffer") else "module")
         elif qual in ("torch.Tensor",):
             kinds.add("tensor")
-        elif facts.is_module_class(last):
+        elif facts.is_module_class(last) or library_class_kind(qual) is not None:
             kinds.add("module")
         else:
             return {}
@@ -135,8 +136,14 @@ class RuleRunner:
                 ctx.guard_stack.append((ctx.scope, g))
         if isinstance(node, SCOPE_NODES):
             ctx.scope_stack.append(ctx.facts.scope_of.get(id(node), ctx.scope))
+            if not isinstance(node, ast.Lambda):
+                self._narrowing_guards(node.body)
+        elif isinstance(node, ast.Module):
+            self._narrowing_guards(node.body)
         elif isinstance(node, ast.stmt):
             ctx.statement_stack.append(node)
+            for block in _blocks(node):
+                self._narrowing_guards(block)
             if isinstance(node, ast.If) and node.body:
                 self._guard_body(node.body, isinstance_guards(node.test, ctx.facts, ctx.scope))
             elif isinstance(node, ast.For) and node.body:
@@ -144,6 +151,20 @@ class RuleRunner:
         for fn in self._visit.get(type(node).__name__, ()):
             fn(node)
         return True
+
+    def _narrowing_guards(self, block: List[ast.stmt]) -> None:
+        """`if not isinstance(x, nn.Linear): raise ...`: below it, in the same block, x is that class."""
+        for i, stmt in enumerate(block[:-1]):
+            if (
+                isinstance(stmt, ast.If)
+                and not stmt.orelse
+                and ends_in_exit(stmt.body)
+                and isinstance(stmt.test, ast.UnaryOp)
+                and isinstance(stmt.test.op, ast.Not)
+            ):
+                guards = isinstance_guards(stmt.test.operand, self.ctx.facts, self.ctx.scope)
+                if guards:
+                    self._guard_body(block[i + 1 :], guards)
 
     def _guard_body(self, body: List[ast.stmt], guards: Dict[str, Kind]) -> None:
         self._guard_starts[id(body[0])] = guards
@@ -160,3 +181,11 @@ class RuleRunner:
         if isinstance(node, ast.stmt):
             for _ in range(self._guard_ends.pop(id(node), 0)):
                 ctx.guard_stack.pop()
+
+
+def _blocks(stmt: ast.stmt) -> List[List[ast.stmt]]:
+    """The statement lists directly inside a compound statement."""
+    out = [getattr(stmt, name) for name in ("body", "orelse", "finalbody") if isinstance(getattr(stmt, name, None), list)]
+    out += [h.body for h in getattr(stmt, "handlers", ())]
+    out += [c.body for c in getattr(stmt, "cases", ())]
+    return [b for b in out if b and isinstance(b[0], ast.stmt)]

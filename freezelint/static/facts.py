@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, List, Optional, Set, Tuple
 
+from freezelint.static.evidence import annotation_evidence, duck_kind, library_class_kind, unwrapped_model
 from freezelint.static.astutil import FUNCTION_NODES, SourceText, bool_literal, dotted_name, has_star_args, keyword, positional
 from freezelint.static.kinds import (
     CLASS, CONTAINER, CONTAINER_ATTRS, FUNC, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, MODULE_FACTORIES,
@@ -83,12 +84,11 @@ class FileFacts:
 
     def _param_kind(self, scope: Scope, name: str, ann) -> Kind:
         if ann is not None:
-            k = annotation_kind(ann)
+            k = annotation_kind(ann) or annotation_evidence(
+                ann, lambda a: self.qualified(a, self.module_scope), self.is_module_class
+            )
             if k is not None:
                 return k
-            cls = (dotted_name(ann) or "").rsplit(".", 1)[-1]
-            if cls and self.is_module_class(cls):
-                return Kind(MODULE, cls)
         func = scope.node
         if scope.class_name and isinstance(func, FUNCTION_NODES) and scope.params and scope.params[0][0] == name:
             if name == "self" and not any(
@@ -211,7 +211,10 @@ class FileFacts:
             if bindings is None:
                 return UNKNOWN
             k = join(self._binding_kind(b) for b in bindings)
-            return UNKNOWN if k.tag == NEUTRAL_TAG and not bindings else k
+            k = UNKNOWN if k.tag == NEUTRAL_TAG and not bindings else k
+            if k == UNKNOWN:  # the methods called on it may still say what it is
+                return duck_kind(self.collector.name_methods.get((id(scope.node), expr.id), frozenset())) or k
+            return k
         if isinstance(expr, ast.Attribute):
             return self._attribute_kind(expr, scope, guards)
         if isinstance(expr, ast.Call):
@@ -281,6 +284,11 @@ class FileFacts:
         return UNKNOWN
 
     def _call_kind(self, call: ast.Call, scope: Scope, guards) -> Kind:
+        inner = unwrapped_model(call)
+        if inner is not None:
+            k = self.kind_of(inner, scope, guards)
+            if k.is_module():
+                return k
         func = call.func
         fk = self.kind_of(func, scope, guards)
         if fk.tag == REF:
@@ -392,6 +400,10 @@ class FileFacts:
             return UNKNOWN
         if last[:1].isupper() and (last in self.project.module_classes) and last not in self.project.ambiguous_classes:
             return Kind(MODULE, last)
+        if last[:1].isupper() and parts[0] not in ("torch", "typing", "collections", "dataclasses"):
+            k = library_class_kind(qual)  # `BertModel(config)`, `ResNet(...)`: the knowledge base
+            if k is not None:
+                return k
         return self._factory_kind(qual)
 
     def _factory_kind(self, name: str) -> Kind:

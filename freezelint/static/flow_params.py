@@ -101,7 +101,16 @@ def params_over(b, expr: Optional[ast.expr], depth: int = 0) -> List[Tuple[Optio
     if isinstance(expr, ast.Name):
         bindings = b.scope.bindings.get(expr.id)
         if bindings and len(bindings) == 1 and not bindings[0].iterate and bindings[0].expr is not None and not bindings[0].path:
-            return params_over(b, bindings[0].expr, depth + 1)
+            out = params_over(b, bindings[0].expr, depth + 1)
+            grown = b.facts.collector.list_growth.get((id(b.scope.node), expr.id), ())
+            if isinstance(bindings[0].expr, ast.List) and grown:
+                # param groups built up: `groups = []`, `groups.append({...})`, `groups += [...]`
+                for item in grown:
+                    got = params_over(b, item, depth + 1)
+                    if not got:
+                        return []
+                    out = out + got
+            return out
     return []
 
 

@@ -12,6 +12,7 @@ import ast
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from freezelint.static.evidence import unwrapped_model
 from freezelint.static.astutil import string_value
 from freezelint.static.flow import _normalize, segments
 from freezelint.static.flow_params import call_args
@@ -139,6 +140,9 @@ class Paths:
             if s is not None:
                 return base + [s]
             return base + ["*"]
+        inner = unwrapped_model(expr)
+        if inner is not None:  # `accelerator.unwrap_model(model)` is `model`
+            return self._parts(inner)
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
             m = expr.func.attr
             if m in SELF_RETURNING:
@@ -163,7 +167,8 @@ class Paths:
         try:
             if isinstance(b.expr, ast.Call):
                 # `m = model.to(device)` / `m = model.eval()` keep the path; constructors do not
-                if not (isinstance(b.expr.func, ast.Attribute) and b.expr.func.attr in SELF_RETURNING):
+                self_returning = isinstance(b.expr.func, ast.Attribute) and b.expr.func.attr in SELF_RETURNING
+                if not self_returning and unwrapped_model(b.expr) is None:
                     return None
             return self._parts(b.expr)
         finally:

@@ -87,6 +87,9 @@ class FactsCollector:
         self.scope_words: Dict[int, Set[str]] = {}
         self._loops: List[ast.AST] = []
         self.assigned_in_loop: Dict[int, Set[str]] = {}  # id(For) -> names rebound inside its body
+        self.name_methods: Dict[Tuple[int, str], Set[str]] = {}  # (id(scope node), name) -> methods called on it
+        # (id(scope node), name) -> lists appended/extended/added to it (`groups.append({...})`), as list expressions
+        self.list_growth: Dict[Tuple[int, str], List[ast.AST]] = {}
         self._pops: Dict[int, str] = {}  # id(node) -> what to pop when leaving it
 
     @property
@@ -239,9 +242,21 @@ class FactsCollector:
 
     # uses
     def visit_Call(self, node: ast.Call) -> None:
-        if isinstance(node.func, ast.Name):
-            self.calls.setdefault(node.func.id, []).append((node, self.scope))
-            self.scope_words.setdefault(id(self.scope.node), set()).add(node.func.id)
+        func = node.func
+        if isinstance(func, ast.Name):
+            self.calls.setdefault(func.id, []).append((node, self.scope))
+            self.scope_words.setdefault(id(self.scope.node), set()).add(func.id)
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            # duck typing evidence: the methods called on each name, per scope
+            self.name_methods.setdefault((id(self.scope.node), func.value.id), set()).add(func.attr)
+            if func.attr in ("append", "extend") and len(node.args) == 1:
+                item = node.args[0] if func.attr == "append" else node.args[0]
+                wrapped = ast.List(elts=[item], ctx=ast.Load()) if func.attr == "append" else item
+                self.list_growth.setdefault((id(self.scope.node), func.value.id), []).append(wrapped)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.target, ast.Name) and isinstance(node.op, ast.Add):
+            self.list_growth.setdefault((id(self.scope.node), node.target.id), []).append(node.value)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self.scope_words.setdefault(id(self.scope.node), set()).add(node.attr)

@@ -54,6 +54,8 @@ class ModuleRequiresGradAttribute(Rule):
                 continue
             if self.facts.class_keeps_requires_grad_option(kind.detail):
                 continue  # the class reads its own `requires_grad` option back
+            if self._stores_an_option(t, node.value):
+                continue  # `self.requires_grad = requires_grad`, and the argument is passed on: an option
             receiver = self.ctx.code(t.value)
             value = self.ctx.code(node.value)
             message = (
@@ -70,3 +72,13 @@ class ModuleRequiresGradAttribute(Rule):
                 applicability=Applicability.SAFE,
                 fix_message=f"Call `{receiver}.requires_grad_({value})`",
             )
+
+    def _stores_an_option(self, target: ast.Attribute, value: ast.AST) -> bool:
+        """On `self`, from a parameter of the method that the method also uses elsewhere (`freeze=not requires_grad`)."""
+        if not (isinstance(target.value, ast.Name) and target.value.id == "self" and isinstance(value, ast.Name)):
+            return False
+        scope = self.ctx.scope
+        if not any(p[0] == value.id for p in scope.params):
+            return False
+        uses = sum(1 for n in ast.walk(scope.node) if isinstance(n, ast.Name) and n.id == value.id and isinstance(n.ctx, ast.Load))
+        return uses > 1

@@ -94,6 +94,8 @@ class EvalAsFreeze(FlowRule):
         frozen = self._frozen_paths(tl)
         if frozen is None:
             return  # a freeze we cannot place: stay silent
+        if self._in_inference_wrapper(tl):
+            return  # a predictor/evaluator class that never trains: its "frozen" model is only used for inference
         for e in evals:
             if e.target is None or e.grad or e.via is not None:
                 continue
@@ -122,6 +124,17 @@ class EvalAsFreeze(FlowRule):
                 f"and any optimizer over its parameters still updates it; add `{e.target}.requires_grad_(False)` "
                 f"(keep `.eval()` for fixed BatchNorm/Dropout behaviour)",
             )
+
+    def _in_inference_wrapper(self, tl: flow.Timeline) -> bool:
+        """A method of a class that is not an nn.Module and none of whose methods build an optimizer or train."""
+        scope = self.facts.scope_of.get(id(tl.node))
+        cls = scope.class_name if scope is not None else None
+        infos = self.facts.classes.get(cls or "")
+        if not infos or len(infos) != 1 or self.facts.is_module_class(cls):
+            return False
+        trains = (flow.OPT, flow.BACKWARD, flow.STEP, flow.RUN, flow.ADD_GROUP)
+        methods = [m for m in infos[0].node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        return not any(self.flow.timeline(m).of(*trains) for m in methods)
 
     def _holds_no_parameters(self, tl: flow.Timeline, e: flow.Event) -> bool:
         call = e.node
@@ -162,6 +175,34 @@ class EvalAsFreeze(FlowRule):
                 for other in self.flow.all_timelines()
                 for f in other.of(flow.FREEZE)
                 if f.target and f.target.startswith("self")
-            }
+            } | self._run_under_no_grad()
             self.facts.__dict__["_frz101_self_frozen"] = shared
         return own | shared
+
+    def _run_under_no_grad(self) -> Set[str]:
+        """`self.x` submodules that a `forward` runs inside `with torch.no_grad():` (a freeze flag's way to freeze)."""
+        from freezelint.static.flow_params import grad_mode_of
+
+        out: Set[str] = set()
+        for infos in self.facts.classes.values():
+            for info in infos:
+                for fn in info.node.body:
+                    if not (isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "forward"):
+                        continue
+                    scope = self.facts.scope_of.get(id(fn), self.facts.module_scope)
+                    for w in ast.walk(fn):
+                        if isinstance(w, ast.With) and any(
+                            grad_mode_of(self.facts, item.context_expr, scope) in flow.NO_GRAD_MODES for item in w.items
+                        ):
+                            for call in ast.walk(w):
+                                if isinstance(call, ast.Call):
+                                    name = flow_path(call.func)
+                                    if name and name.startswith("self."):
+                                        out.add(name)
+        return out
+
+
+def flow_path(expr: ast.AST):
+    from freezelint.static.astutil import dotted_name
+
+    return dotted_name(expr)

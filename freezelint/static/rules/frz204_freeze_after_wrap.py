@@ -72,6 +72,8 @@ class FreezeAfterWrap(FlowRule):
             if f.target is None:
                 continue
             for w in tl.before(f, flow.WRAP):
+                if w.name == "accelerator.prepare" and _frozen_whole_before(tl, w, f.target):
+                    continue  # accelerate wraps only models with trainable parameters: this one was not wrapped
                 if any(flow.overlap(f.target, n) for n in w.names):
                     verb = "frozen" if f.kind == flow.FREEZE else "unfrozen"
                     self.report_at(
@@ -80,3 +82,14 @@ class FreezeAfterWrap(FlowRule):
                         f"{_WHY.get(w.name, 'the wrapper saw the old set')}; change `requires_grad` before wrapping",
                     )
                     break
+
+
+def _frozen_whole_before(tl: flow.Timeline, wrap: flow.Event, target: str) -> bool:
+    """Every parameter of a wrapped model containing `target` was frozen when `accelerator.prepare` ran."""
+    for name in wrap.names:
+        if not flow.inside(target, name):
+            continue
+        states = [e for e in tl.before(wrap, flow.FREEZE, flow.UNFREEZE) if e.target and flow.inside(name, e.target) and e.whole]
+        if states and states[-1].kind == flow.FREEZE and not states[-1].maybe:
+            return True
+    return False
