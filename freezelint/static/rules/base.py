@@ -102,7 +102,12 @@ class Rule:
         severity: Optional[Severity] = None,
         statement: Optional[ast.AST] = None,
     ) -> None:
-        """Record a finding at `node`; `statement` (default: the one being visited) takes `# noqa`."""
+        """Record a finding at `node`; `statement` (default: the one being visited) takes `# noqa`.
+
+        Once per rule and node: a class's lifecycle timeline can reach an event its method's own timeline did.
+        """
+        if any(r.node is node and r.rule is type(self) for r in self.ctx.reports):
+            return
         self.ctx.reports.append(
             Report(
                 rule=type(self),

@@ -14,8 +14,20 @@ from freezelint.static.rules.base import Rule
 
 
 class FlowRule(Rule):
+    # Also check each class's framework lifecycle (its hooks joined in the order a trainer calls them).
+    checks_lifecycles = False
+
     def visit_Module(self, node: ast.Module) -> None:
         self.check(flow.timeline(self.facts, node))
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if not self.checks_lifecycles:
+            return
+        from freezelint.static.lifecycle import lifecycle_timeline
+
+        tl = lifecycle_timeline(self.flow, node)
+        if tl is not None:
+            self.check(tl)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self.check(flow.timeline(self.facts, node))

@@ -54,6 +54,7 @@ class OptimizerBeforeFreeze(FlowRule):
     """
 
     code = "FRZ201"
+    checks_lifecycles = True
     name = "optimizer-before-freeze"
     summary = "parameters frozen after an optimizer was built over them"
     severity = Severity.WARNING

@@ -48,6 +48,7 @@ class UnfreezeNotInOptimizer(FlowRule):
     """
 
     code = "FRZ203"
+    checks_lifecycles = True
     name = "unfreeze-not-in-optimizer"
     summary = "parameters unfrozen after the optimizer was built without them"
     severity = Severity.WARNING

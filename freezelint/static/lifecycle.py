@@ -1,0 +1,72 @@
+"""Class lifecycles: the hooks a framework calls, in the order it calls them, as one timeline.
+
+A LightningModule's `configure_optimizers` runs after `__init__` and before
+`on_train_epoch_start`; a freeze in one hook and the optimizer built in another
+are related only through that order. `lifecycle_timeline` joins the timelines of
+a class's hook methods in framework order (the per-epoch and per-batch hooks
+inside one synthetic loop), so the flow rules that opt in (`checks_lifecycles`)
+can ask "was the optimizer built before this unfreeze?" across methods.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from typing import List, Optional, Sequence
+
+from freezelint.static.astutil import dotted_name
+from freezelint.static.flow import OPT, FileFlow, Timeline
+
+# Lightning's order for one `Trainer.fit` (hooks of the LightningModule itself).
+LIGHTNING_SETUP = ("__init__", "prepare_data", "setup", "configure_model", "configure_optimizers", "on_fit_start", "on_train_start")
+LIGHTNING_EPOCH = (
+    "on_train_epoch_start", "on_train_batch_start", "training_step", "on_before_backward", "on_after_backward",
+    "on_before_optimizer_step", "on_before_zero_grad", "on_train_batch_end", "on_train_epoch_end",
+)
+LIGHTNING_BASES = frozenset({"LightningModule"})
+
+
+def lifecycle_of(cls: ast.ClassDef) -> Optional[Sequence[Sequence[str]]]:
+    """(setup hooks, repeated hooks) for a class whose framework order we know, else None."""
+    for base in cls.bases:
+        name = (dotted_name(base) or "").rsplit(".", 1)[-1]
+        if name in LIGHTNING_BASES:
+            return (LIGHTNING_SETUP, LIGHTNING_EPOCH)
+    return None
+
+
+def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
+    """The class's hook timelines joined in framework order; None if the class has no known lifecycle
+    or fewer than two of its hooks have events (a single method is checked on its own anyway)."""
+    order = lifecycle_of(cls)
+    if order is None:
+        return None
+    methods = {m.name: m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    setup, repeated = order
+    joined = Timeline(cls, cls.name)
+    loop_id = (id(cls) << 1) | 1  # one synthetic loop: the epochs and batches repeat
+    used = 0
+    for names, looped in ((setup, False), (repeated, True)):
+        for name in names:
+            fn = methods.get(name)
+            if fn is None:
+                continue
+            tl = flow.timeline(fn)
+            if not tl.events:
+                # a hook with only an optimizer or a wrap in it (`configure_optimizers`) is gated like a helper
+                tl = flow.timeline(fn, follow=False)
+            if not tl.events:
+                continue
+            used += 1
+            for ev in tl.events:
+                loops = ((loop_id,) if looped else ()) + ev.loops
+                name = ev.name
+                if ev.kind == OPT and name is None and fn.name == "configure_optimizers":
+                    name = "self.trainer.optimizers[0]"  # what the hooks after it reach the optimizer as
+                joined.events.append(dataclasses.replace(ev, index=len(joined.events), loops=loops, name=name))
+            joined.terminated |= tl.terminated
+    return joined if used >= 2 else None
+
+
+def lifecycle_classes(tree: ast.Module) -> List[ast.ClassDef]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and lifecycle_of(n) is not None]
