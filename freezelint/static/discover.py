@@ -83,7 +83,7 @@ def discover(paths: List[str], resolver: ConfigResolver) -> Iterator[Tuple[str, 
         seen.add(key)
         return True
 
-    for raw in paths:
+    for raw in map(os.fspath, paths):  # callers may pass pathlib.Path objects
         if not os.path.lexists(raw):
             raise ConfigError(f"{raw}: no such file or directory")
         if not os.path.isdir(raw) or raw.rstrip("/" + os.sep).endswith(SOURCE_SUFFIXES):
