@@ -49,10 +49,9 @@ def _is_bn_config(node: ast.AST) -> bool:
 class _Norms:
     """Names and self attributes that hold a BatchNorm class or config in this class."""
 
-    def __init__(self, node: ast.ClassDef):
+    def __init__(self, methods, nodes):
         self.names: Set[str] = set()  # parameters with a BN default, locals assigned one
         self.attrs: Set[str] = set()  # self.norm_cfg = norm_cfg
-        methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
         for m in methods:
             a = m.args
             pos = list(a.posonlyargs) + list(a.args)
@@ -62,15 +61,15 @@ class _Norms:
             for arg, default in zip(a.kwonlyargs, a.kw_defaults):
                 if default is not None and _is_bn_config(default):
                     self.names.add(arg.arg)
+        assigns = [n for m in methods for n in nodes[m.name] if isinstance(n, ast.Assign) and len(n.targets) == 1]
         for _ in range(2):  # `norm = nn.BatchNorm2d` then `self.norm_layer = norm`
-            for m in methods:
-                for n in ast.walk(m):
-                    if isinstance(n, ast.Assign) and len(n.targets) == 1 and self.is_norm(n.value):
-                        t = n.targets[0]
-                        if isinstance(t, ast.Name):
-                            self.names.add(t.id)
-                        elif _self_attr(t):
-                            self.attrs.add(t.attr)
+            for n in assigns:
+                if self.is_norm(n.value):
+                    t = n.targets[0]
+                    if isinstance(t, ast.Name):
+                        self.names.add(t.id)
+                    elif _self_attr(t):
+                        self.attrs.add(t.attr)
 
     def is_norm(self, node: ast.AST) -> bool:
         if _is_bn_config(node):
@@ -84,34 +83,44 @@ def _self_attr(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
 
 
-def _builds_batchnorm(value: ast.AST, norms: _Norms, bn_methods: Set[str]) -> bool:
-    for n in ast.walk(value):
-        if not isinstance(n, ast.Call):
-            continue
-        func = dotted_name(n.func) or ""
-        if is_batchnorm_class_name(func):
-            return True
-        if func.startswith("self.") and func[5:] in bn_methods:
-            return True
-        if any(k.arg in NORM_KEYWORDS and norms.is_norm(k.value) for k in n.keywords):
-            return True
-    return False
+def _bn_call(n: ast.Call, norms: _Norms, bn_methods: Set[str]) -> bool:
+    func = dotted_name(n.func) or ""
+    if is_batchnorm_class_name(func):
+        return True
+    if func.startswith("self.") and func[5:] in bn_methods:
+        return True
+    return any(k.arg in NORM_KEYWORDS and norms.is_norm(k.value) for k in n.keywords)
+
+
+def _mentions_batchnorm(n: ast.AST) -> bool:
+    """The cheap gate: a BatchNorm class name or a BN config type string anywhere."""
+    if isinstance(n, ast.Name):
+        return is_batchnorm_class_name(n.id)
+    if isinstance(n, ast.Attribute):
+        return is_batchnorm_class_name(n.attr)
+    return isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in _BN_CONFIG_TYPES
 
 
 def batchnorm_attrs(node: ast.ClassDef) -> List[str]:
-    norms = _Norms(node)
     methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    nodes = {m.name: list(ast.walk(m)) for m in methods}
+    if not any(_mentions_batchnorm(n) for ns in nodes.values() for n in ns):
+        return []
+    norms = _Norms(methods, nodes)
+    calls = {name: [n for n in ns if isinstance(n, ast.Call)] for name, ns in nodes.items()}
     bn_methods: Set[str] = set()
     for _ in range(2):  # a builder method calling another one
         for m in methods:
-            if m.name not in bn_methods and m.name != "__init__" and any(_builds_batchnorm(s, norms, bn_methods) for s in m.body):
+            if m.name not in bn_methods and m.name != "__init__" and any(_bn_call(c, norms, bn_methods) for c in calls[m.name]):
                 bn_methods.add(m.name)
     out: List[str] = []
     for m in methods:
-        for n in ast.walk(m):
+        for n in nodes[m.name]:
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and _self_attr(n.targets[0]):
                 attr = n.targets[0].attr
-                if attr not in out and _builds_batchnorm(n.value, norms, bn_methods):
+                if attr not in out and any(
+                    isinstance(c, ast.Call) and _bn_call(c, norms, bn_methods) for c in ast.walk(n.value)
+                ):
                     out.append(attr)
     return out
 
