@@ -107,3 +107,18 @@ def test_server_without_pygls_is_one_line_and_exit_2(tmp_path):
     assert out.stderr.strip().splitlines() == [
         "freezelint: error: `freezelint server` needs pygls and lsprotocol (pygls not importable); install `freezelint[server]`"
     ]
+
+
+def test_a_project_is_read_within_a_budget_and_finished_later(tmp_path):
+    from freezelint.server.project_model import Project
+    from freezelint.config import ConfigResolver
+
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    for i in range(5):
+        (tmp_path / f"m{i}.py").write_text(f"def f{i}(m):\n    m.requires_grad_(False)\n")
+    project = Project(str(tmp_path), ConfigResolver(), use_cache=False)
+    assert project.load(budget=0) is False  # one file, then the budget is spent
+    assert len(project.disk) == 1 and not project.loaded
+    assert project.load() is True and project.loaded
+    assert len(project.disk) == 5
+    assert project.load(budget=0) is True  # nothing left to read

@@ -42,6 +42,10 @@ class LintResult:
 
 _EMPTY_SUMMARY = FileSummary().to_json()
 
+# A first lint reads the project's files for this long at most (a large project with a
+# cold cache takes seconds); the rest is read afterwards and the open files linted again.
+LOAD_BUDGET_SECONDS = 0.5
+
 
 def _summary(text: str) -> Optional[FileSummary]:
     """The text's summary; None when it does not parse (the project keeps the last good one)."""
@@ -100,7 +104,7 @@ def _lint_into(projects: Projects, snap: Snapshot, result: LintResult) -> None:
     except SourceError as exc:
         result.findings = result.located = [engine.error_finding(snap.path, str(exc), exc.line, exc.col)]
         return
-    project = projects.for_path(snap.path)
+    project = projects.for_path(snap.path, budget=LOAD_BUDGET_SECONDS)
     result.project = project
     abspath = os.path.abspath(snap.path)
     result.summary_changed = project.set_open(abspath, _summary(src.text))

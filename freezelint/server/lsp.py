@@ -60,6 +60,7 @@ class FreezelintServer:
         self.timers: Dict[str, asyncio.TimerHandle] = {}
         self.results: Dict[str, object] = {}  # key -> the latest LintResult
         self.shown: Dict[str, Set[str]] = {}  # key -> URIs with diagnostics published (a notebook's cells)
+        self.loading: Set[object] = set()  # projects whose files are still being read
         self._register()
 
     # -- state ---------------------------------------------------------------------
@@ -129,7 +130,23 @@ class FreezelintServer:
             self.ls.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
         if result.summary_changed:
             self.relint_project(result.project, but=key)
+        project = result.project
+        if project is not None and not project.loaded and project not in self.loading:
+            asyncio.ensure_future(self.finish_loading(project))
         return result
+
+    async def finish_loading(self, project) -> None:
+        """Read the rest of a large project's files, then lint its open files with the whole project."""
+        self.loading.add(project)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.pool, self._load, project)
+        finally:
+            self.loading.discard(project)
+        self.relint_project(project)
+
+    def _load(self, project) -> None:
+        with self._projects().lock:
+            project.load()
 
     def _drain_messages(self, result) -> List[str]:
         project = getattr(result, "project", None)

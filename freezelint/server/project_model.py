@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Dict, List, Optional, Tuple
+import time
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from freezelint.config import ConfigResolver
 from freezelint.static import engine, parsed
@@ -41,44 +42,65 @@ class Project:
         self.disk: Dict[str, FileSummary] = {}  # abspath -> summary of the file on disk
         self.open: Dict[str, FileSummary] = {}  # abspath -> summary of the editor's text
         self._index: Optional[ProjectIndex] = None
-        self._loaded = False
+        self._started = False
+        self._files: Optional[Iterator[Tuple[str, bool]]] = None  # discovery still to go on with
+        self._count = 0
+        self._store: Optional[Cache] = None
         self.messages: List[str] = []  # one line each, for the client's log
 
     @property
     def has_marker(self) -> bool:
         return any(os.path.lexists(os.path.join(self.root, m)) for m in MARKERS)
 
-    def load(self) -> None:
-        """Summarise the project's files (once): from the cache when their stat is unchanged."""
-        if self._loaded:
-            return
-        self._loaded = True
-        if not self.has_marker:
-            return
-        store = None
-        if self.use_cache:
-            store, why = open_cache(None, [self.root])
-            if why:
-                self.messages.append(why)
-        count = 0
-        for path, _explicit in discover([self.root], self.resolver):
+    @property
+    def loaded(self) -> bool:
+        """Every file of the project is read (Project.load ran to its end)."""
+        return self._started and self._files is None
+
+    def load(self, budget: Optional[float] = None) -> bool:
+        """Summarise the project's files, from the cache when their stat is unchanged.
+
+        With a budget (seconds), stop when it is spent and go on at the next call,
+        so the first diagnostics of a large project with a cold cache need not wait
+        for every file. True once every file is read.
+        """
+        if not self._started:
+            self._started = True
+            if not self.has_marker:
+                return True
+            if self.use_cache:
+                self._store, why = open_cache(None, [self.root])
+                if why:
+                    self.messages.append(why)
+            self._files = discover([self.root], self.resolver)
+        if self._files is None:
+            return True
+        deadline = None if budget is None else time.monotonic() + budget
+        for path, _explicit in self._files:
             if not path.endswith((".py", ".pyi")):
                 continue
-            count += 1
-            if count > MAX_PROJECT_FILES:
-                self.disk.clear()
+            self._count += 1
+            if self._count > MAX_PROJECT_FILES:
+                self.disk = {p: s for p, s in self.disk.items() if p in self.open}
                 self.messages.append(f"{self.root}: over {MAX_PROJECT_FILES} files; cross-file facts come from open files only")
                 break
             abspath = os.path.abspath(path)
-            summary = self._summarize(abspath, store)
+            summary = self._summarize(abspath, self._store)
             if summary is not None:
                 self.disk[abspath] = summary
-        if store is not None:
+            self._index = None
+            if deadline is not None and time.monotonic() > deadline:
+                parsed.forget()
+                return False
+        self._files = None
+        parsed.forget()  # the trees of summarised files: no lint phase follows here
+        if self._store is not None:
             try:
-                store.save()
+                self._store.save()
             except OSError:
                 pass
-        self._index = None
+            self._store = None
+        return True
 
     def _summarize(self, abspath: str, store: Optional[Cache]) -> Optional[FileSummary]:
         st = None
@@ -163,12 +185,13 @@ class Projects:
         self.by_root: Dict[str, Project] = {}
         self.lock = threading.RLock()
 
-    def for_path(self, path: str) -> Project:
+    def for_path(self, path: str, budget: Optional[float] = None) -> Project:
+        """The file's project, its files read (within `budget` seconds: see Project.load)."""
         root = find_project_root([path], cwd=os.path.dirname(os.path.abspath(path)))
         project = self.by_root.get(root)
         if project is None:
             project = self.by_root[root] = Project(root, self.resolver, self.use_cache)
-        project.load()
+        project.load(budget)
         return project
 
     def reset_settings(self) -> None:
