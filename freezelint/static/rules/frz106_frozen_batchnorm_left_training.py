@@ -88,11 +88,60 @@ class FrozenBatchNormLeftTraining(FlowRule):
     triggers = ("eval(",)
 
     def check(self, tl: flow.Timeline) -> None:
-        self._partial_eval(tl)
+        done: set = set()  # targets reported in this timeline: one finding each
+        self._partial_eval(tl, done)
         self._bn_only_helper_calls(tl)
+        self._never_evaluated(tl, done)
+
+    # -- frozen before training, and nothing in the file ever puts it (or an ancestor) in eval mode
+    def _never_evaluated(self, tl: flow.Timeline, done: set) -> None:
+        freezes = [f for f in tl.of(flow.FREEZE) if f.target and f.whole and "*" not in f.target and f.via is None]
+        if not freezes:
+            return
+        scope = self.facts.scope_of.get(id(tl.node))
+        own = [e.target for e in tl.of(flow.EVAL) if e.target]
+        evaluated = own + self._class_eval_targets(scope.class_name if scope is not None else None)
+        for f in freezes:
+            if f.target in done or any(flow.overlap(f.target, t) for t in evaluated):
+                continue
+            if not self._trains_after(tl, f) or self.holds_batchnorm(tl, f.target) is not True:
+                continue
+            done.add(f.target)
+            self.report_at(
+                f,
+                f"`{f.target}` is frozen but nothing puts it in eval mode: it holds BatchNorm layers, whose running "
+                f"statistics keep updating whenever the model trains (the frozen module still changes); call "
+                f"`{f.target}.eval()` after every `model.train()`, {_OUTS}",
+            )
+
+    def _class_eval_targets(self, class_name: Optional[str]) -> List[str]:
+        """`self.*` paths put in eval by any method of the class (other classes' `self` is another object)."""
+        if class_name is None:
+            return []
+        cache = self.facts.__dict__.setdefault("_frz106_evals", {})
+        if class_name not in cache:
+            cache[class_name] = [
+                e.target
+                for t in self.flow.all_timelines()
+                if getattr(self.facts.scope_of.get(id(t.node)), "class_name", None) == class_name
+                for e in t.of(flow.EVAL)
+                if e.target and e.target.startswith("self")
+            ]
+        return cache[class_name]
+
+    def _trains_after(self, tl: flow.Timeline, f: flow.Event) -> bool:
+        """Training follows the freeze in this function, or the freeze is part of building a Module
+        (its `__init__`) whose class and bases leave train() alone."""
+        if tl.after(f, flow.BACKWARD, flow.STEP, flow.RUN, flow.OPT):
+            return True
+        scope = self.facts.scope_of.get(id(tl.node))
+        if tl.func_name != "__init__" or scope is None or scope.class_name is None or not f.target.startswith("self."):
+            return False
+        name = f"{self.facts.module_name}.{scope.class_name}" if self.facts.module_name else scope.class_name
+        return self.facts.project.train_keeps_modes(name) is False
 
     # -- a freeze function that evals the other modules it freezes, not this one
-    def _partial_eval(self, tl: flow.Timeline) -> None:
+    def _partial_eval(self, tl: flow.Timeline, done: set) -> None:
         freezes = [f for f in tl.of(flow.FREEZE) if f.target and f.whole and "*" not in f.target]
         evals = [e for e in tl.of(flow.EVAL) if e.target]
         if len(freezes) < 2 or not evals:
@@ -101,7 +150,6 @@ class FrozenBatchNormLeftTraining(FlowRule):
         if not evaluated:
             return
         cls = self._class_of(tl)
-        done = set()
         for f in freezes:
             if f in evaluated or f.target in done or any(flow.inside(f.target, e.target) for e in evals):
                 continue

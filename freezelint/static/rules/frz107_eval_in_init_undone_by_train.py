@@ -144,11 +144,24 @@ class EvalInInitUndoneByTrain(Rule):
         infos = self.facts.classes.get(cls.name, [])
         if len(infos) != 1:
             return False
-        modules = {
-            attr for attr, bindings in infos[0].self_attrs.items()
-            if any(self.facts._binding_kind(b).is_module() for b in bindings)
-        }
-        return modules <= {flow.segments(target)[1]}
+        trained = {attr for attr, bindings in infos[0].self_attrs.items() if any(self._may_train(b) for b in bindings)}
+        return trained <= {flow.segments(target)[1]}
+
+    def _may_train(self, b) -> bool:
+        """A binding of a self attribute that may hold trainable weights: a Module, an nn.Parameter, or
+        a call of a class we cannot see (`NLayerDiscriminator(...)` from a star import)."""
+        k = self.facts._binding_kind(b)
+        if k.is_module():
+            return True
+        call = b.expr
+        while isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Call):
+            call = call.func.value  # `Net(...).apply(init)`
+        if not isinstance(call, ast.Call):
+            return False
+        name = (self.ctx.code(call.func) or "").rsplit(".", 1)[-1]
+        if name == "Parameter":
+            return True
+        return k.tag == "unknown" and name[:1].isupper()
 
     def _keeps_modes(self, node: ast.ClassDef) -> bool:
         """The class or a base overrides train() (unknown bases count as overriding: stay silent)."""
