@@ -100,7 +100,7 @@ class FreezelintServer:
         if self.projects is None:
             from freezelint.server.project_model import Projects
 
-            self.projects = Projects(use_cache=not os.environ.get("FREEZELINT_SERVER_NO_CACHE"))
+            self.projects = Projects()  # the cache of `check` (FREEZELINT_CACHE_DIR honoured)
         return self.projects
 
     def _lint(self, snap):
