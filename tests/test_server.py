@@ -392,6 +392,11 @@ def test_a_file_that_does_not_parse_is_one_diagnostic_and_the_server_goes_on(pro
         await ed.wait(uri, lambda d: codes(d) == ["FRZ001"], "FRZ001 once the file parses")
         await asyncio.sleep(1)
         assert ed.published[uri] - before == 1  # three quick changes, one lint
+        # a NUL byte, and nesting too deep for the parser: one diagnostic each
+        nul = ed.open(project / "nul.py", "x = 1\x00\n")
+        assert codes(await ed.wait(nul, lambda d: len(d) > 0, "FRZ000 for NUL")) == ["FRZ000"]
+        deep = ed.open(project / "deep.py", "x = " + "(" * 5000 + ")" * 5000 + "\n")
+        assert codes(await ed.wait(deep, lambda d: len(d) > 0, "FRZ000 for deep nesting")) == ["FRZ000"]
         # a notebook that is not valid either: one diagnostic, the server still answers
         bad_cells = ed.open_notebook(project / "nb.ipynb", [("code", "x = (\n")])
         nb = await ed.wait(bad_cells[0], lambda d: len(d) > 0, "FRZ000 in the cell")
