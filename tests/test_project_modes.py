@@ -122,3 +122,44 @@ def test_json_round_trip_carries_mode_facts_and_reads_older_entries():
     assert back.class_info == s.class_info
     old = {"c": {"A": [["nn.Module"], {}, 0, 1]}}
     assert FileSummary.from_json(old).class_info["A"].train_passthrough is False
+
+
+BACKBONE = """
+import torch.nn as nn
+from .blocks import Base, ConvBN
+
+
+class Backbone(Base):
+    def __init__(self):
+        super().__init__()
+        self.stem = ConvBN(3)
+        self.stage1 = ConvBN(3)
+        self.drop = nn.Dropout(0.1)
+        self.head = nn.Linear(3, 2)
+        self._freeze_stages()
+
+    def _freeze_stages(self):
+        for p in self.stem.parameters():
+            p.requires_grad = False
+        self.stage1.eval()
+        self.stage1.requires_grad_(False)
+        self.drop.eval()
+"""
+BACKBONE_KEPT = BACKBONE.replace("Base, ConvBN", "KeepsEval, ConvBN").replace("(Base)", "(KeepsEval)")
+
+
+def _lint_project(run_cli, root, backbone):
+    (root / "pkg").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "blocks.py").write_text(BLOCKS)
+    (root / "pkg" / "backbone.py").write_text(backbone)
+    code, out, _ = run_cli("check", "pkg/backbone.py", "--select", "FRZ106,FRZ107", cwd=root)
+    return sorted((int(line.split(":")[1]), line.split(" ")[1]) for line in out.splitlines() if ": FRZ" in line)
+
+
+def test_rules_see_batchnorm_and_train_overrides_in_other_files(run_cli, tmp_path):
+    # ConvBN (BatchNorm inside) and Base (a train() that only calls super) live in blocks.py
+    assert _lint_project(run_cli, tmp_path / "a", BACKBONE) == [(17, "FRZ106"), (18, "FRZ107")]
+    # KeepsEval.train() (another file) re-applies the freeze: FRZ107 is silent; the stem is still never eval'd
+    assert _lint_project(run_cli, tmp_path / "b", BACKBONE_KEPT) == [(17, "FRZ106")]

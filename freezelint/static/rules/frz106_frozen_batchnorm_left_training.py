@@ -142,8 +142,9 @@ class FrozenBatchNormLeftTraining(FlowRule):
 
     # -- a freeze function that evals the other modules it freezes, not this one
     def _partial_eval(self, tl: flow.Timeline, done: set) -> None:
-        freezes = [f for f in tl.of(flow.FREEZE) if f.target and f.whole and "*" not in f.target]
-        evals = [e for e in tl.of(flow.EVAL) if e.target]
+        # a helper's own events are checked in its own timeline
+        freezes = [f for f in tl.of(flow.FREEZE) if f.target and f.whole and "*" not in f.target and f.via is None]
+        evals = [e for e in tl.of(flow.EVAL) if e.target and e.via is None]
         if len(freezes) < 2 or not evals:
             return
         evaluated = [f for f in freezes if any(flow.overlap(f.target, e.target) for e in evals)]
