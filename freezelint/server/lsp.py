@@ -113,11 +113,16 @@ class FreezelintServer:
         old = self.timers.pop(key, None)
         if old is not None:
             old.cancel()
-        loop = asyncio.get_running_loop()
-        self.timers[key] = loop.call_later(delay, lambda: asyncio.ensure_future(self.run(key)))
+
+        def fire() -> None:
+            if self.timers.get(key) is handle:  # not a timer a later change replaced
+                del self.timers[key]
+            asyncio.ensure_future(self.run(key))
+
+        handle = asyncio.get_running_loop().call_later(delay, fire)
+        self.timers[key] = handle
 
     async def run(self, key: str):
-        self.timers.pop(key, None)
         snap = self.snapshot(key)
         if snap is None:
             return None
