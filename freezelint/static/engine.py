@@ -76,9 +76,10 @@ def lint_text(
 
     Raises SourceError when the text does not parse.
     """
-    rules = might_trigger(text, rule_classes)
+    known = parsed.triggered(text)  # the prefilter already ran on this text while summarising it
+    rules = [r for r in rule_classes if r.code in known] if known is not None else might_trigger(text, rule_classes)
     if not rules:
-        if not parsed.compiled(text):
+        if known is None:
             check_syntax(text)  # not worth building a tree, but a syntax error is still reported
         return []
     from freezelint.static.astutil import SourceText
@@ -191,7 +192,7 @@ def summarize_text(text: str) -> FileSummary:
         tree = parse(text)
     except SourceError:
         return FileSummary()  # FRZ000 is reported when the file is linted
-    parsed.remember(text, tree, keep=bool(might_trigger(text, _all_rules())))
+    parsed.remember(text, tree, frozenset(r.code for r in might_trigger(text, _all_rules())))
     return summarize_tree(tree, _near, text)
 
 

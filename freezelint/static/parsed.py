@@ -11,13 +11,13 @@ just to report syntax errors.
 from __future__ import annotations
 
 import ast
-from typing import Dict, Optional, Set, Tuple
+from typing import Dict, FrozenSet, Optional, Tuple
 
 # Source characters whose trees may be kept at once (~200 MB of trees).
 BUDGET_CHARS = 3_000_000
 
 _kept: Dict[Tuple[int, int], Tuple[str, ast.Module]] = {}
-_compiled: Set[Tuple[int, int]] = set()
+_compiled: Dict[Tuple[int, int], FrozenSet[str]] = {}  # text key -> codes of the rules that may fire on it
 _used = 0
 
 
@@ -25,14 +25,15 @@ def _key(text: str) -> Tuple[int, int]:
     return hash(text), len(text)
 
 
-def remember(text: str, tree: ast.Module, keep: bool) -> None:
-    """`text` parsed and compiled to `tree`; keep the tree if the lint phase will want it."""
+def remember(text: str, tree: ast.Module, triggered: FrozenSet[str]) -> None:
+    """`text` parsed and compiled to `tree`, and these rules' prefilters let it through; the tree is
+    kept if some rule may fire on it."""
     global _used
     key = _key(text)
     if len(_compiled) > 200_000:  # a long-lived process (the language server) never calls forget()
         _compiled.clear()
-    _compiled.add(key)
-    if keep and key not in _kept and _used + len(text) <= BUDGET_CHARS:
+    _compiled[key] = triggered
+    if triggered and key not in _kept and _used + len(text) <= BUDGET_CHARS:
         _kept[key] = (text, tree)
         _used += len(text)
 
@@ -50,6 +51,11 @@ def take(text: str) -> Optional[ast.Module]:
 def compiled(text: str) -> bool:
     """This text already parsed and compiled in this run (so it has no syntax error to report)."""
     return _key(text) in _compiled
+
+
+def triggered(text: str) -> Optional[FrozenSet[str]]:
+    """The codes whose prefilter let this text through when it was summarised; None if it was not."""
+    return _compiled.get(_key(text))
 
 
 def forget() -> None:

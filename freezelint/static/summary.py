@@ -99,14 +99,15 @@ def summarize_tree(tree: ast.Module, is_near_requires_grad=None, text: Optional[
     """The file's summary. With its `text`, a cheap search first rules out what the tree need not be walked for."""
     s = FileSummary()
     reads_option = text is None or _READS_OPTION_RE.search(text) is not None
+    bn_words = text is None or "BatchNorm" in text or "BN" in text
     for stmt in tree.body:
-        _top_level(s, stmt, is_near_requires_grad, reads_option)
+        _top_level(s, stmt, is_near_requires_grad, reads_option, bn_words)
     if any(c.reads_requires_grad for c in s.class_info.values()):
         s.option_classes = list(s.class_info)
     return s
 
 
-def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True) -> None:
+def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True, bn_words: bool = True) -> None:
     if isinstance(stmt, ast.Import):
         for a in stmt.names:
             if a.asname:
@@ -120,7 +121,7 @@ def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True) 
             if a.name != "*":
                 s.imports[a.asname or a.name] = f"{base}.{a.name}" if base and not base.endswith(".") else base + a.name
     elif isinstance(stmt, ast.ClassDef):
-        _class(s, stmt, near, reads_option)
+        _class(s, stmt, near, reads_option, bn_words)
     elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
         s.functions[stmt.name] = _function(stmt)
         _near_params(s, stmt, near)
@@ -128,7 +129,7 @@ def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True) 
         # `try: import x except ImportError: ...` and `if TYPE_CHECKING:` blocks
         for block in _blocks(stmt):
             for inner in block:
-                _top_level(s, inner, near, reads_option)
+                _top_level(s, inner, near, reads_option, bn_words)
 
 
 def _blocks(stmt: ast.stmt) -> List[List[ast.stmt]]:
@@ -146,7 +147,7 @@ def _near_params(s: FileSummary, fn, near) -> None:
             s.def_params.append(p.arg)
 
 
-def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool) -> None:
+def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_words: bool = True) -> None:
     bases = tuple(t for t in (dotted_name(b) or _subscript_base(b) for b in node.bases) if t)
     info = ClassSummary(bases=bases)
     for stmt in node.body:
@@ -173,7 +174,8 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool) -> None
                 info.reads_requires_grad = True  # a class attribute of that name: the class's own option
             if any(isinstance(t, ast.Name) and t.id == "train" for t in targets):
                 info.overrides_train = True
-    info.batchnorm_attrs = summary_modes.batchnorm_attrs(node)
+    if bn_words:  # the text names no BatchNorm at all: no need to walk the class for one
+        info.batchnorm_attrs = summary_modes.batchnorm_attrs(node)
     info.train_passthrough = summary_modes.train_passthrough(node)
     s.class_info[node.name] = info
     s.classes.append((node.name, bases))
