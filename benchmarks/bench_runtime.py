@@ -124,22 +124,33 @@ def sync(device):
         torch.cuda.synchronize()
 
 
-def timed(fn, device) -> float:
+def timed(fn, device):
+    """(wall seconds, process CPU seconds). On a shared machine the CPU time of a
+    1-thread run is far less disturbed by other processes than the wall time."""
     sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
     sync(device)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+CPU_TIMES: dict = {}
 
 
 def interleaved(fns, device, repeats):
-    """Median time of each fn, run round-robin (rotating the order every round)."""
+    """Median wall time of each fn, run round-robin (rotating the order every round);
+    the median CPU times go to CPU_TIMES[id(fn)]."""
     times = [[] for _ in fns]
+    cpu = [[] for _ in fns]
     for r in range(repeats):
         order = list(range(len(fns)))
         order = order[r % len(fns):] + order[: r % len(fns)]
         for k in order:
-            times[k].append(timed(fns[k], device))
+            w, c = timed(fns[k], device)
+            times[k].append(w)
+            cpu[k].append(c)
+    for fn, c in zip(fns, cpu):
+        CPU_TIMES[id(fn)] = statistics.median(c)
     return [statistics.median(t) for t in times]
 
 
@@ -187,13 +198,14 @@ def main():
         audited = lambda: audit_step(model, opt, step, frozen=frozen, restore=False)  # noqa: E731
         restored = lambda: audit_step(model, opt, step, frozen=frozen, restore=True)  # noqa: E731
         plain_t, a_t, r_t = interleaved([step, audited, restored], device, args.repeats)
+        cpu_ratios = (CPU_TIMES[id(audited)] / CPU_TIMES[id(step)], CPU_TIMES[id(restored)] / CPU_TIMES[id(step)])
         plain_m, a_m, r_m = (peak(f, device, args.memory_runs) for f in (step, audited, restored))
         tensors = params + list(model.buffers())
         fp = Fingerprinter(default_chunk_bytes(pbytes))
         (fp_t,) = interleaved([lambda: fp.fingerprint_many(tensors)], device, args.repeats)
         fp_m = peak(lambda: fp.fingerprint_many(tensors), device, args.memory_runs)
         report = audit_step(model, opt, step, frozen=frozen)
-        rows.append((label, len(params), pbytes, tbytes, plain_t, a_t, r_t, fp_t, plain_m, a_m, r_m, fp_m, report.codes))
+        rows.append((label, len(params), pbytes, tbytes, plain_t, a_t, r_t, fp_t, plain_m, a_m, r_m, fp_m, report.codes, cpu_ratios))
 
     dev = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -202,13 +214,14 @@ def main():
           f"AdamW, {dev}, torch {torch.__version__}, median of {args.repeats}")
     print()
     head = ("set-up", "params", "param MiB", "trainable MiB", "plain step s", "audited/plain", "restore/plain",
+            "audited/plain CPU time", "restore/plain CPU time",
             "fingerprint pass s", "extra peak/params", "restore extra/params", "fingerprint mem/params", "findings")
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
-    for (label, n, pb, tb, pt, at, rt, ft, pm, am, rm, fm, codes) in rows:
+    for (label, n, pb, tb, pt, at, rt, ft, pm, am, rm, fm, codes, (ac, rc)) in rows:
         print("| " + " | ".join([
             label, f"{n} tensors", f"{pb / 2**20:.1f}", f"{tb / 2**20:.1f}", f"{pt:.3f}",
-            f"{at / pt:.2f}x", f"{rt / pt:.2f}x", f"{ft:.4f}",
+            f"{at / pt:.2f}x", f"{rt / pt:.2f}x", f"{ac:.2f}x", f"{rc:.2f}x", f"{ft:.4f}",
             f"{max(0, am - pm) / pb:.1%}", f"{max(0, rm - pm) / pb:.1%}", f"{fm / pb:.1%}",
             ", ".join(codes) or "none",
         ]) + " |")
