@@ -76,9 +76,7 @@ def check_modules(tmp_path_factory):
 
 
 # Known breaks on 3.9, reported to their owner; strict: the xfail must go once fixed.
-KNOWN_39_BREAKS = {
-    "freezelint/static/flow_events.py": "ast.Match used unguarded in _ENTER/_LEAVE (AttributeError on import on 3.9)",
-}
+KNOWN_39_BREAKS: dict = {}
 
 
 def _cases():

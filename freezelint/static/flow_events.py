@@ -282,7 +282,6 @@ _ENTER: Dict[type, Callable] = {
     ast.If: Builder._enter_if,
     ast.IfExp: Builder._enter_branch,
     ast.ExceptHandler: Builder._enter_branch,
-    ast.Match: Builder._enter_branch,
     ast.While: Builder._enter_stmt,
     ast.Try: Builder._enter_stmt,
     ast.For: Builder._enter_for,
@@ -300,7 +299,6 @@ _LEAVE: Dict[type, Callable] = {
     ast.If: Builder._leave_if,
     ast.IfExp: Builder._leave_branch,
     ast.ExceptHandler: Builder._leave_handler,
-    ast.Match: Builder._leave_branch,
     ast.While: Builder._leave_stmt,
     ast.Try: Builder._leave_stmt,
     ast.For: Builder._leave_for,
@@ -315,6 +313,9 @@ _LEAVE: Dict[type, Callable] = {
     ast.AugAssign: Builder._leave_simple,
     ast.Call: CallEvents.call_event,
 }
-if hasattr(ast, "TryStar"):
+if hasattr(ast, "Match"):  # Python 3.10+
+    _ENTER[ast.Match] = Builder._enter_branch
+    _LEAVE[ast.Match] = Builder._leave_branch
+if hasattr(ast, "TryStar"):  # Python 3.11+
     _ENTER[ast.TryStar] = Builder._enter_stmt
     _LEAVE[ast.TryStar] = Builder._leave_stmt
