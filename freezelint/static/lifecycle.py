@@ -15,7 +15,7 @@ import dataclasses
 from typing import List, Optional, Sequence
 
 from freezelint.static.astutil import dotted_name
-from freezelint.static.flow import OPT, FileFlow, Timeline
+from freezelint.static.flow import FILTER, FREEZE, OPT, Event, FileFlow, Timeline
 
 # Lightning's order for one `Trainer.fit` (hooks of the LightningModule itself).
 LIGHTNING_SETUP = ("__init__", "prepare_data", "setup", "configure_model", "configure_optimizers", "on_fit_start", "on_train_start")
@@ -24,6 +24,15 @@ LIGHTNING_EPOCH = (
     "on_before_optimizer_step", "on_before_zero_grad", "on_train_batch_end", "on_train_epoch_end",
 )
 LIGHTNING_BASES = frozenset({"LightningModule"})
+# The HF Trainer builds its optimizer (over the parameters that require grad then) before `on_train_begin`,
+# and hands the model to every callback hook as `model`.
+HF_SETUP = ("on_init_end", "on_train_begin")
+HF_EPOCH = (
+    "on_epoch_begin", "on_step_begin", "on_substep_end", "on_pre_optimizer_step", "on_optimizer_step",
+    "on_step_end", "on_evaluate", "on_log", "on_save", "on_epoch_end",
+)
+HF_BASES = frozenset({"TrainerCallback"})
+HF_OPTIMIZER = "optimizer"  # the hooks' own `optimizer` argument
 
 
 def lifecycle_of(cls: ast.ClassDef) -> Optional[Sequence[Sequence[str]]]:
@@ -32,7 +41,17 @@ def lifecycle_of(cls: ast.ClassDef) -> Optional[Sequence[Sequence[str]]]:
         name = (dotted_name(base) or "").rsplit(".", 1)[-1]
         if name in LIGHTNING_BASES:
             return (LIGHTNING_SETUP, LIGHTNING_EPOCH)
+        if name in HF_BASES:
+            return (HF_SETUP, HF_EPOCH)
     return None
+
+
+def _trainer_optimizer(cls: ast.ClassDef, timeline: Timeline) -> None:
+    """What a TrainerCallback's hooks run after: some of `model` frozen by the training script, then the
+    Trainer's optimizer built over the parameters that required grad (a filter)."""
+    stmt = cls.body[0] if cls.body else None
+    timeline.events.append(Event(FREEZE, cls, stmt, index=0, target="model", whole=False))
+    timeline.events.append(Event(OPT, cls, stmt, index=1, name=HF_OPTIMIZER, over=(("model", FILTER),)))
 
 
 def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
@@ -44,8 +63,10 @@ def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
     methods = {m.name: m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
     setup, repeated = order
     joined = Timeline(cls, cls.name)
+    if order[0] is HF_SETUP:
+        _trainer_optimizer(cls, joined)
     loop_id = (id(cls) << 1) | 1  # one synthetic loop: the epochs and batches repeat
-    used = 0
+    used = 0 if order[0] is not HF_SETUP else 1  # the Trainer's own events count as one hook
     for names, looped in ((setup, False), (repeated, True)):
         for name in names:
             fn = methods.get(name)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+
 from freezelint.findings import Severity
 from freezelint.static import flow, grad_state
 from freezelint.static.rules.flow_rule import FlowRule
@@ -72,6 +74,7 @@ class OptimizerBeforeFreeze(FlowRule):
             holders = [
                 o for o in tl.before(f, flow.OPT)
                 if any(how in (flow.ALL, flow.FILTER) and flow.overlap(t, f.target) for t, how in o.over)
+                and not isinstance(o.node, ast.ClassDef)  # a trainer's own optimizer (lifecycle.py): not built here
             ]
             if not holders or tl.after(f, flow.OPT):
                 continue
