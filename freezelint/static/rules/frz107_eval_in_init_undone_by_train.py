@@ -197,11 +197,12 @@ class EvalInInitUndoneByTrain(Rule):
             code += f" (and {len(found) - 1} more `eval()` here)"
         where = "in `__init__`" if method == "__init__" else f"in `{method}`, called only from `__init__`"
         reapply = f"self.{method}()" if method != "__init__" else f"{e.target}.eval()"
+        what = "them" if len(found) > 1 else f"`{e.target}`"
         self.report(
             e.node,
             f"{code} runs once, {where}; `{cls.name}` and its bases do not override `train()`, so the first "
-            f"`model.train()` of a training loop (Lightning, the HF Trainer, mmengine) switches "
-            f"{'them' if len(found) > 1 else f'`{e.target}`'} back to training mode (dropout and BatchNorm statistics live again); override `train()`: "
+            f"`model.train()` of a training loop (Lightning, the HF Trainer, mmengine) switches {what} back to "
+            f"training mode (dropout and BatchNorm statistics live again); override `train()`: "
             f"`super().train(mode)` then `{reapply}`",
             statement=e.stmt,
         )
