@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 HEAVY = ("torch", "lightning", "pytorch_lightning", "transformers", "accelerate", "peft")
 
 
@@ -29,6 +31,7 @@ def test_freezelint_cli_and_integrations_package_import_nothing_heavy():
     """) == "loaded:"
 
 
+@pytest.mark.slow
 def test_each_integration_imports_its_own_trainer_only():
     assert "lightning" in _modules_after("import freezelint.integrations.lightning")
     # (lightning itself may import transformers when it is installed: not asserted)

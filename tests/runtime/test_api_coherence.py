@@ -137,6 +137,7 @@ def test_runtime_and_static_report_classes_have_distinct_names():
     assert not hasattr(runtime, "Report")
 
 
+@pytest.mark.slow
 def test_pytest_fixture_fail_on_warning(tmp_path):
     (tmp_path / "test_w.py").write_text(textwrap.dedent('''
         import torch
