@@ -9,24 +9,28 @@ from freezelint.static.astutil import FUNCTION_NODES
 from freezelint.static.rules.base import Rule
 
 
-def init_only_methods(cls: ast.ClassDef, module: ast.Module) -> Dict[str, ast.AST]:
+def not_self_mentions(module: ast.Module) -> Dict[str, int]:
+    """How often each name is spelled as an attribute of something other than `self`, file-wide."""
+    out: Dict[str, int] = {}
+    for n in ast.walk(module):
+        if isinstance(n, ast.Attribute) and not (isinstance(n.value, ast.Name) and n.value.id == "self"):
+            out[n.attr] = out.get(n.attr, 0) + 1
+    return out
+
+
+def init_only_methods(cls: ast.ClassDef, elsewhere: Dict[str, int]) -> Dict[str, ast.AST]:
     """`__init__` and the private methods reached only from it (`self._freeze_stages()` called from
-    `__init__` and nowhere else in the file)."""
+    `__init__` and nowhere else in the file; `elsewhere` from `not_self_mentions`)."""
     methods = {m.name: m for m in cls.body if isinstance(m, FUNCTION_NODES)}
     if "__init__" not in methods:
         return {}
-    uses: Dict[str, List[ast.AST]] = {}  # method name -> the methods of this class that call it via self
+    uses: Dict[str, List[ast.AST]] = {}  # method name -> the methods of this class that spell `self.<it>`
     for name, m in methods.items():
         for n in ast.walk(m):
             if isinstance(n, ast.Attribute) and n.attr in methods and isinstance(n.value, ast.Name) and n.value.id == "self":
                 uses.setdefault(n.attr, []).append(m)
-    # how often each method name is spelled as an attribute in the file (other classes' `self.x` aside)
-    own = {id(n) for n in ast.walk(cls)}
-    mentions: Dict[str, int] = {}
-    for n in ast.walk(module):
-        if isinstance(n, ast.Attribute) and n.attr in methods:
-            if id(n) in own or not (isinstance(n.value, ast.Name) and n.value.id == "self"):
-                mentions[n.attr] = mentions.get(n.attr, 0) + 1
+    # `self.x` in other classes is another object; any other spelling (`model._freeze()`) may be a call
+    mentions = {name: len(uses.get(name, [])) + elsewhere.get(name, 0) for name in methods}
     out = {"__init__": methods["__init__"]}
     changed = True
     while changed:
@@ -102,9 +106,14 @@ class EvalInInitUndoneByTrain(Rule):
     triggers = ("eval(", "train(False", "train(mode=False")
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if not any(isinstance(n, ast.Attribute) and n.attr in ("eval", "train") for n in ast.walk(node)):
+            return  # the cheap question first
         if not self._is_module_class(node) or self._keeps_modes(node):
             return
-        methods = init_only_methods(node, self.facts.module)
+        elsewhere = self.facts.__dict__.get("_frz107_mentions")
+        if elsewhere is None:
+            elsewhere = self.facts.__dict__["_frz107_mentions"] = not_self_mentions(self.facts.module)
+        methods = init_only_methods(node, elsewhere)
         if not methods:
             return
         replaced = flow.train_replaced_paths(flow.file_flow(self.facts))
