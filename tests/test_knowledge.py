@@ -286,7 +286,7 @@ def test_generator_decides_facts_from_class_bodies(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     data = build({"torch": (str(tmp_path), "fake")}, cache=None, log=lambda msg: None)
-    flags = {f"{g}.{n}": (e if isinstance(e, str) else e[1]) for g, m in data["modules"].items() for n, e in m.items()}
+    flags = {f"{g}.{n}": e[1] for g, packed in data["modules"].items() for n, e in kb.unpack("modules", g, packed).items()}
     assert "P" in flags["torch.models.Net"] and "B" in flags["torch.models.Net"]
     assert "P" in flags["torch.models.Block"] and "b" in flags["torch.models.Block"] and "C" in flags["torch.models.Block"]
     assert not set("PpBb") & set(flags["torch.models.Holder"])  # unknown: a TypeVar bound to Module
@@ -294,4 +294,5 @@ def test_generator_decides_facts_from_class_bodies(tmp_path):
     assert "p" in flags["torch.nn.modules.linear.Identity"] and "B" in flags["torch.nn.modules.batchnorm.BatchNorm2d"]
     assert data["factories"]["torch.models"]["make_net"] == [["Net"]]
     assert data["returns_self"] == ["eval", "train"]
-    assert data["aliases"]["torch.nn"][".modules.linear"] == ["Identity", "Linear"]
+    aliases = kb.unpack("aliases", "torch.nn", data["aliases"]["torch.nn"])
+    assert aliases["Linear"] == "torch.nn.modules.linear.Linear" and aliases["Identity"].endswith("linear.Identity")

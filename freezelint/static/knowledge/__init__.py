@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 _PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "libraries.json")
 _DATA: Optional[dict] = None
@@ -23,8 +22,7 @@ OPTIMIZER = "torch.optim.optimizer.Optimizer"
 PRETRAINED_METHODS = ("from_pretrained", "from_config", "from_single_file")
 
 
-@dataclass(frozen=True)
-class ModuleInfo:
+class ModuleInfo(NamedTuple):
     """An nn.Module subclass. Facts are True/False, or None when the sources do not settle them;
     they describe an instance built with the class's defaults."""
 
@@ -47,8 +45,7 @@ class ModuleInfo:
         )
 
 
-@dataclass(frozen=True)
-class FactoryInfo:
+class FactoryInfo(NamedTuple):
     """A call that returns a Module: `returns` are the possible classes (MODULE when unknown);
     with `tuple_index`, the Module is that element of a returned tuple (and, when
     `sometimes_plain`, some calls return the Module itself)."""
@@ -75,25 +72,47 @@ def _decode(group: str, s: str) -> str:
 
 def _entry(section: str, q: str):
     group, _, name = q.rpartition(".")
-    return _load()[section].get(group, {}).get(name)
+    return _members(section, group).get(name)
 
 
-_GROUPS: Dict[str, Dict[str, str]] = {}
+_GROUPS: Dict[Tuple[str, str], dict] = {}
 
 
-def _names(group: str, by_module: Optional[dict]) -> Dict[str, str]:
-    """Expand `{module: [names], "=": {renamed: target}}` (once per group) to {name: qualname}."""
-    if not by_module:
-        return {}
-    key = f"{id(by_module)}:{group}"
+def _members(section: str, group: str) -> dict:
+    """One group of a section, unpacked once: name -> entry."""
+    key = (section, group)
     if key not in _GROUPS:
-        out = {n: _decode(group, t) for n, t in by_module.get("=", {}).items()}
-        for module, names in by_module.items():
-            if module != "=":
-                base = _decode(group, module)
-                out.update((n, f"{base}.{n}") for n in names)
-        _GROUPS[key] = out
+        _GROUPS[key] = unpack(section, group, _load()[section].get(group))
     return _GROUPS[key]
+
+
+def unpack(section: str, group: str, packed) -> dict:
+    """name -> entry of one group as stored (README.md, "Layout")."""
+    if not packed:
+        return {}
+    if section == "modules":  # "Name;flags[;base,base]|..."
+        out = {}
+        for item in packed.split("|"):
+            name, flags, *bases = item.split(";")
+            out[name] = ([_decode(group, b) for b in bases[0].split(",")] if bases else [MODULE], flags)
+        return out
+    if section == "non_module_pretrained":  # "Name:kind|..."
+        return dict(item.split(":", 1) for item in packed.split("|"))
+    if section in ("aliases", "registries"):  # "module:Name,Name|=Renamed:target" / {module: [names]}
+        items = packed.split("|") if isinstance(packed, str) else (
+            [f"{m}:{','.join(n)}" for m, n in packed.items() if m != "="]
+            + [f"={n}:{t}" for n, t in packed.get("=", {}).items()]
+        )
+        out = {}
+        for item in items:
+            head, _, rest = item.partition(":")
+            if head.startswith("="):
+                out[head[1:]] = _decode(group, rest)
+            else:
+                base = _decode(group, head)
+                out.update((n, f"{base}.{n}") for n in rest.split(","))
+        return out
+    return packed  # factories: {name: entry}
 
 
 def _known(q: str) -> bool:
@@ -121,7 +140,7 @@ def resolve(qualname: str) -> Optional[str]:
     for i in range(len(parts), 1, -1):
         head, tail = ".".join(parts[:i]), parts[i:]
         group, _, name = head.rpartition(".")
-        target = _names(group, _load()["aliases"].get(group)).get(name)
+        target = _members("aliases", group).get(name)
         if target is not None:
             return ".".join([target] + tail)
         if tail and _known(head):
@@ -134,11 +153,10 @@ def module_class(qualname: str) -> Optional[ModuleInfo]:
     e = _entry("modules", q) if q else None
     if e is None:
         return None
-    bases, flags = ([MODULE], e) if isinstance(e, str) else e
-    group = q.rpartition(".")[0]
+    bases, flags = e
     return ModuleInfo(
         qualname=q,
-        bases=tuple(_decode(group, b) for b in bases),
+        bases=tuple(bases),
         has_params=True if "P" in flags else False if "p" in flags else None,
         has_batchnorm=True if "B" in flags else False if "b" in flags else None,
         container="C" in flags,
@@ -232,7 +250,7 @@ def registered(registry: str, name: str) -> Optional[str]:
     """The class or builder registered under `name` (`MODELS.register_module()`, timm's
     `register_model`, torchvision's `register_model()`); registry: its qualname."""
     reg = resolve(registry) or registry
-    return _names(reg.rpartition(".")[0], _load()["registries"].get(reg)).get(name)
+    return unpack("registries", reg.rpartition(".")[0], _load()["registries"].get(reg)).get(name)
 
 
 def sources() -> Dict[str, str]:

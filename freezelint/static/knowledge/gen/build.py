@@ -15,7 +15,7 @@ from .resolve import MODULE, Index
 from .sources import LIBRARIES, Library, iter_files
 from .summarize import FileSummary, summarize_source
 
-FORMAT = 1
+FORMAT = 2
 RETURNS_SELF_FALLBACK = ["cpu", "cuda", "double", "eval", "float", "half", "requires_grad_", "to", "train", "type"]
 
 
@@ -169,23 +169,40 @@ def _by_module(group: str, names: Dict[str, str]) -> Dict[str, object]:
     return out
 
 
+def _pack_aliases(group: str, names: Dict[str, str]) -> str:
+    items = []
+    for module, found in _by_module(group, names).items():
+        if module == "=":
+            items += [f"={n}:{t}" for n, t in found.items()]
+        else:
+            items.append(f"{module}:{','.join(found)}")
+    return "|".join(items)
+
+
 def compact(data: dict) -> dict:
-    """The shipped layout: sections grouped by module, names relative to their group."""
+    """The shipped layout (../README.md): sections grouped by module, names relative to their
+    group; the three big sections pack each group into one string, decoded on first use (the
+    whole file then parses in a few milliseconds)."""
     out = dict(data)
-    out["modules"] = _group(
-        data["modules"], lambda g, v: v[1] if v[0] == [MODULE] else [[_rel(g, b) for b in v[0]], v[1]]
-    )
+    out["modules"] = {
+        g: "|".join(f"{n};{v[1]}" if v[0] == [MODULE] else f"{n};{v[1]};{','.join(_rel(g, b) for b in v[0])}"
+                    for n, v in members.items())
+        for g, members in _group(data["modules"]).items()
+    }
     aliases: Dict[str, Dict[str, str]] = {}
     for q, target in data["aliases"].items():
         group, _, name = q.rpartition(".")
         aliases.setdefault(group, {})[name] = target
-    out["aliases"] = {g: _by_module(g, names) for g, names in sorted(aliases.items())}
+    out["aliases"] = {g: _pack_aliases(g, names) for g, names in sorted(aliases.items())}
     out["factories"] = _group(
         data["factories"], lambda g, v: [[_rel(g, c) for c in v[0]]] + ([v[1]] if v[1] is not None or v[2] else [])
         + (["or-plain"] if v[2] else [])
     )
     out["optimizers"] = {g: sorted(names) for g, names in _group(data["optimizers"]).items()}
-    out["non_module_pretrained"] = _group(data["non_module_pretrained"])
+    out["non_module_pretrained"] = {
+        g: "|".join(f"{n}:{kind}" for n, kind in members.items())
+        for g, members in _group(data["non_module_pretrained"]).items()
+    }
     out["registries"] = {r: _by_module(r.rpartition(".")[0], m) for r, m in sorted(data["registries"].items())}
     out["unwrappers"]["attributes"] = {a: sorted(set(v)) for a, v in data["unwrappers"]["attributes"].items()}
     return out

@@ -57,6 +57,12 @@ def _data_arg_name(name: str) -> bool:
     )
 
 
+def _ordered(kinds) -> list:
+    """A fixed order for kinds whose evaluation recurses: memoised results then never depend on
+    the hash seed (the torch part must regenerate byte for byte)."""
+    return sorted(kinds, key=repr)
+
+
 def _children(v: Value):
     for x in v[1:]:
         if isinstance(x, tuple) and x:
@@ -244,7 +250,7 @@ class Evaluator(ClassFacts):
                 return self.returns(owner, f, ctx[0], depth)
             if f is None:  # `self.generation_config_class()`: an attribute holding a class
                 out = set()
-                for k in self.attribute(("s",), func[2], ctx, depth + 1):
+                for k in _ordered(self.attribute(("s",), func[2], ctx, depth + 1)):
                     out |= self.call_kind(k, args, ctx, depth)
                 return frozenset(out) or frozenset({UNK})
             return frozenset({UNK})
@@ -253,7 +259,7 @@ class Evaluator(ClassFacts):
         if func[0] == "at":
             return self.method_call(func[1], func[2], ctx, depth)
         out = set()
-        for k in self.eval(func, ctx, depth + 1):
+        for k in _ordered(self.eval(func, ctx, depth + 1)):
             out |= self.call_kind(k, args, ctx, depth)
         return frozenset(out) or frozenset({UNK})
 
@@ -293,7 +299,7 @@ class Evaluator(ClassFacts):
         if attr in _HANDLE_METHODS or attr.startswith("register_") and attr.endswith("hook"):
             return frozenset({DATA})  # hook handles, parameter iterators: stored, they register nothing
         out = set()
-        for k in self.eval(base, ctx, depth + 1):
+        for k in _ordered(self.eval(base, ctx, depth + 1)):
             if k[0] in ("data", "param", "fn", "meth"):
                 out.add(DATA)
             elif k[0] == "mod" and attr in self.returns_self:

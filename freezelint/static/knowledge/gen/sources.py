@@ -8,6 +8,7 @@ the libraries: files are found on disk and read as text.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -176,11 +177,19 @@ def library_roots(args_sources: Dict[str, str], use_pip: bool, cache: str, only:
 
 
 def version_of(root: str, lib: Library) -> Optional[str]:
-    """The version from the dist-info folder next to the package, if there is one."""
+    """The version from the dist-info folder next to the package, else a literal
+    `__version__ = "..."` in the package's version.py or __init__.py (a repository checkout)."""
     try:
         names = os.listdir(root)
     except OSError:
         return None
+    for fn in ("version.py", "__init__.py"):
+        path = os.path.join(root, lib.packages[0], fn)
+        if not any(n.lower().endswith(".dist-info") for n in names) and os.path.isfile(path):
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                m = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", fh.read(), re.M)
+            if m:
+                return m.group(1)
     prefixes = {lib.dist.replace("-", "_").lower(), lib.dist.lower()}
     for n in sorted(names):
         low = n.lower()
