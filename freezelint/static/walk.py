@@ -53,18 +53,47 @@ def children(node: ast.AST) -> List[ast.AST]:
     return out
 
 
+_LEAVE = object()  # a marker on the stack: leave the node on top of `path`
+_FIELDS_REVERSED: Dict[type, Tuple[str, ...]] = {}
+
+
 def walk(root: ast.AST, visitors: Sequence) -> None:
-    stack: List[Tuple[ast.AST, bool]] = [(root, False)]
+    visits = [v.on_visit for v in visitors]
+    leaves = [v.on_leave for v in visitors]
+    stack: List[object] = [root]
+    path: List[ast.AST] = []
+    push, pop = stack.append, stack.pop
+    reversed_fields = _FIELDS_REVERSED
+    AST = ast.AST
     while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            for v in visitors:
-                v.on_leave(node)
+        node = pop()
+        if node is _LEAVE:
+            left = path.pop()
+            for leave in leaves:
+                leave(left)
             continue
         descend = False
-        for v in visitors:
-            if v.on_visit(node) is not False:
+        for visit in visits:
+            if visit(node) is not False:
                 descend = True
-        stack.append((node, True))
-        if descend:
-            stack.extend((child, False) for child in reversed(children(node)))
+        push(_LEAVE)
+        path.append(node)
+        if not descend:
+            continue
+        cls = type(node)
+        if cls is ast.Dict:
+            stack.extend(reversed(children(node)))
+            continue
+        names = reversed_fields.get(cls)
+        if names is None:
+            names = reversed_fields[cls] = tuple(reversed(_fields(cls)))
+        for name in names:  # children pushed last-first, so they pop in source order
+            value = getattr(node, name, None)
+            if value is None:
+                continue
+            if type(value) is list:
+                for child in reversed(value):
+                    if isinstance(child, AST):
+                        push(child)
+            elif isinstance(value, AST):
+                push(value)
