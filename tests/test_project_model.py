@@ -137,3 +137,11 @@ def test_src_layout_and_relative_imports_resolve(tmp_path):
     assert index.factory_class("pkg.factory.describe") is None
     assert index.function_effects("pkg.helpers.lock") == ((0, "", "freeze"),)
     assert index.function_effects("pkg.helpers.log_shapes") == ()
+
+
+def test_a_file_with_no_freeze_word_still_sees_a_helper_that_freezes(run_cli, tmp_path):
+    # `lock` is the only hint: the text of train.py has no requires_grad/freeze word at all
+    train = "import torch\n\nfrom pkg.factory import build\nfrom pkg.helpers import lock\n\nmodel = build()\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\nlock(model.backbone)\n"
+    root = _project(tmp_path / "proj", train)
+    code, out, _ = run_cli("check", "train.py", cwd=root)
+    assert _codes(out) == [(8, "FRZ201")]

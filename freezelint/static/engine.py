@@ -78,6 +78,11 @@ def lint_text(
     """
     known = parsed.triggered(text)  # the prefilter already ran on this text while summarising it
     rules = [r for r in rule_classes if r.code in known] if known is not None else might_trigger(text, rule_classes)
+    if project is not None and project.calls_a_helper(text):
+        # a freeze helper of another file is called here: its effects count though no freeze word is in this text
+        from freezelint.static.rules.flow_rule import FlowRule
+
+        rules += [r for r in rule_classes if issubclass(r, FlowRule) and r not in rules]
     if not rules:
         if known is None:
             check_syntax(text)  # not worth building a tree, but a syntax error is still reported

@@ -141,6 +141,16 @@ class ProjectIndex:
         """For a function that returns an nn.Module: its project class name, or "" when unknown; else None."""
         return self._find(self.module_factories, name)
 
+    def calls_a_helper(self, text: str) -> bool:
+        """The text names a project function that freezes, unfreezes or switches modes (a cheap text test)."""
+        if not self.effect_names:
+            return False
+        pattern = self.__dict__.get("_helper_pattern")
+        if pattern is None:
+            names = sorted(self.effect_names, key=len, reverse=True)
+            pattern = self.__dict__["_helper_pattern"] = re.compile(r"\b(?:%s)\s*\(" % "|".join(map(re.escape, names)))
+        return pattern.search(text) is not None
+
     def function_effects(self, name: str) -> Tuple[Tuple[int, str, str], ...]:
         got = self._find(self.effects, name)
         return tuple(got) if got else ()

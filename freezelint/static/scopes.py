@@ -97,9 +97,9 @@ class FactsCollector:
         return self.scopes[-1]
 
     def on_visit(self, node: ast.AST):
-        m = getattr(self, "visit_" + type(node).__name__, None)
-        if m is not None:
-            return m(node)
+        handler = _HANDLERS.get(type(node))
+        if handler is not None:
+            return handler(self, node)
         return None
 
     def on_leave(self, node: ast.AST) -> None:
@@ -267,3 +267,9 @@ class FactsCollector:
             self.self_attr_loads.setdefault(self.class_stack[-1].name, set()).add(node.attr)
 
 
+# node class -> FactsCollector.visit_<name>, looked up once instead of per node
+_HANDLERS = {
+    getattr(ast, name[6:]): method
+    for name, method in vars(FactsCollector).items()
+    if name.startswith("visit_") and hasattr(ast, name[6:])
+}
