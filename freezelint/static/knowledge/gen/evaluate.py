@@ -332,9 +332,11 @@ class Evaluator(ClassFacts):
                 ctx = (cls, f, owner)
                 result = frozenset().union(*(self.eval(v, ctx, depth + 1) for v in f.returns))
             if ann_module:  # the annotation bounds the classes: `-> ResNet` despite `FeatureListNet(model)`
-                inside = {k for k in result if k[0] == "mod" and k[1] and any(self.ix.is_subclass(k[1], a) or a == MODULE for a in ann_module)}
-                result = frozenset(inside) or frozenset(
-                    ("mod", a) + (self.class_facts(a) if a != MODULE else (None, None)) for a in ann_module)
+                inside = {k for k in result if k[0] == "mod" and k[1]
+                          and any(self.ix.is_subclass(k[1], a) or a == MODULE for a in ann_module)}
+                if not inside or UNK in result:  # some path the body does not name: the annotation's classes
+                    inside |= {("mod", a) + (self.class_facts(a) if a != MODULE else (None, None)) for a in ann_module}
+                result = frozenset(inside)
         finally:
             self._busy.discard(("ret", key))
         self._returns_memo[key] = result

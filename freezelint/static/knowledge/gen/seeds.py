@@ -111,7 +111,9 @@ def wrappers(ix: Index, prefixes: List[str]) -> Dict[str, dict]:
             continue
         entry = dict(info)
         init = ix.method(owner, "__init__")[1] if kind == "class" else f
-        if init is not None:
+        if info["returns"] == "args":  # every positional argument comes back, each maybe wrapped
+            entry.setdefault("arg", 0)
+        elif init is not None:
             pos, name = _wrapped_arg(init, skip_self=kind in ("class", "method"))
             entry.setdefault("arg", pos)
             entry.setdefault("kw", name)
