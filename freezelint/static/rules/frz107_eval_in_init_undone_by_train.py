@@ -106,8 +106,11 @@ class EvalInInitUndoneByTrain(Rule):
     triggers = ("eval(", "train(False", "train(mode=False")
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        if not any(isinstance(n, ast.Attribute) and n.attr in ("eval", "train") for n in ast.walk(node)):
-            return  # the cheap question first
+        src = self.ctx.source
+        end = node.end_lineno or node.lineno
+        text = src.text[src.starts[node.lineno - 1] : src.starts[end] if end < len(src.starts) else len(src.text)]
+        if ".eval(" not in text and ".train(" not in text:
+            return  # the cheap question first: the class's own text
         if not self._is_module_class(node) or self._keeps_modes(node):
             return
         elsewhere = self.facts.__dict__.get("_frz107_mentions")

@@ -13,7 +13,14 @@ _COMPILE = "torch.compile"
 
 def _compile_call(facts, node: ast.AST) -> Optional[ast.Call]:
     """`torch.compile(x, ...)` (also through `from torch import compile`), else None."""
-    if isinstance(node, ast.Call) and facts.qualified(node.func, facts.module_scope) == _COMPILE:
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func  # name test first: resolving every call's qualified name is the expensive part
+    if isinstance(func, ast.Attribute) and func.attr != "compile":
+        return None  # `torch.compile` ends in `compile`; a bare name may be an alias (`from torch import compile as c`)
+    if not isinstance(func, (ast.Name, ast.Attribute)):
+        return None
+    if facts.qualified(func, facts.module_scope) == _COMPILE:
         return node
     return None
 
