@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Regenerate freezelint's library knowledge base from the libraries' sources.
 
-    python scripts/gen_knowledge.py --from-pip --source mmcv=PATH/TO/mmcv-checkout
+    python scripts/gen_knowledge.py --from-pip --source mmcv=PATH/TO/mmcv \
+        --source bitsandbytes=PATH/TO/bitsandbytes
 
 reads every library's Python sources with `ast` (nothing is imported or installed) and
 writes freezelint/static/knowledge/libraries.json. Where the sources come from:
@@ -9,7 +10,8 @@ writes freezelint/static/knowledge/libraries.json. Where the sources come from:
   --from-pip        `pip download --no-deps` the pinned version of each library (see
                     freezelint/static/knowledge/gen/sources.py) into --cache and unzip its
                     .py files there; torch is always read from the running interpreter's
-                    installed torch; mmcv only from --source (its sdist cannot be prepared).
+                    installed torch; mmcv (its sdist cannot be prepared) and bitsandbytes (its
+                    wheels are ~100 MB of CUDA kernels) only from --source checkouts.
   (default)         the packages installed for this interpreter (found, not imported).
   --source NAME=PATH  a folder holding the package (site-packages, extracted wheel or sdist,
                     repository checkout); wins over the other two. Repeatable.

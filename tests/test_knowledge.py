@@ -122,6 +122,8 @@ def test_wrappers_and_unwrappers():
 
 def test_optimizers():
     assert kb.is_optimizer_class("torch.optim.AdamW")
+    assert kb.is_optimizer_class("bitsandbytes.optim.AdamW8bit")  # through Optimizer8bit
+    assert kb.is_optimizer_class("transformers.optimization.Adafactor")
     assert kb.is_optimizer_class("torch.optim.Optimizer")
     assert not kb.is_optimizer_class("torch.nn.Linear")
 

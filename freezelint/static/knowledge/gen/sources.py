@@ -59,9 +59,12 @@ LIBRARIES: List[Library] = [
     # mmcv ships only an sdist whose metadata step needs a CUDA toolchain: give a checkout
     # with --source mmcv=PATH (github.com/open-mmlab/mmcv).
     Library("mmcv", "mmcv", "2.2.0", ("mmcv",), sdist=True),
+    # bitsandbytes' wheels carry ~100 MB of CUDA kernels for a few hundred KB of Python: give a
+    # checkout with --source bitsandbytes=PATH (github.com/bitsandbytes-foundation/bitsandbytes).
+    Library("bitsandbytes", "bitsandbytes", "0.50.2.dev0", ("bitsandbytes",)),
 ]
 BY_NAME = {lib.name: lib for lib in LIBRARIES}
-NOT_FROM_PIP = {"torch", "mmcv"}  # torch: the installed one; mmcv: see above
+NOT_FROM_PIP = {"torch", "mmcv", "bitsandbytes"}  # torch: the installed one; the others: see above
 
 
 def skipped(lib: Library, rel: str) -> bool:
