@@ -51,3 +51,10 @@ def test_inductor_compiled_model():
         pytest.skip(f"torch.compile with inductor does not work here: {type(e).__name__}: {e}")
     report = audit_step(cmodel, opt, step, frozen=["backbone"])
     assert report.findings == []
+    # restore=True swaps parameter storage back and forth: the compiled step keeps working
+    before = {n: p.detach().clone() for n, p in cmodel.named_parameters()}
+    assert audit_step(cmodel, opt, step, frozen=["backbone"], restore=True).findings == []
+    assert all(torch.equal(before[n], p) for n, p in cmodel.named_parameters())
+    step()
+    trained = [n for n, p in cmodel.named_parameters() if p.requires_grad]
+    assert trained and all(not torch.equal(before[n], p) for n, p in cmodel.named_parameters() if n in trained)
