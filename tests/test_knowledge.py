@@ -107,6 +107,12 @@ def test_returns_self_is_derived_from_torch():
         assert kb.returns_self(m), m
     for m in ("parameters", "state_dict", "zero_grad", "forward", "register_buffer"):
         assert not kb.returns_self(m), m
+    assert kb.returns_self("to", "torch.nn.Linear")
+    assert not kb.returns_self("to", "torch.distributed.nn.api.remote_module._RemoteModule")  # returns None
+    # mmpretrain's backbones override train() without `return self`; Module.eval returns self.train(False)
+    assert not kb.returns_self("train", "mmpretrain.models.ResNet")
+    assert not kb.returns_self("eval", "mmpretrain.models.backbones.resnet.ResNetV1c")
+    assert kb.returns_self("cuda", "mmpretrain.models.ResNet")
 
 
 def test_wrappers_and_unwrappers():

@@ -204,9 +204,17 @@ def factory(qualname: str) -> Optional[FactoryInfo]:
     return None
 
 
-def returns_self(method: str) -> bool:
-    """`module.<method>(...)` returns the module itself (`to`, `cuda`, `train`, `eval`, `requires_grad_`...)."""
-    return method in _returns_self_set()
+def returns_self(method: str, cls: Optional[str] = None) -> bool:
+    """`module.<method>(...)` returns the module itself (`to`, `cuda`, `train`, `eval`, `requires_grad_`...);
+    with `cls`, False where a library class in its MRO overrides the method without returning self."""
+    if method not in _returns_self_set():
+        return False
+    if cls is not None:
+        exceptions = _load()["returns_self_exceptions"]
+        for q in mro(cls):
+            if method in exceptions.get(q, ()):
+                return False
+    return True
 
 
 def wrapper(qualname: str) -> Optional[Dict[str, object]]:

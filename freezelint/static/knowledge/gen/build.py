@@ -82,7 +82,7 @@ def build(roots: Dict[str, Tuple[str, str]], cache: Optional[str] = None, log=No
     ev.returns_self = frozenset(returns_self)
     data = {
         "format": FORMAT, "sources": {lib.name: roots[lib.name][1] for lib in libs},
-        "returns_self": returns_self, "modules": {}, "aliases": {}, "factories": {}, "registries": {},
+        "returns_self": returns_self, "returns_self_exceptions": {}, "modules": {}, "aliases": {}, "factories": {}, "registries": {},
         "optimizers": {}, "non_module_pretrained": {}, "wrappers": {}, "unwrappers": {"calls": {}, "attributes": {}},
     }
     # Library by library, torch first: every torch fact is then computed exactly as in a
@@ -111,6 +111,7 @@ def build(roots: Dict[str, Tuple[str, str]], cache: Optional[str] = None, log=No
         for reg, names in list(regs.items()) + list(builders.items()):
             data["registries"].setdefault(reg, {}).update(names)
         data["non_module_pretrained"].update(pretrained)
+        data["returns_self_exceptions"].update(callables.returns_self_exceptions(ix, ev, prefixes))
         data["wrappers"].update(wraps)
         data["unwrappers"]["calls"].update(unwraps["calls"])
         for attr, owners in unwraps["attributes"].items():
@@ -214,7 +215,8 @@ def restrict(data: dict, top: str) -> dict:
         return q == top or q.startswith(top + ".")
 
     out = {}
-    for section in ("modules", "aliases", "factories", "optimizers", "non_module_pretrained", "registries", "wrappers"):
+    for section in ("modules", "aliases", "factories", "optimizers", "non_module_pretrained", "registries", "wrappers",
+                    "returns_self_exceptions"):
         out[section] = {k: v for k, v in data[section].items() if keep(k)}
     out["unwrappers"] = {
         "calls": {k: v for k, v in data["unwrappers"]["calls"].items() if keep(k)},

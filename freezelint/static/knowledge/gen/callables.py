@@ -47,6 +47,26 @@ def derive_returns_self(ix: Index) -> List[str]:
     return sorted(found)
 
 
+def returns_self_exceptions(ix: Index, ev: Evaluator, prefixes: List[str]) -> Dict[str, List[str]]:
+    """Module classes that override a returns-self method with one that does not return self
+    (`_RemoteModule.to` returns None, deepspeed's engine...): class -> methods."""
+    out: Dict[str, List[str]] = {}
+    for q in sorted(ix.classes):
+        if not _in(q, prefixes) or q == MODULE or not ev.is_module(q):
+            continue
+        own = ix.classes[q].methods
+        if not any(name in own for name in ev.returns_self):
+            continue
+        for name in sorted(ev.returns_self):  # also inherited ones: Module.eval returns self.train(False)
+            owner, f = ix.method(q, name)
+            if f is None:
+                continue
+            kinds = ev.returns(owner, f, q, 0)
+            if not kinds or not all(k[0] == "mod" and k[1] == q for k in kinds):
+                out.setdefault(q, []).append(name)
+    return out
+
+
 def _is_self(v, found: Set[str]) -> bool:
     if v == ("s",):
         return True

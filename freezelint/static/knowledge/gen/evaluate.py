@@ -358,8 +358,10 @@ class Evaluator(ClassFacts):
                     kinds.add(DATA)
             elif a.startswith(("builtins.", "torch.")) or a in ("None", "int", "float", "bool", "str"):
                 kinds.add(DATA)
-            elif not a.startswith("typing."):
+            elif not a.startswith("typing.") or a.endswith(".Self"):
                 return None, None
         if modules:
             return None, modules
+        if not kinds:  # only `Self`, `Optional`...: the body decides
+            return None, None
         return frozenset(kinds), None
