@@ -100,11 +100,12 @@ class FrozenBatchNormLeftTraining(FlowRule):
             return
         scope = self.facts.scope_of.get(id(tl.node))
         own = [e.target for e in tl.of(flow.EVAL) if e.target]
-        evaluated = own + self._class_eval_targets(scope.class_name if scope is not None else None)
         for f in freezes:
-            if f.target in done or any(flow.overlap(f.target, t) for t in evaluated):
+            if f.target in done or any(flow.overlap(f.target, t) for t in own) or not self._trains_after(tl, f):
                 continue
-            if not self._trains_after(tl, f) or self.holds_batchnorm(tl, f.target) is not True:
+            # the whole class's timelines only now: most freezes are settled by the cheap checks
+            others = self._class_eval_targets(scope.class_name if scope is not None else None)
+            if any(flow.overlap(f.target, t) for t in others) or self.holds_batchnorm(tl, f.target) is not True:
                 continue
             done.add(f.target)
             self.report_at(
@@ -181,13 +182,22 @@ class FrozenBatchNormLeftTraining(FlowRule):
 
     # -- `freeze_bn(m)`: eval() only if m itself is a BatchNorm, called with a whole stage
     def _bn_only_helper_calls(self, tl: flow.Timeline) -> None:
+        helpers = self.facts.__dict__.get("_frz106_bn_helpers")
+        if helpers is None:
+            helpers = self.facts.__dict__["_frz106_bn_helpers"] = {
+                name for name, defs in self.facts.functions.items()
+                if len(defs) == 1 and {"eval", "isinstance"} <= self.facts.scope_words.get(id(defs[0]), set())
+                and _evals_only_a_batchnorm_argument(defs[0])
+            }
+        if not helpers:
+            return
         scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
         for node in _own_calls(tl.node):
             if not isinstance(node.func, ast.Name) or not node.args or isinstance(node.args[0], ast.Starred):
                 continue
-            defs = self.facts.functions.get(node.func.id, [])
-            if len(defs) != 1 or not _evals_only_a_batchnorm_argument(defs[0]):
+            if node.func.id not in helpers:
                 continue
+            defs = self.facts.functions[node.func.id]
             arg = node.args[0]
             path = dotted_name(arg)
             if path is None or self._is_batchnorm_itself(arg, scope):
