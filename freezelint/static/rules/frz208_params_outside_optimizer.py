@@ -78,7 +78,14 @@ class ParamsOutsideOptimizer(FlowRule):
         opts = tl.of(flow.OPT)
         if not opts or not tl.of(flow.STEP) or not tl.of(flow.BACKWARD) or tl.of(flow.GRAD_OFF):
             return
-        if "requires_grad" in self.facts.code(tl.node) or tl.of(flow.FREEZE, flow.UNFREEZE, flow.ADD_GROUP):
+        if isinstance(tl.node, ast.Module):  # the top level's own statements, not the functions and classes
+            own_text = "\n".join(
+                self.facts.code(st) for st in tl.node.body
+                if not isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            )
+        else:
+            own_text = self.facts.code(tl.node)
+        if "requires_grad" in own_text or tl.of(flow.FREEZE, flow.UNFREEZE, flow.ADD_GROUP):
             return
         frozen_roots = {
             flow.segments(e.target)[0]
