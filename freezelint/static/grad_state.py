@@ -27,13 +27,11 @@ def had_grads(tl: flow.Timeline, f: flow.Event) -> bool:
 
 
 def stale_before_step(tl: flow.Timeline, f: flow.Event) -> bool:
-    """Straight-line: a backward, then no zero_grad, then this freeze, then a step."""
-    for b in tl.before(f, flow.BACKWARD):
-        if tl.between(b, f, flow.ZERO_GRAD):
-            continue
-        if any(s.loops == f.loops for s in tl.after(f, flow.STEP)) and b.loops == f.loops:
-            return True
-    return False
+    """In source order: a backward, no zero_grad, this freeze, no zero_grad, a step (the step applies them)."""
+    steps = tl.after(f, flow.STEP)
+    if not steps or tl.between(f, steps[0], flow.ZERO_GRAD):
+        return False
+    return any(not tl.between(b, f, flow.ZERO_GRAD) for b in tl.before(f, flow.BACKWARD))
 
 
 def running_loop(tl: flow.Timeline, f: flow.Event) -> Optional[int]:

@@ -94,7 +94,7 @@ class OptimizerBeforeFreeze(FlowRule):
                     why.append(f"`{call}` keeps zero-filled grads on them")
                 else:
                     why.append(f"`{call}` keeps zero-filled grads on them (its default before torch 2.0, which this project targets)")
-            if grad_state.stale_before_step(tl, f):
+            if grad_state.stale_before_step(tl, f) and not grad_state.clears_by_hand(tl, o.name):
                 why.append("the freeze comes between `backward()` and `step()`, so their grads are still applied")
             head = f"`{target}` is frozen{flow.describe(f)} after `{opt}` was built over its parameters ({self.code_of(o.node)})"
             tail = "freeze first, then build the optimizer over `filter(lambda p: p.requires_grad, ...)`"
@@ -104,6 +104,6 @@ class OptimizerBeforeFreeze(FlowRule):
             else:
                 self.report_at(
                     f,
-                    f"{head}: they get no gradient, so they do not move, but they stay in `{opt}`'s groups "
+                    f"{head}: no gradient reaches them after the freeze, so they do not move, but they stay in `{opt}`'s groups "
                     f"(state kept for them, weight decay applied if they ever get a gradient again); {tail}",
                 )
