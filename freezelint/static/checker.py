@@ -7,7 +7,7 @@ import gc
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Dict, FrozenSet, List, Optional
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 from freezelint.config import ConfigResolver, Settings
 from freezelint.findings import Applicability, Finding
@@ -17,6 +17,8 @@ from freezelint.static.discover import discover, explicitly_excluded, force_excl
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
 from freezelint.static.project import ProjectIndex, module_name
 from freezelint.static.project_root import MARKERS, find_project_root
+from freezelint.static.pool import AffinityPool
+from freezelint.static.pool import usable as pool_usable
 from freezelint.static.notebook import decode_path
 from freezelint.static.source import Source, SourceError
 from freezelint.target_version import explain_syntax_error
@@ -141,28 +143,35 @@ def _run_paths(req: CheckRequest) -> CheckResult:
     # Module names are relative to the project root; with a project marker there, the project's
     # other files are summarised too (not linted), so one linted file sees what the others define.
     root = find_project_root(req.paths)
-    summaries = []
-    modules = []
     seen = set()
-    for i, e in enumerate(entries):
-        progress("read", i, len(entries))
+    for e in entries:
         e.abspath = os.path.abspath(e.path)
         seen.add(e.abspath)
-        try:
-            summary = _summarize_file(e, store)
-        except SourceError as exc:
-            result.findings.append(engine.error_finding(e.path, str(exc), exc.line, exc.col))
-            result.errors += 1
-            e.digest = None  # type: ignore[assignment]  # unreadable: not linted
-            continue
-        summaries.append(summary)
-        modules.append(module_name(e.abspath, root))
-    for other in _project_files(root, req, seen):
-        try:
-            summaries.append(_summarize_file(other, store))
-        except SourceError:
-            continue  # reported only where it is linted itself
-        modules.append(module_name(other.abspath, root))
+    others = _project_files(root, req, seen)
+    workers = req.jobs or os.cpu_count() or 1
+    pool = None
+    try:
+        summaries, modules = [], []
+        got = _summaries(entries + others, store, workers, progress, len(entries))
+        if isinstance(got, tuple):
+            got, pool = got
+        for i, (e, summary, error) in enumerate(got):
+            if error is not None:
+                if i < len(entries):  # an unreadable project file is reported only where it is linted itself
+                    result.findings.append(engine.error_finding(e.path, *error))
+                    result.errors += 1
+                e.digest = None  # type: ignore[assignment]  # unreadable: not linted
+                continue
+            summaries.append(summary)
+            modules.append(module_name(e.abspath, root))
+        result_findings = _lint_phase(req, result, entries, store, summaries, modules, root, workers, pool, progress)
+    finally:
+        if pool is not None:
+            pool.close()
+    return result_findings
+
+
+def _lint_phase(req, result, entries, store, summaries, modules, root, workers, pool, progress) -> CheckResult:
     torch_override = next((e.settings.target_torch_version for e in entries if e.settings.target_torch_version), None)
     project = ProjectIndex.build(summaries, modules, root, torch_override)
     del summaries
@@ -190,8 +199,8 @@ def _run_paths(req: CheckRequest) -> CheckResult:
         pending[e.path] = (e, codes, ignored, key)
         jobs.append((e.path, codes, ignored, e.settings.max_file_size))
 
-    workers = req.jobs or os.cpu_count() or 1
-    for file_result in _lint_all(jobs, project, workers, req.progress, len(done)):
+    linted = pool.lint(jobs, project) if pool is not None else _lint_all(jobs, project, workers, req.progress, len(done))
+    for file_result in linted:
         e, codes, ignored, key = pending[file_result.path]
         if store is not None and key is not None and file_result.digest and file_result.digest == e.digest:
             store.record_results(e.abspath, e.digest, key, file_result.findings, file_result.error)
@@ -270,21 +279,56 @@ def _project_files(root: str, req: CheckRequest, seen: set) -> List[_Entry]:
     return out
 
 
-def _summarize_file(e: _Entry, store: Optional[Cache]):
-    """The file's project summary; sets e.digest. Raises SourceError if it cannot be read."""
-    st = None
-    if store is not None:
-        try:
-            st = os.stat(e.abspath)
-        except OSError:
-            st = None
-        if st is not None:
-            cached = store.lookup_stat(e.abspath, st)
-            if cached is not None:
-                summary = Cache.summary_of(cached)
-                if summary is not None:
-                    e.digest = cached["h"]
-                    return summary
+def _summaries(items: List[_Entry], store: Optional[Cache], workers: int, progress, shown: int):
+    """(entry, summary, error) per item, from the cache when its stat is unchanged, else read and summarised:
+    by a pool of workers (returned too, holding the trees for the lint phase) when there are enough."""
+    out: List[tuple] = []
+    misses: List[Tuple[int, os.stat_result]] = []
+    for i, e in enumerate(items):
+        if i < shown:
+            progress("read", i, shown)
+        st = _stat(e) if store is not None else None
+        cached = store.lookup_stat(e.abspath, st) if st is not None else None
+        summary = Cache.summary_of(cached) if cached is not None else None
+        if summary is not None:
+            e.digest = cached["h"]
+            out.append((e, summary, None))
+            continue
+        out.append(None)
+        misses.append((i, st))
+    if not misses:
+        return out
+    if not pool_usable(workers, len(misses)):
+        for i, st in misses:
+            e = items[i]
+            try:
+                out[i] = (e, _summarize_file(e, store, st), None)
+            except SourceError as exc:
+                out[i] = (e, None, (str(exc), exc.line, exc.col))
+        return out
+    pool = AffinityPool(min(workers, len(misses) // engine.MIN_FILES_PER_WORKER))
+    results = pool.summarize([(items[i].path, items[i].settings.max_file_size) for i, _ in misses])
+    for (i, st), (_path, summary, digest, error) in zip(misses, results):
+        e = items[i]
+        if error is not None:
+            out[i] = (e, None, error)
+            continue
+        if store is not None and st is not None:
+            e.digest = digest
+            store.record_file(e.abspath, st, digest, summary)
+        out[i] = (e, summary, None)
+    return out, pool
+
+
+def _stat(e: _Entry) -> Optional[os.stat_result]:
+    try:
+        return os.stat(e.abspath)
+    except OSError:
+        return None
+
+
+def _summarize_file(e: _Entry, store: Optional[Cache], st: Optional[os.stat_result] = None):
+    """Read and summarise one file (the cache lookup already missed); sets e.digest. Raises SourceError."""
     src = engine.read_source(e.path, e.settings.max_file_size)
     summary = engine.summarize_text(src.text)
     if store is not None and st is not None:
