@@ -1,0 +1,90 @@
+"""The house rules that keep freezelint easy to change: no import cycles, modules of a readable size."""
+
+import ast
+import os
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "freezelint")
+MAX_LINES = 420  # "~400": a module past this is split along a seam
+
+
+def _modules():
+    out = {}
+    for dirpath, _dirs, files in os.walk(ROOT):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(dirpath, f)
+                name = os.path.relpath(path, os.path.dirname(ROOT))[:-3].replace(os.sep, ".")
+                out[name[: -len(".__init__")] if name.endswith(".__init__") else name] = path
+    return out
+
+
+def _load_time_imports(path, modules):
+    """freezelint modules imported when this module loads (not inside functions or TYPE_CHECKING)."""
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    deps = set()
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If):
+            test = ast.unparse(node.test)
+            if "TYPE_CHECKING" not in test:
+                stack.extend(node.body + node.orelse)
+        elif isinstance(node, ast.Try):
+            stack.extend(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])
+        elif isinstance(node, ast.Import):
+            deps.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module in modules:
+                deps.add(node.module)
+            deps.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+    return deps
+
+
+def _cycles(graph):
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_import_cycles():
+    modules = _modules()
+    graph = {m: _load_time_imports(p, modules) - {m} for m, p in modules.items()}
+    assert _cycles(graph) == []
+
+
+@pytest.mark.parametrize("name", sorted(_modules()))
+def test_module_size(name):
+    path = _modules()[name]
+    lines = sum(1 for _ in open(path, encoding="utf-8"))
+    assert lines <= MAX_LINES, f"{name} has {lines} lines: split it along a seam"
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
