@@ -270,9 +270,29 @@ def test_rule_that_crashes_is_frz000_for_that_file_only(check, project, monkeypa
     (project / "crash.py").write_text(BAD)
     code, out, err = check(project)
     assert code == 2
-    assert _frz000(out, project / "crash.py") == (1, 1, "internal error (please report it): RuntimeError: boom")
+    # the rule, and the statement it was looking at, are named
+    line, col, reason = _frz000(out, project / "crash.py")
+    assert reason == (
+        f"internal error in FRZ001 at {line}:{col} (please report it; FREEZELINT_DEBUG=1 shows the traceback): "
+        "RuntimeError: boom"
+    )
+    assert (line, col) != (1, 1)
     _assert_rest_linted(out, project)
     assert "Traceback" not in err
+
+
+def test_rule_crash_with_freezelint_debug_raises(monkeypatch, tmp_path):
+    from freezelint.static import engine
+    from freezelint.static.rules.frz001_module_requires_grad_attribute import ModuleRequiresGradAttribute
+    from freezelint.static.source import Source
+
+    def explode(self, node):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ModuleRequiresGradAttribute, "visit_Assign", explode)
+    monkeypatch.setenv("FREEZELINT_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        engine.lint_source(str(tmp_path / "x.py"), Source(BAD), frozenset({"FRZ001"}))
 
 
 # -- odd but valid: linted normally --------------------------------------------

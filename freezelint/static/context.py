@@ -116,6 +116,7 @@ class RuleRunner:
     def __init__(self, ctx: FileContext, rule_classes: Sequence[Type[Rule]]):
         self.ctx = ctx
         self.rules = [cls(ctx) for cls in rule_classes]
+        self.active: Optional[Tuple[object, ast.AST]] = None  # the rule method running now, and its node
         self._visit: Dict[str, list] = {}
         self._leave: Dict[str, list] = {}
         for rule in self.rules:
@@ -149,6 +150,7 @@ class RuleRunner:
             elif isinstance(node, ast.For) and node.body:
                 self._guard_body(node.body, loop_target_kinds(node, ctx.facts, ctx.scope))
         for fn in self._visit.get(type(node).__name__, ()):
+            self.active = (fn, node)  # what an internal error names: the rule and the position
             fn(node)
         return True
 
@@ -172,6 +174,7 @@ class RuleRunner:
 
     def on_leave(self, node: ast.AST) -> None:
         for fn in self._leave.get(type(node).__name__, ()):
+            self.active = (fn, node)
             fn(node)
         ctx = self.ctx
         if isinstance(node, SCOPE_NODES):

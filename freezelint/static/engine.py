@@ -98,8 +98,28 @@ def lint_text(
         project = ProjectIndex.build([summarize(text, _near)])
     facts = FileFacts(module, source, project, project.module_of(path) if project.root else "")
     ctx = FileContext(path, module, facts, source)
-    walk(module, [RuleRunner(ctx, rules)])
+    runner = RuleRunner(ctx, rules)
+    try:
+        walk(module, [runner])
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as exc:
+        if os.environ.get("FREEZELINT_DEBUG"):
+            raise
+        raise RuleCrash(runner.active, source, exc) from exc
     return [_finding(path, source, rep) for rep in ctx.reports]
+
+
+class RuleCrash(Exception):
+    """A rule raised: the one-line report names the rule, the position it was looking at, and the error."""
+
+    def __init__(self, active, source, exc: Exception):
+        fn, node = active if active is not None else (None, None)
+        rule = getattr(getattr(fn, "__self__", None), "code", None)
+        self.line, self.col = (source.span(node)[:2] if node is not None and hasattr(node, "lineno") else (1, 1))
+        where = f" in {rule}" if rule else ""
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        super().__init__(f"internal error{where} at {self.line}:{self.col} (please report it; FREEZELINT_DEBUG=1 shows the traceback): {reason}")
 
 
 def _finding(path: str, source, rep) -> Finding:
@@ -233,9 +253,13 @@ def lint_source(
         return FileResult(path, [error_finding(path, "expression nesting too deep to analyse")], error=True)
     except MemoryError:
         return FileResult(path, [error_finding(path, "out of memory while analysing")], error=True)
-    except Exception as exc:  # a bug in a rule must not take the whole run down: report it on this file
+    except RuleCrash as exc:  # a bug in a rule must not take the whole run down: report it on this file
+        return FileResult(path, [error_finding(path, str(exc), exc.line, exc.col)], error=True)
+    except Exception as exc:  # a bug outside the rules (facts, flow, notebooks): the same, one line
+        if os.environ.get("FREEZELINT_DEBUG"):
+            raise
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-        return FileResult(path, [error_finding(path, f"internal error (please report it): {reason}")], error=True)
+        return FileResult(path, [error_finding(path, f"internal error (please report it; FREEZELINT_DEBUG=1 shows the traceback): {reason}")], error=True)
     return FileResult(path, finalize(path, source.text, findings, ignored))
 
 
