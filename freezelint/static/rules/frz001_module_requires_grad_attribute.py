@@ -36,6 +36,12 @@ class ModuleRequiresGradAttribute(Rule):
     model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 2))
     model[0].requires_grad_(False)
     ```
+
+    ## Fix safety
+    The fix (`module.requires_grad_(flag)`) is safe: the assignment froze nothing and created a plain
+    attribute nothing else can rely on, so the rewrite only adds the freeze that was meant. When the
+    same file reads `module.requires_grad` back (`if not model.requires_grad:`), the fix is marked
+    unsafe: after it, that attribute no longer exists and the read raises `AttributeError`.
     """
 
     code = "FRZ001"
@@ -65,13 +71,35 @@ class ModuleRequiresGradAttribute(Rule):
             replace = None
             if len(node.targets) == 1:
                 replace = (node, requires_grad_call(receiver, value))
+            read_back = (self.ctx.scope.class_name if receiver.startswith("self") else None, receiver) in self._read_back()
             self.report(
                 t,
                 message,
                 replace=replace,
-                applicability=Applicability.SAFE,
-                fix_message=f"Call `{receiver}.requires_grad_({value})`",
+                # After the fix the attribute no longer exists: code that reads it back would raise AttributeError.
+                applicability=Applicability.UNSAFE if read_back else Applicability.SAFE,
+                fix_message=f"Call `{receiver}.requires_grad_({value})`"
+                + (f" (unsafe: `{receiver}.requires_grad` is read elsewhere in this file)" if read_back else ""),
             )
+
+    def _read_back(self):
+        """(class, receiver) pairs whose `.requires_grad` this file reads (`if not model.requires_grad:`);
+        the class only for `self...` receivers, since another class's `self` is another object."""
+        cached = self.facts.__dict__.get("_frz001_read_back")
+        if cached is None:
+            cached = set()
+
+            def reads(node):
+                for n in ast.walk(node):
+                    if isinstance(n, ast.Attribute) and n.attr == "requires_grad" and isinstance(n.ctx, ast.Load):
+                        yield self.ctx.code(n.value)
+
+            cached.update((None, r) for r in reads(self.facts.module) if not r.startswith("self"))
+            for name, infos in self.facts.classes.items():
+                for info in infos:
+                    cached.update((name, r) for r in reads(info.node) if r.startswith("self"))
+            self.facts.__dict__["_frz001_read_back"] = cached
+        return cached
 
     def _stores_an_option(self, target: ast.Attribute, value: ast.AST) -> bool:
         """On `self`, from a parameter of the method that the method also uses elsewhere (`freeze=not requires_grad`)."""

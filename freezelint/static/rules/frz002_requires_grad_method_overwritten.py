@@ -43,6 +43,11 @@ class RequiresGradMethodOverwritten(Rule):
     encoder = nn.Linear(8, 8)
     encoder.requires_grad_(False)
     ```
+
+    ## Fix safety
+    The fix (call the method instead of assigning it) is safe: the assignment replaced the method
+    with a bool and froze nothing, so the rewrite only adds the freeze that was meant; any later
+    call of `x.requires_grad_(...)` that raised `TypeError: 'bool' object is not callable` works.
     """
 
     code = "FRZ002"

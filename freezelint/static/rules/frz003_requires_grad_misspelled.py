@@ -105,6 +105,11 @@ class RequiresGradMisspelled(Rule):
     for p in model.parameters():
         p.requires_grad = False
     ```
+
+    ## Fix safety
+    The fix (respell the name `requires_grad`) is unsafe: it changes what the program does (the
+    flag is now really set, or a keyword now reaches a different parameter or raises), which is the
+    point, but it is a change in behaviour a reviewer should look at.
     """
 
     code = "FRZ003"

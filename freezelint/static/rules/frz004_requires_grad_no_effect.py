@@ -42,6 +42,11 @@ class RequiresGradNoEffect(Rule):
     for p in model.parameters():
         p.requires_grad = False
     ```
+
+    ## Fix safety
+    The fix (turn the discarded comparison into the assignment, or call the method) is unsafe: it
+    changes behaviour on purpose, since the line did nothing before, and the comparison may have
+    been a mistyped `assert` rather than a mistyped assignment.
     """
 
     code = "FRZ004"

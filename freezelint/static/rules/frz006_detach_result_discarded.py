@@ -42,6 +42,11 @@ class DetachResultDiscarded(Rule):
         features = features.detach()
         return features
     ```
+
+    ## Fix safety
+    The fix (`x = x.detach()`) is unsafe: every later use of `x` in the function now sees the
+    detached tensor, so gradients stop flowing through them, which is usually the intent but
+    changes what trains.
     """
 
     code = "FRZ006"
