@@ -48,3 +48,17 @@ def test_every_rule_has_a_fixture():
     names = {os.path.basename(p)[:-3] for p in FIXTURE_FILES}
     missing = [r.code for r in load_rules() if r.code not in names]
     assert missing == []
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: os.path.relpath(p, FIXTURES))
+def test_correct_sections_hold_only_correct_code(path):
+    """A `# --- correct code` section is a negative test: no line in it may expect a finding."""
+    import re
+
+    in_correct, marked = False, []
+    for lineno, line in enumerate(open(path, encoding="utf-8").read().splitlines(), 1):
+        if line.startswith("# ---"):
+            in_correct = "correct" in line.lower()
+        elif in_correct and re.search(r"#\s*expect:", line):
+            marked.append(lineno)
+    assert marked == []
