@@ -62,3 +62,47 @@ def test_correct_sections_hold_only_correct_code(path):
         elif in_correct and re.search(r"#\s*expect:", line):
             marked.append(lineno)
     assert marked == []
+
+
+def test_every_fixable_rule_has_a_fix_round_trip():
+    have = {os.path.basename(p)[:-3] for p in FIXED}
+    missing = [r.code for r in load_rules() if r.fixable and r.code not in have]
+    assert missing == []
+
+
+SNAPSHOTS = os.path.join(FIXTURES, "snapshots")
+
+
+def _snapshot_of(path):
+    text = open(path, encoding="utf-8").read()
+    opts = options(text)
+    torch = parse_version(opts["target-torch-version"]) if "target-torch-version" in opts else None
+    out = []
+    for f in lint_findings(text, opts.get("select", "ALL"), path, torch):
+        item = {
+            "code": f.code,
+            "range": [f.line, f.col, f.end_line, f.end_col],
+            "severity": f.severity.value,
+            "message": f.message,
+        }
+        if f.fix is not None:
+            item["fix"] = f.fix.to_json()
+        out.append(item)
+    return out
+
+
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda p: os.path.relpath(p, FIXTURES))
+def test_fixture_snapshot(path):
+    """Messages, ranges, severities and fix edits, as ruff's fixture snapshots.
+    After a deliberate change: FREEZELINT_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_fixtures.py, then review the diff."""
+    import json
+
+    snap = os.path.join(SNAPSHOTS, os.path.relpath(path, FIXTURES)[:-3] + ".json")
+    got = _snapshot_of(path)
+    if os.environ.get("FREEZELINT_UPDATE_SNAPSHOTS"):
+        os.makedirs(os.path.dirname(snap), exist_ok=True)
+        with open(snap, "w", encoding="utf-8") as fh:
+            json.dump(got, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+    with open(snap, encoding="utf-8") as fh:
+        assert got == json.load(fh)
