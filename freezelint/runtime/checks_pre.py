@@ -133,7 +133,7 @@ def _eval_as_freeze(a: "FreezeAudit") -> None:
         f"{'their' if group else 'its'} parameters require grad and the optimizer updates them"
         f"{' (' + str(len(group)) + ' modules: ' + ', '.join(group[:3]) + ')' if group else ''}: eval() does not "
         f"freeze; if this is meant as a freeze call `{mod_ref(obj) if not group else 'module'}.requires_grad_(False)`, "
-        f"otherwise pass `ignore=[...]` to say the eval mode is intended")))
+        f"otherwise name what is frozen with `frozen=[...]` (then eval mode alone is not reported)")))
 
 
 def _membership(a: "FreezeAudit") -> None:
