@@ -88,6 +88,7 @@ class FactsCollector:
         self._loops: List[ast.AST] = []
         self.assigned_in_loop: Dict[int, Set[str]] = {}  # id(For) -> names rebound inside its body
         self.name_methods: Dict[Tuple[int, str], Set[str]] = {}  # (id(scope node), name) -> methods called on it
+        self.compile_calls: List[ast.Call] = []  # calls of an attribute named `compile`
         # (id(scope node), name) -> lists appended/extended/added to it (`groups.append({...})`), as list expressions
         self.list_growth: Dict[Tuple[int, str], List[ast.AST]] = {}
         self._pops: Dict[int, str] = {}  # id(node) -> what to pop when leaving it
@@ -246,7 +247,9 @@ class FactsCollector:
         if isinstance(func, ast.Name):
             self.calls.setdefault(func.id, []).append((node, self.scope))
             self.scope_words.setdefault(id(self.scope.node), set()).add(func.id)
-        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        if isinstance(func, ast.Attribute) and func.attr == "compile":
+            self.compile_calls.append(node)  # `torch.compile(...)` candidates, for FRZ207 without a walk
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             # duck typing evidence: the methods called on each name, per scope
             self.name_methods.setdefault((id(self.scope.node), func.value.id), set()).add(func.attr)
             if func.attr in ("append", "extend") and len(node.args) == 1:

@@ -7,11 +7,16 @@ import pkgutil
 from typing import List, Type
 
 
+_LOADED: List[Type["Rule"]] = []  # noqa: F821
+
+
 def load_rules() -> List[Type["Rule"]]:  # noqa: F821
-    """Import every rule module in this package and return the Rule classes, by code."""
+    """Import every rule module in this package and return the Rule classes, by code (listed once per process)."""
     from freezelint.static.rules.base import Rule
 
-    for mod in pkgutil.iter_modules(__path__):
-        if mod.name.startswith("frz"):
-            importlib.import_module(f"{__name__}.{mod.name}")
-    return sorted(Rule.registry.values(), key=lambda r: r.code)
+    if not _LOADED:
+        for mod in pkgutil.iter_modules(__path__):
+            if mod.name.startswith("frz"):
+                importlib.import_module(f"{__name__}.{mod.name}")
+        _LOADED.extend(sorted(Rule.registry.values(), key=lambda r: r.code))
+    return list(_LOADED)

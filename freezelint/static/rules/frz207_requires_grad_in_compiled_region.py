@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Dict, Optional
 
 from freezelint.findings import Severity
@@ -43,20 +44,31 @@ def compiled_functions(facts) -> Dict[int, str]:
             for dec in d.decorator_list:
                 if facts.qualified(dec, facts.module_scope) == _COMPILE or _compile_call(facts, dec):
                     out[id(d)] = f"decorated with `@{facts.code(dec)}`"
-    for infos in facts.classes.values():
+    # One walk finds every torch.compile call; the classes' own calls are then picked by position.
+    candidates = list(facts.collector.compile_calls)
+    for name, sites in facts.calls.items():  # `from torch import compile as tc`: calls of a bare name
+        bindings = facts.module_scope.bindings.get(name, ())
+        if any(b.kind is not None and b.kind.detail == _COMPILE for b in bindings):
+            candidates.extend(call for call, _scope in sites)
+    compile_calls = sorted(
+        (n for n in candidates if _compile_call(facts, n) is not None), key=lambda n: (n.lineno, n.col_offset)
+    )
+    for infos in facts.classes.values() if compile_calls else ():
         for info in infos:
             methods = _methods(info)
-            for node in ast.walk(info.node):
-                call = _compile_call(facts, node)
-                arg = call.args[0] if call is not None and call.args else None
+            start, end = info.node.lineno, info.node.end_lineno or info.node.lineno
+            for call in compile_calls:
+                if not start <= call.lineno <= end:
+                    continue
+                arg = call.args[0] if call.args else None
                 if (
                     isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name)
                     and arg.value.id == "self" and arg.attr in methods
                 ):
                     out.setdefault(id(methods[arg.attr]), f"compiled by `{facts.code(call)}`")
-    for node in ast.walk(facts.module):
-        call = _compile_call(facts, node)
-        if call is None or not call.args:
+    for node in compile_calls:
+        call = node
+        if not call.args:
             continue
         arg = call.args[0]
         if isinstance(arg, ast.Name) and arg.id in facts.functions and not facts.classes.get(arg.id):
@@ -202,6 +214,8 @@ class RequiresGradInCompiledRegion(FlowRule):
     summary = "`requires_grad` changed inside a function compiled with `torch.compile`"
     severity = Severity.WARNING
     triggers = ("compile",)
+    # It reports a requires_grad write: a file that compiles but never spells one cannot fire.
+    trigger_pattern = re.compile(r"requires_grad")
 
     def check(self, tl: flow.Timeline) -> None:
         if not isinstance(tl.node, FUNCTION_NODES):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Dict, List
 
 from freezelint.findings import Severity
@@ -73,6 +74,8 @@ class ParamsOutsideOptimizer(FlowRule):
     summary = "part of a trained model is in no optimizer and never frozen: it gets gradients nothing applies"
     severity = Severity.WARNING
     triggers = ("backward",)
+    # It needs an optimizer built and stepped in the same scope as the backward.
+    trigger_pattern = re.compile(r"\.step\(")
 
     def check(self, tl: flow.Timeline) -> None:
         opts = tl.of(flow.OPT)
