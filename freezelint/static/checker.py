@@ -266,6 +266,7 @@ def _project_files(root: str, req: CheckRequest, seen: set) -> List[_Entry]:
     if not any(os.path.lexists(os.path.join(root, m)) for m in MARKERS):
         return []  # no project here: the project is the linted paths themselves
     out: List[_Entry] = []
+    settings = req.resolver.for_path(os.path.join(root, "__init__.py"))  # only max-file-size is read for these
     for path, _explicit in discover([root], req.resolver):
         if not path.endswith((".py", ".pyi")):
             continue
@@ -273,7 +274,7 @@ def _project_files(root: str, req: CheckRequest, seen: set) -> List[_Entry]:
         if abspath in seen:
             continue
         seen.add(abspath)
-        out.append(_Entry(path, req.resolver.for_path(path), abspath))
+        out.append(_Entry(path, settings, abspath))
         if len(out) > MAX_PROJECT_FILES:
             return []
     return out

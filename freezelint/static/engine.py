@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
 
@@ -342,6 +341,8 @@ def lint_many(
 
         # Forked workers inherit the trees phase 1 kept (parsed.py); spawned ones parse again.
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+        from concurrent.futures import ProcessPoolExecutor  # imported only when a pool runs (start-up time)
+
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(project,)) as pool:
             return list(pool.map(_lint_job, jobs, chunksize=max(1, min(16, len(jobs) // (workers * 8)))))
     finally:

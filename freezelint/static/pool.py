@@ -10,7 +10,6 @@ the pipes; no source text does.
 
 from __future__ import annotations
 
-import multiprocessing
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -51,6 +50,8 @@ def _serve(conn) -> None:
 
 class AffinityPool:
     def __init__(self, workers: int):
+        import multiprocessing  # only when a pool runs (start-up time of one-file runs)
+
         ctx = multiprocessing.get_context("fork")
         self.conns = []
         self.procs = []
