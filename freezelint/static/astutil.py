@@ -31,6 +31,16 @@ def dotted_name(node: Optional[ast.AST]) -> Optional[str]:
     return None
 
 
+def unquoted(ann: Optional[ast.AST]) -> Optional[ast.AST]:
+    """A string annotation (`"BertModel"`) as the expression it names; other nodes as they are; None if unparsable."""
+    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
+        try:
+            return ast.parse(ann.value, mode="eval").body
+        except SyntaxError:
+            return None
+    return ann
+
+
 def bool_literal(node: Optional[ast.AST]) -> Optional[bool]:
     if isinstance(node, ast.Constant) and isinstance(node.value, bool):
         return node.value

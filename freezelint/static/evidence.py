@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from typing import AbstractSet, Callable, Optional
 
-from freezelint.static.astutil import dotted_name
+from freezelint.static.astutil import dotted_name, unquoted
 from freezelint.static.kinds import CONTAINER, K_MODULE, MODULE, Kind, join
 
 # Called on a name, these say it is an nn.Module (no tensor or optimizer has them).
@@ -52,11 +52,9 @@ def library_class_kind(qualname: Optional[str]) -> Optional[Kind]:
 def annotation_evidence(ann: ast.AST, qualify: Callable[[ast.AST], Optional[str]], is_project_module: Callable[[str], bool]) -> Optional[Kind]:
     """What an annotation says: a project or library Module class, also inside Optional[...];
     Union[...] only when every member is a Module (`Union[str, PreTrainedModel]` needs an isinstance)."""
-    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
-        try:
-            ann = ast.parse(ann.value, mode="eval").body
-        except SyntaxError:
-            return None
+    ann = unquoted(ann)
+    if ann is None:
+        return None
     if isinstance(ann, ast.Subscript):
         head = (dotted_name(ann.value) or "").rsplit(".", 1)[-1]
         if head not in _UNION_NAMES:

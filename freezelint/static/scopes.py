@@ -10,7 +10,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from freezelint.static.astutil import dotted_name
+from freezelint.static.astutil import dotted_name, unquoted
 from freezelint.static.kinds import CLASS, CONTAINER, FUNC, K_MODULE, K_OTHER, K_TENSOR, REF, UNKNOWN, Kind
 
 
@@ -47,13 +47,9 @@ class ClassInfo:
 
 def annotation_kind(ann: Optional[ast.AST]) -> Optional[Kind]:
     """nn.Module / torch.Tensor / nn.Parameter annotations, also inside Optional[...] and strings."""
+    ann = unquoted(ann)
     if ann is None:
         return None
-    if isinstance(ann, ast.Constant) and isinstance(ann.value, str):
-        try:
-            ann = ast.parse(ann.value, mode="eval").body
-        except SyntaxError:
-            return None
     if isinstance(ann, ast.Subscript):
         name = dotted_name(ann.value)
         if name and name.rsplit(".", 1)[-1] == "Optional":
