@@ -128,28 +128,39 @@ class RuleRunner:
         # id(body list's first statement) -> guards that hold from there on (if bodies, for bodies)
         self._guard_starts: Dict[int, Dict[str, Kind]] = {}
         self._guard_ends: Dict[int, int] = {}  # id(last statement of a guarded body) -> how many to pop
+        self._visit_by_type: Dict[type, tuple] = {}
+        self._leave_by_type: Dict[type, tuple] = {}
 
     def on_visit(self, node: ast.AST) -> bool:
-        ctx = self.ctx
-        if isinstance(node, ast.stmt):
-            g = self._guard_starts.pop(id(node), None)
-            if g is not None:
-                ctx.guard_stack.append((ctx.scope, g))
-        if isinstance(node, SCOPE_NODES):
-            ctx.scope_stack.append(ctx.facts.scope_of.get(id(node), ctx.scope))
-            if not isinstance(node, ast.Lambda):
+        cls = type(node)
+        role = _ROLE.get(cls)
+        if role is None:
+            role = _ROLE[cls] = _role_of(cls)
+        if role:  # statements, scopes and the module; most nodes are expressions and skip all this
+            ctx = self.ctx
+            if role != _LAMBDA and role != _MODULE:
+                g = self._guard_starts.pop(id(node), None)
+                if g is not None:
+                    ctx.guard_stack.append((ctx.scope, g))
+            if role == _FUNCTION or role == _LAMBDA:
+                ctx.scope_stack.append(ctx.facts.scope_of.get(id(node), ctx.scope))
+                if role == _FUNCTION:
+                    self._narrowing_guards(node.body)
+            elif role == _MODULE:
                 self._narrowing_guards(node.body)
-        elif isinstance(node, ast.Module):
-            self._narrowing_guards(node.body)
-        elif isinstance(node, ast.stmt):
-            ctx.statement_stack.append(node)
-            for block in _blocks(node):
-                self._narrowing_guards(block)
-            if isinstance(node, ast.If) and node.body:
-                self._guard_body(node.body, isinstance_guards(node.test, ctx.facts, ctx.scope))
-            elif isinstance(node, ast.For) and node.body:
-                self._guard_body(node.body, loop_target_kinds(node, ctx.facts, ctx.scope))
-        for fn in self._visit.get(type(node).__name__, ()):
+            else:
+                ctx.statement_stack.append(node)
+                if role == _COMPOUND:
+                    for block in _blocks(node):
+                        self._narrowing_guards(block)
+                    if cls is ast.If and node.body:
+                        self._guard_body(node.body, isinstance_guards(node.test, ctx.facts, ctx.scope))
+                    elif cls is ast.For and node.body:
+                        self._guard_body(node.body, loop_target_kinds(node, ctx.facts, ctx.scope))
+        handlers = self._visit_by_type.get(cls)
+        if handlers is None:
+            handlers = self._visit_by_type[cls] = tuple(self._visit.get(cls.__name__, ()))
+        for fn in handlers:
             self.active = (fn, node)  # what an internal error names: the rule and the position
             fn(node)
         return True
@@ -173,15 +184,22 @@ class RuleRunner:
         self._guard_ends[id(body[-1])] = self._guard_ends.get(id(body[-1]), 0) + 1
 
     def on_leave(self, node: ast.AST) -> None:
-        for fn in self._leave.get(type(node).__name__, ()):
+        cls = type(node)
+        handlers = self._leave_by_type.get(cls)
+        if handlers is None:
+            handlers = self._leave_by_type[cls] = tuple(self._leave.get(cls.__name__, ()))
+        for fn in handlers:
             self.active = (fn, node)
             fn(node)
+        role = _ROLE[cls]
+        if not role or role == _MODULE:
+            return
         ctx = self.ctx
-        if isinstance(node, SCOPE_NODES):
+        if role == _FUNCTION or role == _LAMBDA:
             ctx.scope_stack.pop()
-        elif isinstance(node, ast.stmt):
+        else:
             ctx.statement_stack.pop()
-        if isinstance(node, ast.stmt):
+        if role != _LAMBDA:
             for _ in range(self._guard_ends.pop(id(node), 0)):
                 ctx.guard_stack.pop()
 
@@ -192,3 +210,21 @@ def _blocks(stmt: ast.stmt) -> List[List[ast.stmt]]:
     out += [h.body for h in getattr(stmt, "handlers", ())]
     out += [c.body for c in getattr(stmt, "cases", ())]
     return [b for b in out if b and isinstance(b[0], ast.stmt)]
+
+
+# What a node class is to the runner: 0 an expression (or anything else), then the roles below.
+_SIMPLE, _COMPOUND, _FUNCTION, _LAMBDA, _MODULE = 1, 2, 3, 4, 5
+_ROLE: Dict[type, int] = {}
+
+
+def _role_of(cls: type) -> int:
+    if cls is ast.Module:
+        return _MODULE
+    if cls is ast.Lambda:
+        return _LAMBDA
+    if cls in (ast.FunctionDef, ast.AsyncFunctionDef):
+        return _FUNCTION
+    if issubclass(cls, ast.stmt):
+        fields = cls._fields
+        return _COMPOUND if ("body" in fields or "handlers" in fields or "cases" in fields) else _SIMPLE
+    return 0
