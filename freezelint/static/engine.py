@@ -15,7 +15,7 @@ from typing import FrozenSet, Iterable, List, Optional, Sequence, Tuple, Type
 from freezelint.findings import Applicability, Edit, Finding, Fix, Severity
 from freezelint.registry import PARSE_ERROR_INFO
 from freezelint.static import parsed
-from freezelint.static.project import FileSummary, ProjectIndex, summarize
+from freezelint.static.project import FileSummary, ProjectIndex
 from freezelint.static.summary import summarize_tree
 from freezelint.static.notebook import decode_path, raw_size_limit
 from freezelint.static.source import Source, SourceError
@@ -94,7 +94,7 @@ def lint_text(
     module = parsed.take(text) or parse(text)
     source = SourceText(text)
     if project is None:
-        project = ProjectIndex.build([summarize(text, _near)])
+        project = ProjectIndex.build([summarize_tree(module, _near, text)])  # this file alone: its own tree
     facts = FileFacts(module, source, project, project.module_of(path) if project.root else "")
     ctx = FileContext(path, module, facts, source)
     runner = RuleRunner(ctx, rules)
