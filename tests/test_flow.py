@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from freezelint.static import flow
+from freezelint.static import flow, flow_file
 from freezelint.static.astutil import SourceText
 from freezelint.static.facts import FileFacts
 
@@ -18,7 +18,7 @@ def parsed(src):
 
 def timelines(src):
     module, facts = parsed(src)
-    ff = flow.file_flow(facts)
+    ff = flow_file.file_flow(facts)
     out = {None: ff.timeline(module)}
     for name, defs in facts.functions.items():
         out[name] = ff.timeline(defs[0])
@@ -343,7 +343,7 @@ def test_nested_functions_have_their_own_timeline():
 def test_timelines_are_cached_per_scope():
     _, facts = parsed("def f(m):\n    m.eval()\n")
     node = facts.functions["f"][0]
-    assert flow.timeline(facts, node) is flow.timeline(facts, node)
+    assert flow_file.timeline(facts, node) is flow_file.timeline(facts, node)
 
 
 def test_scopes_without_freeze_words_get_an_empty_timeline():
@@ -495,7 +495,7 @@ def test_a_lambda_scope_has_an_empty_timeline():
     # FRZ105 asks for the timeline of the scope it is in, which can be a lambda
     module, facts = parsed("f = lambda loss: loss.backward()\n")
     lam = module.body[0].value
-    assert flow.timeline(facts, lam).events == []
+    assert flow_file.timeline(facts, lam).events == []
 
 
 ELIF = """
@@ -527,7 +527,7 @@ def test_elif_and_else_if_arms_are_exclusive(with_source, src):
     # ast spells `elif b:` and `else:` + `if b:` alike (an If alone in `orelse`)
     module = ast.parse(src)
     facts = FileFacts(module, SourceText(src) if with_source else None)
-    head, neck, tail, stem = flow.timeline(facts, facts.functions["f"][0]).of(flow.FREEZE)
+    head, neck, tail, stem = flow_file.timeline(facts, facts.functions["f"][0]).of(flow.FREEZE)
     assert flow.exclusive(head, neck) and flow.exclusive(head, tail) and flow.exclusive(neck, tail)
     assert stem.branches == () and not any(flow.exclusive(e, stem) for e in (head, neck, tail))
 

@@ -16,13 +16,13 @@ Targets are attribute paths ("model.backbone.layer4"), so "freeze
 variable of `for m in model.modules()`), and DDP's `.module` / compile's
 `._orig_mod` segments are dropped.
 
-Timelines are built lazily, once per scope (cached on the `FileFacts`), by one
+Timelines are built lazily, once per scope (cached per file in `flow_file`), by one
 walk over that scope's own `ast` statements (nested functions, classes and
 lambdas are skipped: they have timelines of their own), so the cost is linear
 in file size. The rules are small queries over this (see the helpers at the end).
 Events are extracted in `flow_events.py` (optimizer parameter sources in
-`flow_params.py`); this module holds the vocabulary, the paths, the per-file
-cache and the questions rules share.
+`flow_params.py`) and built, once per scope, by `flow_file.py`; this module holds
+the vocabulary, the paths and the questions rules share.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import ast
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
-from freezelint.static.astutil import FUNCTION_NODES
 from freezelint.static.facts import FileFacts
 
 # event kinds
@@ -199,82 +198,6 @@ def comment_near(facts: FileFacts, stmt: Optional[ast.AST]) -> str:
     return facts.source.comment_near(stmt) if facts.source is not None else ""
 
 
-# --- the per-file cache and shared questions ------------------------------------
-
-
-class FileFlow:
-    """Timelines of one file, built on demand and kept for every rule."""
-
-    def __init__(self, facts: FileFacts):
-        self.facts = facts
-        self._cache: Dict[Tuple[int, bool], Timeline] = {}
-        self._all: Optional[List[Timeline]] = None
-
-    def timeline(self, node: ast.AST, follow: bool = True) -> Timeline:
-        key = (id(node), follow)
-        tl = self._cache.get(key)
-        if tl is not None:
-            return tl
-        scope = self.facts.scope_of.get(id(node), self.facts.module_scope)
-        name = node.name if isinstance(node, FUNCTION_NODES) else None
-        tl = Timeline(node, name)
-        self._cache[key] = tl  # recursion guard: a helper calling back sees a partial timeline
-        if not isinstance(node, (ast.Module,) + FUNCTION_NODES) or not self._may_have_events(node, follow):
-            return tl  # a lambda's body is one expression: no statements, no events of its own
-        from freezelint.static.flow_events import Builder  # flow_events imports this module
-        from freezelint.static.flow_params import grad_mode_of
-
-        b = Builder(self, tl, scope, follow)
-        if isinstance(node, FUNCTION_NODES):
-            for d in node.decorator_list:
-                m = grad_mode_of(self.facts, d, scope)
-                if m is not None:
-                    b.grad = [m if m != "enable_grad" else None]
-        b.run(node.body)
-        return tl
-
-    def _may_have_events(self, node: ast.AST, follow: bool = True) -> bool:
-        """Cheap gate on the names a scope itself uses (`facts.scope_words`), so most scopes are never walked.
-
-        A scope (followed: a rule will query it) needs a freeze, mode, backward or grad-switch word, or a
-        call of a same-file function that passes the helper gate. A helper (not followed) needs one of
-        those words or an optimizer/wrapper/step word, since those events count at its call sites.
-        """
-        words = self.facts.scope_words.get(id(node))
-        if not words:
-            return False
-        if any(w.lower().startswith(_HELPER_WORD_PREFIXES) for w in words):
-            return True
-        if words & self.facts.project.effect_names:
-            return True  # calls a helper of another file that freezes or switches modes
-        if not follow:
-            return bool(words & _HELPER_WORDS)
-        if words & _CORE_WORDS:
-            return True
-        return any(
-            self._may_have_events(d, follow=False) for w in words for d in self.facts.functions.get(w, ())
-        )
-
-    def all_timelines(self) -> List[Timeline]:
-        if self._all is None:
-            nodes = [self.facts.module] + [d for defs in self.facts.functions.values() for d in defs]
-            self._all = [self.timeline(n) for n in nodes]
-        return self._all
-
-
-def file_flow(facts: FileFacts) -> FileFlow:
-    """The flow analysis of a file, created on first use and shared by all rules."""
-    flow = facts.__dict__.get("_flow")
-    if flow is None:
-        flow = FileFlow(facts)
-        facts.__dict__["_flow"] = flow
-    return flow
-
-
-def timeline(facts: FileFacts, node: ast.AST) -> Timeline:
-    return file_flow(facts).timeline(node)
-
-
 # --- shared questions the rules ask -----------------------------------------------
 
 
@@ -282,15 +205,6 @@ def class_overrides_train(facts: FileFacts, class_name: Optional[str]) -> bool:
     if class_name is None:
         return False
     return any("train" in info.body_names for info in facts.classes.get(class_name, []))
-
-
-def train_replaced_paths(flow_: "FileFlow") -> List[str]:
-    """Paths whose `train` attribute is replaced anywhere in the file (`vae.train = disabled_train`)."""
-    cached = flow_.__dict__.get("_train_replaced")
-    if cached is None:
-        cached = [e.target for tl in flow_.all_timelines() for e in tl.of(TRAIN_REPLACED) if e.target]
-        flow_.__dict__["_train_replaced"] = cached
-    return cached
 
 
 def any_class_overrides_train(facts: FileFacts) -> bool:

@@ -15,7 +15,8 @@ import dataclasses
 from typing import List, Optional, Sequence
 
 from freezelint.static.astutil import dotted_name
-from freezelint.static.flow import FILTER, FREEZE, OPT, Event, FileFlow, Timeline
+from freezelint.static.flow import FILTER, FREEZE, OPT, Event, Timeline
+from freezelint.static.flow_file import FileFlow
 
 # Lightning's order for one `Trainer.fit` (hooks of the LightningModule itself).
 LIGHTNING_SETUP = ("__init__", "prepare_data", "setup", "configure_model", "configure_optimizers", "on_fit_start", "on_train_start")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from freezelint.static import flow
+from freezelint.static import flow, flow_file
 from freezelint.static.rules.base import Rule
 
 
@@ -18,7 +18,7 @@ class FlowRule(Rule):
     checks_lifecycles = False
 
     def visit_Module(self, node: ast.Module) -> None:
-        self.check(flow.timeline(self.facts, node))
+        self.check(flow_file.timeline(self.facts, node))
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         if not self.checks_lifecycles:
@@ -30,7 +30,7 @@ class FlowRule(Rule):
             self.check(tl)
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        self.check(flow.timeline(self.facts, node))
+        self.check(flow_file.timeline(self.facts, node))
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -38,8 +38,8 @@ class FlowRule(Rule):
         raise NotImplementedError
 
     @property
-    def flow(self) -> flow.FileFlow:
-        return flow.file_flow(self.facts)
+    def flow(self) -> flow_file.FileFlow:
+        return flow_file.file_flow(self.facts)
 
     def code_of(self, node: ast.AST) -> str:
         text = self.ctx.code(node).strip()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import ast
 
 from freezelint.findings import Severity
-from freezelint.static import flow
+from freezelint.static import flow, flow_file
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -59,7 +59,7 @@ class EvalUndoneByTrain(FlowRule):
         evals = tl.of(flow.EVAL)
         if not evals:
             return
-        replaced = flow.train_replaced_paths(self.flow)
+        replaced = flow_file.train_replaced_paths(self.flow)
         for t in tl.of(flow.TRAIN):
             if t.mode is False or t.target is None:
                 continue

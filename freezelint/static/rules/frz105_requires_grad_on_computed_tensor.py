@@ -4,7 +4,7 @@ import ast
 from typing import Optional
 
 from freezelint.findings import Severity
-from freezelint.static import flow
+from freezelint.static import flow, flow_file
 from freezelint.static.astutil import bool_literal, dotted_name
 from freezelint.static.rules.base import Rule
 
@@ -97,7 +97,7 @@ class RequiresGradOnComputedTensor(Rule):
 
     def _backward_on(self, name: str) -> bool:
         """`name.backward()` (or `accelerator.backward(name)`) in the current function."""
-        tl = flow.timeline(self.facts, self.ctx.scope.node)
+        tl = flow_file.timeline(self.facts, self.ctx.scope.node)
         return any(isinstance(b.value, ast.Name) and b.value.id == name for b in tl.of(flow.BACKWARD))
 
     def _computed_name(self, name: str, depth: int) -> Optional[str]:

@@ -4,7 +4,7 @@ import ast
 from typing import List, Optional
 
 from freezelint.findings import Severity
-from freezelint.static import flow
+from freezelint.static import flow, flow_file
 from freezelint.static.astutil import FUNCTION_NODES, dotted_name
 from freezelint.static.project_modes import ctor_holds_batchnorm
 from freezelint.static.rules.flow_rule import FlowRule
@@ -175,7 +175,7 @@ class FrozenBatchNormLeftTraining(FlowRule):
             return False
         for m in cls.body:
             if isinstance(m, FUNCTION_NODES) and m.name == "train":
-                for e in flow.timeline(self.facts, m).of(flow.EVAL):
+                for e in flow_file.timeline(self.facts, m).of(flow.EVAL):
                     if flow.inside(target, e.target) and all(_guard_always(g) for g in e.guards):
                         return True
         return False

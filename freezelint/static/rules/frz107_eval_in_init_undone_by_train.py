@@ -4,7 +4,7 @@ import ast
 from typing import Dict, List, Optional, Set
 
 from freezelint.findings import Severity
-from freezelint.static import flow
+from freezelint.static import flow, flow_file
 from freezelint.static.astutil import FUNCTION_NODES
 from freezelint.static.rules.base import Rule
 
@@ -119,11 +119,11 @@ class EvalInInitUndoneByTrain(Rule):
         methods = init_only_methods(node, elsewhere)
         if not methods:
             return
-        replaced = flow.train_replaced_paths(flow.file_flow(self.facts))
+        replaced = flow_file.train_replaced_paths(flow_file.file_flow(self.facts))
         own_methods = {m.name for m in node.body if isinstance(m, FUNCTION_NODES)}
         reported: Set[int] = set()
         for name, method in methods.items():
-            tl = flow.timeline(self.facts, method)
+            tl = flow_file.timeline(self.facts, method)
             found: List[flow.Event] = []
             for e in tl.of(flow.EVAL):
                 if e.target is None or not (e.target == "self" or e.target.startswith("self.")) or e.grad:
