@@ -8,11 +8,10 @@ see one list, without importing torch.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Dict, Optional
 
 from freezelint.findings import Severity
+from freezelint.rule_info import RuleInfo
 
 # Used when the installed metadata has no [project.urls] (e.g. a source tree run
 # without installing); tests/test_rule_urls.py keeps these equal to pyproject.toml.
@@ -21,25 +20,6 @@ FALLBACK_DOCS_URL = "https://github.com/freezelint/freezelint/blob/main/docs/rul
 
 # Pseudo-code for files that could not be read or parsed.
 PARSE_ERROR_CODE = "FRZ000"
-
-
-@dataclass(frozen=True)
-class RuleInfo:
-    code: str
-    name: str
-    summary: str
-    severity: Severity
-    default_enabled: bool
-    fixable: Optional[str]  # None, "safe" or "unsafe"
-    doc: str
-    kind: str  # "static" | "runtime" | "internal"
-
-    @property
-    def short_doc(self) -> str:
-        """The first paragraph of `## What it does`, for SARIF and `rules`."""
-        m = re.search(r"## What it does\s*\n(.*?)(\n\s*\n|\n##|$)", self.doc, re.S)
-        text = m.group(1) if m else self.summary
-        return " ".join(text.split())
 
 
 PARSE_ERROR_INFO = RuleInfo(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterable
 
-from freezelint.registry import RuleInfo
+from freezelint.rule_info import RuleInfo
 
 _FIX = {
     "safe": "Fix is always available (safe).",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Dict, List
 
 from freezelint.findings import Severity
-from freezelint.registry import RuleInfo
+from freezelint.rule_info import RuleInfo
 from freezelint.runtime.code_docs import DOCS
 
 E, W = Severity.ERROR, Severity.WARNING

@@ -12,14 +12,10 @@ import ast
 import inspect
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Dict, Optional, Tuple, Type
+from typing import ClassVar, Dict, Optional, Tuple, Type
 
 from freezelint.findings import Applicability, Severity
-from freezelint.registry import RuleInfo
-
-if TYPE_CHECKING:  # pragma: no cover
-    from freezelint.static.context import FileContext
-
+from freezelint.rule_info import RuleInfo
 
 def requires_grad_call(receiver: str, flag: str) -> str:
     """`receiver.requires_grad_(flag)`: what the FRZ0 fixes replace a no-op freeze with (source texts in)."""
@@ -84,7 +80,7 @@ class Rule:
             kind="static",
         )
 
-    def __init__(self, ctx: "FileContext"):
+    def __init__(self, ctx):  # a context.FileContext (not imported: context imports this module)
         self.ctx = ctx
 
     @property
