@@ -1,4 +1,5 @@
-"""The house rules that keep freezelint easy to change: no import cycles, modules of a readable size."""
+"""The house rules that keep freezelint easy to change: no import cycles (lazy and typing imports
+count too), modules of a readable size."""
 
 import ast
 import os
@@ -20,25 +21,25 @@ def _modules():
     return out
 
 
-def _load_time_imports(path, modules):
-    """freezelint modules imported when this module loads (not inside functions or TYPE_CHECKING)."""
+def _imports(name, path, modules):
+    """freezelint modules this module imports anywhere: at load time, inside functions (lazy imports
+    still make a dependency cycle), or for typing; relative imports resolved."""
     tree = ast.parse(open(path, encoding="utf-8").read())
+    package = name if path.endswith("__init__.py") else name.rsplit(".", 1)[0]
     deps = set()
-    stack = list(tree.body)
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If):
-            test = ast.unparse(node.test)
-            if "TYPE_CHECKING" not in test:
-                stack.extend(node.body + node.orelse)
-        elif isinstance(node, ast.Try):
-            stack.extend(node.body + node.orelse + node.finalbody + [s for h in node.handlers for s in h.body])
-        elif isinstance(node, ast.Import):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
             deps.update(a.name for a in node.names if a.name in modules)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            if node.module in modules:
-                deps.add(node.module)
-            deps.update(f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - (node.level - 1)]
+                module = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module in modules:
+                deps.add(module)
+            deps.update(f"{module}.{a.name}" for a in node.names if f"{module}.{a.name}" in modules)
     return deps
 
 
@@ -75,7 +76,7 @@ def _cycles(graph):
 
 def test_no_import_cycles():
     modules = _modules()
-    graph = {m: _load_time_imports(p, modules) - {m} for m, p in modules.items()}
+    graph = {m: _imports(m, p, modules) - {m} for m, p in modules.items()}
     assert _cycles(graph) == []
 
 

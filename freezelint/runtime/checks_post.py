@@ -8,7 +8,7 @@ FRZ502's message names both and the fix.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -18,8 +18,11 @@ from freezelint.runtime.checks_pre import mod_ref
 from freezelint.runtime.collect import finding, grouped_modules
 
 if TYPE_CHECKING:
-    from freezelint.runtime.audit import FreezeAudit
     from freezelint.runtime.params import ParamInfo
+
+# The audit these checks read (audit.FreezeAudit): named, not imported, since audit.py imports this module.
+FreezeAudit = Any
+
 
 E, W = Severity.ERROR, Severity.WARNING
 

@@ -7,7 +7,7 @@ nothing requires grad, FRZ510, FRZ511, FRZ512, FRZ513 (tensors it cannot check).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List, Optional, Set
+from typing import Any, List, Optional, Set
 
 from torch import nn
 
@@ -17,8 +17,9 @@ from freezelint.runtime.fingerprint import checkable
 from freezelint.runtime.params import ParamInfo
 from freezelint.runtime.selectors import is_ddp, prefixes
 
-if TYPE_CHECKING:
-    from freezelint.runtime.audit import FreezeAudit
+# The audit these checks read (audit.FreezeAudit): named, not imported, since audit.py imports this module.
+FreezeAudit = Any
+
 
 E, W = Severity.ERROR, Severity.WARNING
 # Layers whose eval() is a legitimate "fixed statistics" choice, not a freeze attempt.

@@ -10,12 +10,13 @@ An integer depth shows the modules that many levels below that root.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from freezelint.runtime.report import OptimizerRow, SummaryRow
 
-if TYPE_CHECKING:
-    from freezelint.runtime.audit import FreezeAudit
+# The audit these checks read (audit.FreezeAudit): named, not imported, since audit.py imports this module.
+FreezeAudit = Any
+
 
 _DOMINANT = 0.99
 _MAX_ROWS = 40

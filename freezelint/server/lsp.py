@@ -383,7 +383,7 @@ class FreezelintServer:
 
 
 def _warm_up() -> None:
-    from freezelint.server import linting  # noqa: F401  (the engine and its rules)
+    import freezelint.server.linting  # noqa: F401  (the engine and its rules)
     from freezelint.static.rules import load_rules
 
     load_rules()

@@ -8,9 +8,8 @@ import tokenize
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
-if TYPE_CHECKING:  # typing only: notebook.py imports this module
+if TYPE_CHECKING:  # typing only
     from freezelint.findings import Finding
-    from freezelint.static.notebook import Notebook
 
 
 class SourceError(Exception):
@@ -29,7 +28,7 @@ class Source:
     bom: bool = False
     raw: bytes = b""
     # A notebook: `text` is its Python cells joined, and this maps it back to cells and JSON.
-    cells: Optional["Notebook"] = None
+    cells: Optional[object] = None  # a notebook.Notebook (not imported: notebook.py builds on this module)
 
     def encode(self, text: str) -> bytes:
         data = text.encode(self.encoding)

@@ -13,7 +13,8 @@ from . import callables, classes, seeds
 from .evaluate import Evaluator
 from .resolve import MODULE, Index
 from .sources import LIBRARIES, Library, iter_files
-from .summarize import FileSummary, summarize_source
+from .records import FileSummary
+from .summarize import summarize_source
 
 FORMAT = 2
 RETURNS_SELF_FALLBACK = ["cpu", "cuda", "double", "eval", "float", "half", "requires_grad_", "to", "train", "type"]
@@ -48,7 +49,7 @@ def _summaries(root: str, lib: Library, cache: Optional[str], log) -> Dict[str, 
 
 def _code_stamp() -> Tuple[float, ...]:
     here = os.path.dirname(__file__)
-    return tuple(os.path.getmtime(os.path.join(here, n)) for n in ("summarize.py", "functions.py"))
+    return tuple(os.path.getmtime(os.path.join(here, n)) for n in ("summarize.py", "records.py", "functions.py"))
 
 
 def _rel(group: str, q: str) -> str:

@@ -18,7 +18,7 @@ from typing import Dict, FrozenSet, Optional, Set, Tuple
 from .class_facts import ClassFacts
 from .kinds import CONTAINERS, DATA, PARAM, PRETRAINED_CLASSMETHODS, UNK, K, join
 from .resolve import MODULE, Index
-from .summarize import FuncSummary, Value
+from .records import FuncSummary, Value
 
 DATA_CALLABLES = frozenset(  # functions whose results are plain data, named because their body is a closure
     f"torch.nn.modules.utils.{n}" for n in ("_single", "_pair", "_triple", "_quadruple", "_ntuple", "_reverse_repeat_tuple")

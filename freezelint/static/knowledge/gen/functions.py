@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, Iterator, List, Set
 
-from .summarize import CONST, UNKNOWN, Encoder, FuncSummary, Value, annotation_names, dotted
+from .records import CONST, UNKNOWN, Encoder, FuncSummary, Value, annotation_names, dotted
 
 _SELF_REGISTER = {"register_buffer": "buf", "register_parameter": "par", "add_module": "add", "register_module": "add"}
 _ADDERS = frozenset({"append", "extend", "insert", "add_module", "register_module", "update", "__setitem__"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, Iterator, List, Optional, Set
 
-from .summarize import ClassSummary, FileSummary, FuncSummary, Value
+from .records import ClassSummary, FileSummary, FuncSummary, Value
 
 MODULE = "torch.nn.modules.module.Module"
 
