@@ -118,12 +118,30 @@ class EvalAsFreeze(FlowRule):
             if why is None:
                 continue
             code = self.code_of(e.node)
+            if self._freezes_are_conditional(tl, e):
+                # `_freeze_stages`: the eval() runs whatever `frozen_stages` is, the freezes only under it
+                advice = (
+                    f"the freezes in `{tl.func_name}` run only under a loop or condition this `eval()` is outside of: "
+                    f"if `{e.target}` is meant to be frozen with them, move the `eval()` under that condition and add "
+                    f"`{e.target}.requires_grad_(False)` there; if it should train, drop the `eval()`"
+                )
+            else:
+                advice = (
+                    f"add `{e.target}.requires_grad_(False)` (keep `.eval()` for fixed BatchNorm/Dropout behaviour)"
+                )
             self.report_at(
                 e,
                 f"`{code}` {why} but `eval()` does not freeze: `{e.target}` still records gradients (memory and time), "
-                f"and any optimizer over its parameters still updates it; add `{e.target}.requires_grad_(False)` "
-                f"(keep `.eval()` for fixed BatchNorm/Dropout behaviour)",
+                f"and any optimizer over its parameters still updates it; {advice}",
             )
+
+    @staticmethod
+    def _freezes_are_conditional(tl: flow.Timeline, e: flow.Event) -> bool:
+        """This function freezes other modules, each under a loop or an `if` that does not enclose the eval()."""
+        freezes = [f for f in tl.of(flow.FREEZE) if f.target and not flow.overlap(f.target, e.target)]
+        return bool(freezes) and all(
+            (set(f.loops) - set(e.loops)) or (len(f.guards) > len(e.guards)) for f in freezes
+        )
 
     def _in_inference_wrapper(self, tl: flow.Timeline) -> bool:
         """A method of a class that is not an nn.Module and none of whose methods build an optimizer or train."""
