@@ -145,3 +145,62 @@ def test_a_file_with_no_freeze_word_still_sees_a_helper_that_freezes(run_cli, tm
     root = _project(tmp_path / "proj", train)
     code, out, _ = run_cli("check", "train.py", cwd=root)
     assert _codes(out) == [(8, "FRZ201")]
+
+
+LIT_BASE = """
+import pytorch_lightning as pl
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Linear(8, 8) for _ in range(4)])
+        self.out = nn.Linear(8, 2)
+
+class Wrapper(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.net = Net()
+
+class Base(pl.LightningModule):
+    def __init__(self, vae):
+        super().__init__()
+        self.model = Wrapper()
+        self.vae = vae.eval()
+        self.vae.requires_grad_(False)
+{lock}
+"""
+
+LIT_CHILD = """
+import torch
+from pkg.base import Base
+
+class Child(Base):
+    def __init__(self, vae):
+        super().__init__(vae)
+        self.adapter = torch.nn.Linear(8, 8)
+
+    def training_step(self, batch, batch_idx):
+        net = self.model.net
+        return net(self.adapter(batch)).sum()
+
+    def configure_optimizers(self):
+        params = list(self.adapter.parameters()) + list(self.model.net.out.parameters())
+        return torch.optim.AdamW(params, lr=1e-4)
+"""
+
+
+@pytest.mark.parametrize("lock, expected", [("", [(15, "FRZ208")]), ("        self.model.requires_grad_(False)", [])])
+def test_a_base_class_in_another_file_decides_what_is_frozen(run_cli, tmp_path, lock, expected):
+    """FRZ208's class form: the base class (another file) builds `self.model` and freezes `self.vae`;
+    the subclass optimizes only a part of `self.model`. Freezing `self.model` in the base silences it."""
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "base.py").write_text(textwrap.dedent(LIT_BASE).replace("{lock}", lock))
+    (root / "train.py").write_text(textwrap.dedent(LIT_CHILD).lstrip())
+    code, out, _ = run_cli("check", "train.py", "--select", "FRZ208", cwd=root)
+    assert _codes(out) == expected, out
+    if expected:
+        assert "`self.model` gets gradients" in out and "`self.vae`" not in out

@@ -98,13 +98,20 @@ def params_over(b, expr: Optional[ast.expr], depth: int = 0) -> List[Tuple[Optio
             else:
                 return []
         return out
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add):  # `list(a.parameters()) + list(b...)`
+        left, right = params_over(b, expr.left, depth + 1), params_over(b, expr.right, depth + 1)
+        return left + right if left and right else []
     if isinstance(expr, ast.Name):
         bindings = b.scope.bindings.get(expr.id)
         if bindings and len(bindings) == 1 and not bindings[0].iterate and bindings[0].expr is not None and not bindings[0].path:
             out = params_over(b, bindings[0].expr, depth + 1)
             grown = b.facts.collector.list_growth.get((id(b.scope.node), expr.id), ())
-            if isinstance(bindings[0].expr, ast.List) and grown:
-                # param groups built up: `groups = []`, `groups.append({...})`, `groups += [...]`
+            first = bindings[0].expr
+            if grown and (isinstance(first, ast.List) or (
+                    isinstance(first, ast.Call) and isinstance(first.func, ast.Name) and first.func.id == "list")):
+                # param groups built up: `groups = []` (or `list(a.parameters())`), `groups.append({...})`, `groups += [...]`
+                if not out and not (isinstance(first, ast.List) and not first.elts):
+                    return []  # it starts from something we cannot follow
                 for item in grown:
                     got = params_over(b, item, depth + 1)
                     if not got:

@@ -90,6 +90,7 @@ class ProjectIndex:
     torch_max: Optional[Tuple[int, int]] = None  # newest torch the project allows (torch_target.py); None: unbounded
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
     class_table: ClassTable = field(default_factory=ClassTable)  # project_modes: BatchNorm, train() overrides
+    freeze_words: FrozenSet[str] = frozenset()  # attribute names written near a freeze in any file
 
     @classmethod
     def build(
@@ -185,6 +186,7 @@ class _Builder:
         option: Set[str] = set()
         params: Set[str] = set()
         overriding: Set[str] = set()
+        words: Set[str] = set()
         functions: Dict[str, Tuple[str, FileSummary, object]] = {}
         short: Dict[str, List[str]] = {}
         for module, s in zip(self.modules, self.summaries):
@@ -195,6 +197,7 @@ class _Builder:
                 if info.overrides_train:
                     overriding.add(name)
             option.update(s.option_classes)
+            words.update(s.freeze_words)
             params.update(s.def_params)
             for fname, f in s.functions.items():
                 q = f"{module}.{fname}" if module else fname
@@ -227,9 +230,11 @@ class _Builder:
             _short=short,
             class_table=self._class_table(qual_bases),
         )
+        # only the names of classes' submodules are ever asked (and an edit elsewhere keeps the digest)
+        index.freeze_words = frozenset(words & {a for f in index.class_table.classes.values() for a, _ in f.attrs})
         h = hashlib.sha256()
         h.update(index.class_table.digest_part().encode())
-        for part in (sorted(trusted), sorted(ambiguous), sorted(option), sorted(params), sorted(overriding)):
+        for part in (sorted(trusted), sorted(ambiguous), sorted(option), sorted(params), sorted(overriding), sorted(index.freeze_words)):
             h.update(repr(part).encode())
         h.update(json.dumps(factories, sort_keys=True).encode())
         h.update(json.dumps({k: list(v) for k, v in effects.items()}, sort_keys=True).encode())
@@ -243,7 +248,8 @@ class _Builder:
                 q = f"{module}.{name}"
                 attrs = tuple((a, self.resolve(c, module, s)) for a, c in info.attrs.items())
                 table.classes[q] = ClassFacts(tuple(qual_bases.get(q, ())), attrs, tuple(info.batchnorm_attrs),
-                                              info.overrides_train, info.train_passthrough)
+                                              info.overrides_train, info.train_passthrough,
+                                              tuple(info.frozen_attrs), info.freezes_self)
                 table.short.setdefault(name, []).append(q)
         return table
 

@@ -25,6 +25,8 @@ class ClassFacts:
     batchnorm_attrs: Tuple[str, ...]
     overrides_train: bool
     train_passthrough: bool
+    frozen_attrs: Tuple[str, ...] = ()  # summary_freezes: self.<attr> a method freezes or pins in eval
+    freezes_self: bool = False  # it also freezes what is not one attribute (`self.requires_grad_(False)`)
 
 
 @dataclass
@@ -35,7 +37,7 @@ class ClassTable:
 
     def digest_part(self) -> str:
         return json.dumps({q: [list(f.bases), list(f.attrs), list(f.batchnorm_attrs), f.overrides_train,
-                               f.train_passthrough] for q, f in sorted(self.classes.items())})
+                               f.train_passthrough, list(f.frozen_attrs), f.freezes_self] for q, f in sorted(self.classes.items())})
 
     def find(self, name: str) -> Optional[str]:
         """A class name as the caller knows it (qualified or short) -> the project's qualified name."""

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from freezelint.static import summary_modes
+from freezelint.static import summary_freezes, summary_modes
 from freezelint.static.astutil import bool_literal, dotted_name, positional
 
 FREEZE = "freeze"
@@ -44,6 +44,9 @@ class ClassSummary:
     # summary_modes: self.<attr> built with a live BatchNorm; train() only calls the base train()
     batchnorm_attrs: List[str] = field(default_factory=list)
     train_passthrough: bool = False
+    # summary_freezes: self.<attr> some method freezes or pins in eval; it also freezes what is not one attribute
+    frozen_attrs: List[str] = field(default_factory=list)
+    freezes_self: bool = False
 
 
 @dataclass
@@ -56,16 +59,18 @@ class FileSummary:
     option_classes: List[str] = field(default_factory=list)  # classes in a file reading self.requires_grad
     def_params: List[str] = field(default_factory=list)  # parameter names close to requires_grad
     functions: Dict[str, FunctionSummary] = field(default_factory=dict)
+    freeze_words: List[str] = field(default_factory=list)  # summary_freezes.freeze_words: names near a freeze
 
     def to_json(self) -> dict:
         return {
             "i": self.imports,
             "c": {
                 n: [list(c.bases), c.attrs, int(c.reads_requires_grad), int(c.overrides_train),
-                    c.batchnorm_attrs, int(c.train_passthrough)]
+                    c.batchnorm_attrs, int(c.train_passthrough), c.frozen_attrs, int(c.freezes_self)]
                 for n, c in self.class_info.items()
             },
             "o": self.option_classes,
+            "w": self.freeze_words,
             "d": self.def_params,
             "f": {
                 n: [f.params, f.returns, f.returns_param, [list(e) for e in f.effects],
@@ -78,10 +83,12 @@ class FileSummary:
     def from_json(cls, data: dict) -> "FileSummary":
         s = cls(imports={str(k): str(v) for k, v in data.get("i", {}).items()})
         for n, (bases, attrs, reads, overrides, *modes) in data.get("c", {}).items():
-            bn, passthrough = (modes + [[], 0])[:2]
-            s.class_info[n] = ClassSummary(tuple(bases), dict(attrs), bool(reads), bool(overrides), list(bn), bool(passthrough))
+            bn, passthrough, frozen, freezes_self = (modes + [[], 0, [], 0][len(modes):])[:4]
+            s.class_info[n] = ClassSummary(tuple(bases), dict(attrs), bool(reads), bool(overrides), list(bn),
+                                           bool(passthrough), list(frozen), bool(freezes_self))
             s.classes.append((n, tuple(bases)))
         s.option_classes = list(data.get("o", []))
+        s.freeze_words = list(data.get("w", []))
         s.def_params = list(data.get("d", []))
         for n, (params, returns, returns_param, effects, passes) in data.get("f", {}).items():
             s.functions[n] = FunctionSummary(
@@ -100,14 +107,18 @@ def summarize_tree(tree: ast.Module, is_near_requires_grad=None, text: Optional[
     s = FileSummary()
     reads_option = text is None or _READS_OPTION_RE.search(text) is not None
     bn_words = text is None or "BatchNorm" in text or "BN" in text
+    freezes = text is None or summary_freezes.FREEZE_WORDS.search(text) is not None
     for stmt in tree.body:
-        _top_level(s, stmt, is_near_requires_grad, reads_option, bn_words)
+        _top_level(s, stmt, is_near_requires_grad, reads_option, bn_words, freezes)
+    if freezes and text is not None:
+        s.freeze_words = summary_freezes.freeze_words(text)
     if any(c.reads_requires_grad for c in s.class_info.values()):
         s.option_classes = list(s.class_info)
     return s
 
 
-def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True, bn_words: bool = True) -> None:
+def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True, bn_words: bool = True,
+               freezes: bool = True) -> None:
     if isinstance(stmt, ast.Import):
         for a in stmt.names:
             if a.asname:
@@ -121,7 +132,7 @@ def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True, 
             if a.name != "*":
                 s.imports[a.asname or a.name] = f"{base}.{a.name}" if base and not base.endswith(".") else base + a.name
     elif isinstance(stmt, ast.ClassDef):
-        _class(s, stmt, near, reads_option, bn_words)
+        _class(s, stmt, near, reads_option, bn_words, freezes)
     elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
         s.functions[stmt.name] = _function(stmt)
         _near_params(s, stmt, near)
@@ -129,7 +140,7 @@ def _top_level(s: FileSummary, stmt: ast.stmt, near, reads_option: bool = True, 
         # `try: import x except ImportError: ...` and `if TYPE_CHECKING:` blocks
         for block in _blocks(stmt):
             for inner in block:
-                _top_level(s, inner, near, reads_option, bn_words)
+                _top_level(s, inner, near, reads_option, bn_words, freezes)
 
 
 def _blocks(stmt: ast.stmt) -> List[List[ast.stmt]]:
@@ -147,7 +158,8 @@ def _near_params(s: FileSummary, fn, near) -> None:
             s.def_params.append(p.arg)
 
 
-def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_words: bool = True) -> None:
+def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_words: bool = True,
+           freezes: bool = True) -> None:
     bases = tuple(t for t in (dotted_name(b) or _subscript_base(b) for b in node.bases) if t)
     info = ClassSummary(bases=bases)
     for stmt in node.body:
@@ -177,6 +189,8 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
     if bn_words:  # the text names no BatchNorm at all: no need to walk the class for one
         info.batchnorm_attrs = summary_modes.batchnorm_attrs(node)
     info.train_passthrough = summary_modes.train_passthrough(node)
+    if freezes:  # no freeze word in the file: no method can freeze anything
+        info.frozen_attrs, info.freezes_self = summary_freezes.class_freezes(node)
     s.class_info[node.name] = info
     s.classes.append((node.name, bases))
 

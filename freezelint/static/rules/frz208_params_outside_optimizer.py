@@ -6,6 +6,7 @@ from typing import Dict, List
 
 from freezelint.findings import Severity
 from freezelint.static import flow
+from freezelint.static.class_optimizers import untrained_submodules
 from freezelint.static.rules.flow_rule import FlowRule
 
 # a model whose forward itself keeps gradients out of a part (a linear probe) is not this bug
@@ -25,6 +26,15 @@ class ParamsOutsideOptimizer(FlowRule):
     built in the same function, every optimizer's parameters are known, no
     code of the file freezes a model of that name, and a model class of this
     file does not cut gradients in its code (`no_grad`, `detach`).
+
+    The class form: a LightningModule (its bases may be in other files) whose
+    `configure_optimizers` takes only some submodules (`self.control_model`,
+    `self.model.diffusion_model.out`), while another submodule it builds is
+    frozen by no method of the class hierarchy nor by name anywhere in the
+    project, and a method of the class calls it outside `torch.no_grad()`.
+    A submodule counts only when it surely holds parameters: a torch layer, a
+    project class built of them, or a network of which the optimizer picks
+    blocks two levels down (the rest of that network is left out).
 
     ## Why is this bad?
     `backward()` computes, and keeps, gradients for every parameter that
@@ -76,6 +86,30 @@ class ParamsOutsideOptimizer(FlowRule):
     triggers = ("backward",)
     # It needs an optimizer built and stepped in the same scope as the backward.
     trigger_pattern = re.compile(r"\.step\(")
+
+    @classmethod
+    def might_fire(cls, text: str) -> bool:
+        return super().might_fire(text) or "def configure_optimizers" in text  # the class form
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        """The class form: a LightningModule whose `configure_optimizers` leaves a submodule out."""
+        for u in untrained_submodules(self.flow, node):
+            path = f"self.{u.attr}"
+            if u.covered:
+                when = f" (and those only under `if {u.condition}`)" if u.condition else ""
+                what = f"`configure_optimizers` takes only {', '.join(f'`{p}`' for p in u.covered)} of `{path}`{when}"
+                fix = f"`{path}.requires_grad_(False)`, then `requires_grad_(True)` on the parts you give the optimizer"
+            else:
+                what = f"no optimizer of `configure_optimizers` takes `{path}`"
+                fix = f"`{path}.requires_grad_(False)`"
+            self.report(
+                u.opt.node,
+                f"`{path}` gets gradients that no optimizer uses: {what}, nothing freezes it, and `{u.run_in}` "
+                f"runs it with gradients enabled, so every `backward()` computes gradients for its parameters that "
+                f"no optimizer applies or zeroes (they pile up in memory); if it is meant to stay fixed, freeze it "
+                f"in `__init__` ({fix}), otherwise give it to an optimizer",
+                statement=u.opt.stmt,
+            )
 
     def check(self, tl: flow.Timeline) -> None:
         opts = tl.of(flow.OPT)
