@@ -107,7 +107,9 @@ def summarize_tree(tree: ast.Module, is_near_requires_grad=None, text: Optional[
     s = FileSummary()
     reads_option = text is None or _READS_OPTION_RE.search(text) is not None
     bn_words = text is None or "BatchNorm" in text or "BN" in text
-    freezes = text is None or summary_freezes.FREEZE_WORDS.search(text) is not None
+    freezes = text is None or summary_freezes.may_freeze(text)
+    if freezes and text is not None and any(isinstance(st, ast.ClassDef) for st in tree.body):
+        freezes = summary_freezes.hot_lines(text)  # the lines a class's methods must hold to be walked
     for stmt in tree.body:
         _top_level(s, stmt, is_near_requires_grad, reads_option, bn_words, freezes)
     if freezes and text is not None:
@@ -190,7 +192,8 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
         info.batchnorm_attrs = summary_modes.batchnorm_attrs(node)
     info.train_passthrough = summary_modes.train_passthrough(node)
     if freezes:  # no freeze word in the file: no method can freeze anything
-        info.frozen_attrs, info.freezes_self = summary_freezes.class_freezes(node)
+        hot = freezes if isinstance(freezes, set) else None
+        info.frozen_attrs, info.freezes_self = summary_freezes.class_freezes(node, hot)
     s.class_info[node.name] = info
     s.classes.append((node.name, bases))
 

@@ -20,7 +20,9 @@ from typing import Dict, List, Optional, Set, Tuple
 
 from freezelint.static.astutil import dotted_name
 
-FREEZE_WORDS = re.compile(r"requires_grad|freeze|trainable\s*\(", re.IGNORECASE)  # not `self.cond_stage_trainable`
+# not `self.cond_stage_trainable`; case-sensitive alternatives: an IGNORECASE search costs ~6% of a parse
+FREEZE_WORDS = re.compile(r"requires_grad|[Ff]reeze|FREEZE|trainable\s*\(")
+_GATE_WORDS = ("requires_grad", "reeze", "REEZE", "trainable")
 _ATTR_NAME = re.compile(r"\.([A-Za-z_]\w*)")
 _ITER_METHODS = frozenset({"parameters", "named_parameters", "modules", "named_modules", "children", "named_children"})
 _FREEZE_CALL_WORDS = ("freeze", "requires_grad", "trainable", "frozen")
@@ -99,12 +101,36 @@ class _Method:
                     self.mark(o)
 
 
-def class_freezes(node: ast.ClassDef) -> Tuple[List[str], bool]:
-    """(attributes some method freezes or pins in eval, whether it also freezes what is not one attribute)."""
+# Words without which a method freezes or pins nothing (the method gate).
+HOT_WORDS = re.compile(r"requires_grad|[Ff]reeze|FREEZE|trainable\s*\(|\.eval\b|\.train\b")
+
+
+def may_freeze(text: str) -> bool:
+    """The cheap gate (substring tests): False means the file freezes nothing."""
+    return any(w in text for w in _GATE_WORDS)
+
+
+def hot_lines(text: str) -> Set[int]:
+    """Line numbers (1-based) holding a word `class_freezes` could act on."""
+    lines: Set[int] = set()
+    line, last = 1, 0
+    for m in HOT_WORDS.finditer(text):  # in order: count the newlines since the last match only
+        line += text.count("\n", last, m.start())
+        last = m.start()
+        lines.add(line)
+    return lines
+
+
+def class_freezes(node: ast.ClassDef, hot: Optional[Set[int]] = None) -> Tuple[List[str], bool]:
+    """(attributes some method freezes or pins in eval, whether it also freezes what is not one attribute).
+
+    With `hot` (from `hot_lines`), methods with none of those lines are not walked."""
     frozen: Set[str] = set()
     unknown = False
     for stmt in node.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        if hot is not None and not any(ln in hot for ln in range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1)):
             continue
         m = _Method(frozen)
         for d in stmt.decorator_list:
