@@ -49,3 +49,20 @@ def test_freeze_words_take_attribute_names_near_a_freeze_only():
     words = freeze_words(text)
     assert {"backbone", "neck"} <= set(words)
     assert not {"head", "cond_model", "cond_stage_trainable"} & set(words)
+
+
+@pytest.mark.parametrize(
+    "src, holds",
+    [
+        ("nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU())", True),
+        ("nn.ModuleList([nn.Linear(2, 2) for _ in range(3)])", True),
+        ("nn.Sequential(nn.ReLU(), nn.Dropout())", False),
+        ("nn.Sequential(*layers)", False),  # what `layers` holds is not visible here
+        ("nn.ModuleList([nn.LayerNorm(8, elementwise_affine=False)])", False),
+        ("Wrapper(nn.Linear(2, 2))", False),  # not a torch container: it may freeze what it wraps
+    ],
+)
+def test_container_holds_params(src, holds):
+    from freezelint.static.summary_freezes import container_holds_params
+
+    assert container_holds_params(ast.parse(src).body[0].value) is holds

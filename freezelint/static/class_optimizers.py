@@ -75,6 +75,7 @@ def untrained_submodules(flow_: FileFlow, cls: ast.ClassDef) -> List[Untrained]:
             covered.setdefault(parts[1], []).append((below, o))
     frozen = {a for c in chain for a in c.frozen_attrs}
     words = facts.project.freeze_words
+    containers = {a for c in chain for a in c.param_containers}
     attrs: Dict[str, str] = {}
     for c in chain:
         for a, ctor in c.attrs:
@@ -86,7 +87,7 @@ def untrained_submodules(flow_: FileFlow, cls: ast.ClassDef) -> List[Untrained]:
         paths = covered.get(attr, [])
         if attr in frozen or attr in words or any(p == "" for p, _ in paths):
             continue
-        if not paths and not _has_params(table, ctor, 0):
+        if not paths and attr not in containers and not _has_params(table, ctor, 0):
             continue
         if paths and (_freezes_itself(table, ctor) or not _more_than(table, ctor, [p for p, _ in paths])):
             continue
@@ -168,6 +169,8 @@ def _has_params(table: ClassTable, ctor: str, depth: int) -> bool:
     chain = _hierarchy(table, q)
     if not chain or any(c.freezes_self or c.frozen_attrs for c in chain):
         return False
+    if any(c.param_containers for c in chain):
+        return True
     return any(_has_params(table, c2, depth + 1) for c in chain for _, c2 in c.attrs) or any(
         b.startswith("torch.nn.") and _has_params(table, b, depth + 1) for c in chain for b in c.bases)
 

@@ -249,7 +249,8 @@ class _Builder:
                 attrs = tuple((a, self.resolve(c, module, s)) for a, c in info.attrs.items())
                 table.classes[q] = ClassFacts(tuple(qual_bases.get(q, ())), attrs, tuple(info.batchnorm_attrs),
                                               info.overrides_train, info.train_passthrough,
-                                              tuple(info.frozen_attrs), info.freezes_self)
+                                              tuple(info.frozen_attrs), info.freezes_self,
+                                              tuple(info.param_containers))
                 table.short.setdefault(name, []).append(q)
         return table
 

@@ -27,6 +27,7 @@ class ClassFacts:
     train_passthrough: bool
     frozen_attrs: Tuple[str, ...] = ()  # summary_freezes: self.<attr> a method freezes or pins in eval
     freezes_self: bool = False  # it also freezes what is not one attribute (`self.requires_grad_(False)`)
+    param_containers: Tuple[str, ...] = ()  # self.<attr> = nn.Sequential(nn.Linear(...), ...): holds parameters
 
 
 @dataclass
@@ -37,7 +38,8 @@ class ClassTable:
 
     def digest_part(self) -> str:
         return json.dumps({q: [list(f.bases), list(f.attrs), list(f.batchnorm_attrs), f.overrides_train,
-                               f.train_passthrough, list(f.frozen_attrs), f.freezes_self] for q, f in sorted(self.classes.items())})
+                               f.train_passthrough, list(f.frozen_attrs), f.freezes_self,
+                               list(f.param_containers)] for q, f in sorted(self.classes.items())})
 
     def find(self, name: str) -> Optional[str]:
         """A class name as the caller knows it (qualified or short) -> the project's qualified name."""

@@ -47,6 +47,7 @@ class ClassSummary:
     # summary_freezes: self.<attr> some method freezes or pins in eval; it also freezes what is not one attribute
     frozen_attrs: List[str] = field(default_factory=list)
     freezes_self: bool = False
+    param_containers: List[str] = field(default_factory=list)  # self.<attr> = nn.Sequential(nn.Linear(...), ...)
 
 
 @dataclass
@@ -66,7 +67,8 @@ class FileSummary:
             "i": self.imports,
             "c": {
                 n: [list(c.bases), c.attrs, int(c.reads_requires_grad), int(c.overrides_train),
-                    c.batchnorm_attrs, int(c.train_passthrough), c.frozen_attrs, int(c.freezes_self)]
+                    c.batchnorm_attrs, int(c.train_passthrough), c.frozen_attrs, int(c.freezes_self),
+                    c.param_containers]
                 for n, c in self.class_info.items()
             },
             "o": self.option_classes,
@@ -83,9 +85,9 @@ class FileSummary:
     def from_json(cls, data: dict) -> "FileSummary":
         s = cls(imports={str(k): str(v) for k, v in data.get("i", {}).items()})
         for n, (bases, attrs, reads, overrides, *modes) in data.get("c", {}).items():
-            bn, passthrough, frozen, freezes_self = (modes + [[], 0, [], 0][len(modes):])[:4]
+            bn, passthrough, frozen, freezes_self, containers = (modes + [[], 0, [], 0, []][len(modes):])[:5]
             s.class_info[n] = ClassSummary(tuple(bases), dict(attrs), bool(reads), bool(overrides), list(bn),
-                                           bool(passthrough), list(frozen), bool(freezes_self))
+                                           bool(passthrough), list(frozen), bool(freezes_self), list(containers))
             s.classes.append((n, tuple(bases)))
         s.option_classes = list(data.get("o", []))
         s.freeze_words = list(data.get("w", []))
@@ -176,6 +178,8 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
                         ctor = dotted_name(n.value.func)
                         if ctor:
                             info.attrs.setdefault(t.attr, ctor)
+                            if t.attr not in info.param_containers and summary_freezes.container_holds_params(n.value):
+                                info.param_containers.append(t.attr)
             if reads_option and not info.reads_requires_grad:
                 info.reads_requires_grad = any(
                     isinstance(n, ast.Attribute) and n.attr == "requires_grad" and isinstance(n.ctx, ast.Load)

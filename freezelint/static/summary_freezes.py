@@ -153,6 +153,26 @@ def _ordered(fn: ast.AST):
         stack.extend(reversed(list(ast.iter_child_nodes(n))))
 
 
+_CONTAINERS = frozenset({"Sequential", "ModuleList", "ModuleDict"})
+# torch layers that hold parameters with their default arguments, as written (`nn.Linear`, `torch.nn.Conv2d`)
+_PARAM_LAYER = re.compile(
+    r"^(torch\.)?nn\.(Linear|Bilinear|Conv[123]d|ConvTranspose[123]d|Embedding|EmbeddingBag|LSTM|GRU|RNN|"
+    r"MultiheadAttention|LayerNorm|GroupNorm|BatchNorm[123]d|Transformer(Encoder|Decoder)?(Layer)?|PReLU)$"
+)
+
+
+def container_holds_params(call: ast.Call) -> bool:
+    """`nn.Sequential(nn.Conv2d(...), nn.ReLU())` / `nn.ModuleList([nn.Linear(...) for _ in ...])`: a torch
+    container built here around a layer that certainly has parameters."""
+    if (dotted_name(call.func) or "").rsplit(".", 1)[-1] not in _CONTAINERS:
+        return False
+    return any(
+        isinstance(n, ast.Call) and _PARAM_LAYER.match(dotted_name(n.func) or "")
+        and not any(k.arg in ("affine", "elementwise_affine") for k in n.keywords)  # maybe no weights
+        for n in ast.walk(call)
+    )
+
+
 def freeze_words(text: str) -> List[str]:
     """Attribute names on each line that says requires_grad/freeze/trainable, and on the line above it."""
     out: Set[str] = set()
