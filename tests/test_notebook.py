@@ -417,3 +417,20 @@ def test_max_file_size_counts_the_code_not_the_outputs(run_cli, tmp_path):
     got = {(os.path.basename(i["filename"]), i["code"]): i["message"] for i in items}
     assert set(got) == {("plots.ipynb", "FRZ001"), ("long.ipynb", "FRZ000")}
     assert re.search(r"code cells hold 6\.\d kB, over the 4\.0 kB limit", got[("long.ipynb", "FRZ000")])
+
+
+def test_a_notebook_that_switches_grad_off_for_its_session_is_not_an_imported_module(run_cli, tmp_path):
+    """FRZ104 at module level speaks of "every program that imports this module": a notebook is
+    run, never imported, so an inference notebook's `torch.set_grad_enabled(False)` is its own
+    business. The same code as a .py module that defines functions is still reported."""
+    cells = [
+        code("import torch\nmodel = torch.nn.Linear(2, 2)\nmodel.eval()\ntorch.set_grad_enabled(False)", 1),
+        code("def show(x):\n    print(x)\nshow(model(torch.randn(1, 2)))", 2),
+    ]
+    nb = write(tmp_path / "demo.ipynb", notebook(cells))
+    code_, out, _ = run_cli("check", "--no-cache", "--select", "FRZ104", str(nb))
+    assert code_ == 0 and "FRZ104" not in out
+    module = tmp_path / "demo.py"
+    module.write_text("\n".join("".join(c["source"]) for c in cells) + "\n")
+    code_, out, _ = run_cli("check", "--no-cache", "--select", "FRZ104", str(module))
+    assert code_ == 1 and "FRZ104" in out

@@ -86,6 +86,7 @@ class GradDisabledGlobally(FlowRule):
             isinstance(s, ast.If) and "__main__" in self.ctx.code(s.test) for s in module.body
         )
         defines = any(isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) for s in module.body)
-        if not is_script and defines:
+        # a notebook is run, never imported: its switch is the session's own (an inference demo)
+        if not is_script and defines and not self.ctx.path.endswith(".ipynb"):
             return " at import time, in every program that imports this module"
         return None
