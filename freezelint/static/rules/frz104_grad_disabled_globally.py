@@ -12,7 +12,8 @@ class GradDisabledGlobally(FlowRule):
     ## What it does
     Flags `torch.set_grad_enabled(False)` written as a statement (a global
     switch, not a `with` block) in a function that later calls `backward()`,
-    and at module level in a file that trains or is meant to be imported.
+    and at module level in a file that trains or is meant to be imported
+    (a notebook is run, never imported: only its own training counts).
 
     ## Why is this bad?
     As a statement it turns autograd off for the rest of the thread: every
