@@ -6,17 +6,25 @@ are related only through that order. `lifecycle_timeline` joins the timelines of
 a class's hook methods in framework order (the per-epoch and per-batch hooks
 inside one synthetic loop), so the flow rules that opt in (`checks_lifecycles`)
 can ask "was the optimizer built before this unfreeze?" across methods.
+
+A Lightning `BaseFinetuning` callback's `freeze_before_training` runs before the
+LightningModule's `configure_optimizers` and its `finetune_function` at every epoch
+start, with that optimizer as `optimizer`; what the optimizer holds comes from
+`lifecycle_finetuning`. The hooks' own names for the LightningModule are re-rooted to
+`finetune_function`'s, so a freeze of `model.backbone` in one hook and an unfreeze of
+`pl_module.backbone` in the other meet.
 """
 
 from __future__ import annotations
 
 import ast
 import dataclasses
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
-from freezelint.static.astutil import dotted_name
-from freezelint.static.flow import FILTER, FREEZE, OPT, Event, Timeline
+from freezelint.static.astutil import FUNCTION_NODES, dotted_name
+from freezelint.static.flow import FILTER, FREEZE, OPT, Event, Timeline, segments
 from freezelint.static.flow_file import FileFlow
+from freezelint.static.lifecycle_finetuning import FINETUNING_BASES, pl_module_optimizers
 
 # Lightning's order for one `Trainer.fit` (hooks of the LightningModule itself).
 LIGHTNING_SETUP = ("__init__", "prepare_data", "setup", "configure_model", "configure_optimizers", "on_fit_start", "on_train_start")
@@ -34,6 +42,12 @@ HF_EPOCH = (
 )
 HF_BASES = frozenset({"TrainerCallback"})
 HF_OPTIMIZER = "optimizer"  # the hooks' own `optimizer` argument
+# A BaseFinetuning callback: `setup` runs `freeze_before_training`, then the module's optimizers are built.
+FINETUNING_SETUP = ("setup", "freeze_before_training")
+FINETUNING_EPOCH = ("on_fit_start", "on_train_start", "on_train_epoch_start", "finetune_function",
+                    "on_train_batch_start", "on_train_batch_end", "on_train_epoch_end")
+# Where each hook takes the LightningModule: `freeze_before_training(self, pl_module)`, `setup(self, trainer, pl_module, stage)`.
+_FINETUNING_OWN_HOOKS = frozenset({"freeze_before_training", "finetune_function"})
 
 
 def lifecycle_of(cls: ast.ClassDef) -> Optional[Sequence[Sequence[str]]]:
@@ -44,7 +58,39 @@ def lifecycle_of(cls: ast.ClassDef) -> Optional[Sequence[Sequence[str]]]:
             return (LIGHTNING_SETUP, LIGHTNING_EPOCH)
         if name in HF_BASES:
             return (HF_SETUP, HF_EPOCH)
+        if name in FINETUNING_BASES:
+            return (FINETUNING_SETUP, FINETUNING_EPOCH)
     return None
+
+
+def _param(fn: ast.AST, index: int) -> Optional[str]:
+    """The name of a method's positional parameter (`self` is 0)."""
+    args = fn.args.posonlyargs + fn.args.args
+    return args[index].arg if len(args) > index else None
+
+
+def _reroot(path: Optional[str], old: Optional[str], new: str) -> Optional[str]:
+    if path is None or old is None or old == new:
+        return path
+    parts = segments(path)
+    return ".".join([new] + parts[1:]) if parts[0] == old else path
+
+
+def _finetuning_names(methods) -> Tuple[str, str]:
+    """`finetune_function`'s names for the LightningModule and the optimizer (Lightning's own by default)."""
+    fn = methods.get("finetune_function")
+    return ((_param(fn, 1) or "pl_module") if fn else "pl_module", (_param(fn, 3) or "optimizer") if fn else "optimizer")
+
+
+def _rerooted_event(ev: Event, hook: ast.AST, pl_module: str) -> Event:
+    """A callback hook's event with its own name for the LightningModule replaced by `pl_module`."""
+    old = _param(hook, 1 if hook.name in _FINETUNING_OWN_HOOKS else 2)
+    if old is None or old == pl_module:
+        return ev
+    return dataclasses.replace(
+        ev, target=_reroot(ev.target, old, pl_module),
+        over=tuple((_reroot(p, old, pl_module), how) for p, how in ev.over),
+    )
 
 
 def _trainer_optimizer(cls: ast.ClassDef, timeline: Timeline) -> None:
@@ -61,14 +107,21 @@ def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
     order = lifecycle_of(cls)
     if order is None:
         return None
-    methods = {m.name: m for m in cls.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    methods = {m.name: m for m in cls.body if isinstance(m, FUNCTION_NODES)}
     setup, repeated = order
     joined = Timeline(cls, cls.name)
     if order[0] is HF_SETUP:
         _trainer_optimizer(cls, joined)
+    finetuning = order[0] is FINETUNING_SETUP
+    pl_module, opt_name = _finetuning_names(methods) if finetuning else ("", "")
     loop_id = (id(cls) << 1) | 1  # one synthetic loop: the epochs and batches repeat
     used = 0 if order[0] is not HF_SETUP else 1  # the Trainer's own events count as one hook
     for names, looped in ((setup, False), (repeated, True)):
+        if finetuning and looped:
+            # the LightningModule's optimizers, built between the callback's setup and its epochs
+            for ev in pl_module_optimizers(flow, cls, pl_module, opt_name):
+                joined.events.append(dataclasses.replace(ev, index=len(joined.events)))
+            used += 1
         for name in names:
             fn = methods.get(name)
             if fn is None:
@@ -81,6 +134,8 @@ def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
                 continue
             used += 1
             for ev in tl.events:
+                if finetuning:
+                    ev = _rerooted_event(ev, fn, pl_module)
                 loops = ((loop_id,) if looped else ()) + ev.loops
                 name = ev.name
                 if ev.kind == OPT and name is None and fn.name == "configure_optimizers":

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import ast
+
 from freezelint.findings import Severity
 from freezelint.static import flow
 from freezelint.static.rules.flow_rule import FlowRule
@@ -11,6 +13,29 @@ class UnfreezeNotInOptimizer(FlowRule):
     Flags parameters unfrozen after the optimizer was built from a
     `requires_grad` filter (or from an explicit subset of the model that
     does not include them), with no `add_param_group` and no rebuild.
+
+    It follows the hooks frameworks call in order:
+
+    - a LightningModule's `configure_optimizers` before its epoch hooks, and a
+      `TrainerCallback`'s hooks after the Hugging Face Trainer built its optimizer
+      over the parameters that required grad;
+    - a Lightning `BaseFinetuning` callback: `freeze_before_training` runs before
+      the LightningModule's `configure_optimizers`, `finetune_function` at every
+      epoch start with that optimizer. An unfreeze there (`self.make_trainable(...)`,
+      `requires_grad_(True)`) of what `freeze_before_training` froze, with no
+      `unfreeze_and_add_param_group` or `add_param_group`, is flagged when every
+      LightningModule of the project is in the callback's file and each one's
+      optimizer lacks those parameters (a `requires_grad` filter, or only other
+      submodules). It stays silent when a module's optimizer takes all of
+      `self.parameters()`, or when the module may be one it cannot see;
+    - a Hugging Face `Trainer` whose `train()` runs twice: the first run builds the
+      optimizer over the parameters that require grad then, the second reuses it
+      (`create_optimizer` builds one only while `trainer.optimizer` is None), so an
+      unfreeze between the runs is flagged unless the name is rebound to a new
+      Trainer, `trainer.optimizer` is reset or `create_optimizer` called between them.
+      A Trainer given `optimizers=` or `model_init=`, a project's own Trainer
+      subclass and a file that mentions DeepSpeed (which rebuilds the optimizer at
+      every `train()`) are left alone.
 
     ## Why is this bad?
     The optimizer only updates the parameters it was given. The unfrozen
@@ -45,6 +70,11 @@ class UnfreezeNotInOptimizer(FlowRule):
             model.layer4.requires_grad_(True)
             optimizer.add_param_group({"params": model.layer4.parameters(), "lr": 0.001})
     ```
+
+    In a `BaseFinetuning` callback, `self.unfreeze_and_add_param_group(modules=pl_module.backbone,
+    optimizer=optimizer)` does both (it adds only the parameters the optimizer lacks). Between two
+    runs of a Hugging Face Trainer, build a new `Trainer` after the unfreeze, or set
+    `trainer.optimizer = None` before calling `trainer.train()` again.
     """
 
     code = "FRZ203"
@@ -55,6 +85,7 @@ class UnfreezeNotInOptimizer(FlowRule):
     triggers = ("requires_grad", "unfreeze", "make_trainable")
 
     def check(self, tl: flow.Timeline) -> None:
+        self._check_reused_trainer(tl)
         opts = tl.of(flow.OPT)
         if not opts or tl.of(flow.ADD_GROUP):
             return
@@ -82,8 +113,41 @@ class UnfreezeNotInOptimizer(FlowRule):
                 continue
             o, why = evidence
             opt = o.name or "the optimizer"
+            if isinstance(o.node, ast.ClassDef) and o.via:
+                self._report_finetuning(u, o, target)
+                continue
             self.report_at(
                 u,
                 f"`{target}` is unfrozen{flow.describe(u)} but `{opt}` {why}: they get gradients and never change; "
                 f"add them with `{opt}.add_param_group({{'params': {target}.parameters()}})` or rebuild the optimizer",
+            )
+
+    def _report_finetuning(self, u: flow.Event, o: flow.Event, target: str) -> None:
+        """A BaseFinetuning callback's unfreeze; `o` is a LightningModule's optimizer (lifecycle_finetuning)."""
+        opt = o.name or "optimizer"
+        if any(how == flow.FILTER for _, how in o.over):
+            why = "from a `requires_grad` filter after `freeze_before_training` froze them"
+        else:
+            shown = ", ".join("`" + ".".join(["self"] + flow.segments(t)[1:]) + "`" for t, _ in o.over if t)
+            why = f"over {shown} only"
+        self.report_at(
+            u,
+            f"`{target}` is unfrozen{flow.describe(u)} but never added to `{opt}`: `{o.via}` built it {why}, "
+            f"so they get gradients and never change; use `self.unfreeze_and_add_param_group(modules={target}, "
+            f"optimizer={opt})`, which unfreezes them and adds those `{opt}` lacks",
+        )
+
+    def _check_reused_trainer(self, tl: flow.Timeline) -> None:
+        """`trainer.train()`, unfreeze, `trainer.train()`: the second run reuses the first run's optimizer."""
+        from freezelint.static.lifecycle_trainer import reused_optimizer_unfreezes
+
+        for r in reused_optimizer_unfreezes(self.flow, tl):
+            t = r.trainer
+            self.report_at(
+                r.unfreeze,
+                f"`{r.unfreeze.target}` is unfrozen{flow.describe(r.unfreeze)} between two `{t}.train()` runs, but the "
+                f"second run reuses the optimizer the first one built over the parameters that required grad then "
+                f"(`Trainer.create_optimizer` builds one only while `{t}.optimizer` is None): they get gradients and "
+                f"never change; build a new `Trainer` after the unfreeze, or set `{t}.optimizer = None` before "
+                f"calling `{t}.train()` again",
             )
