@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 from freezelint.static.astutil import FUNCTION_NODES, dotted_name
 from freezelint.static.flow import FILTER, FREEZE, OPT, Event, Timeline, segments
 from freezelint.static.flow_file import FileFlow
-from freezelint.static.lifecycle_finetuning import FINETUNING_BASES, pl_module_optimizers
+from freezelint.static.lifecycle_finetuning import BACKBONE_FINETUNING, FINETUNING_BASES, pl_module_optimizers
 
 # Lightning's order for one `Trainer.fit` (hooks of the LightningModule itself).
 LIGHTNING_SETUP = ("__init__", "prepare_data", "setup", "configure_model", "configure_optimizers", "on_fit_start", "on_train_start")
@@ -116,6 +116,11 @@ def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
     pl_module, opt_name = _finetuning_names(methods) if finetuning else ("", "")
     loop_id = (id(cls) << 1) | 1  # one synthetic loop: the epochs and batches repeat
     used = 0 if order[0] is not HF_SETUP else 1  # the Trainer's own events count as one hook
+    if finetuning and "freeze_before_training" not in methods and any(
+            (dotted_name(b) or "").rsplit(".", 1)[-1] == BACKBONE_FINETUNING for b in cls.bases):
+        # the inherited `freeze_before_training`: `self.freeze(pl_module.backbone)`
+        stmt = cls.body[0] if cls.body else None
+        joined.events.append(Event(FREEZE, cls, stmt, index=0, target=f"{pl_module}.backbone"))
     for names, looped in ((setup, False), (repeated, True)):
         if finetuning and looped:
             # the LightningModule's optimizers, built between the callback's setup and its epochs

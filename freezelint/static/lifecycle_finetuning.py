@@ -25,7 +25,10 @@ from freezelint.static import flow
 from freezelint.static.astutil import FUNCTION_NODES, dotted_name, method_name
 from freezelint.static.flow_file import FileFlow
 
-FINETUNING_BASES = frozenset({"BaseFinetuning"})
+FINETUNING_BASES = frozenset({"BaseFinetuning", "BackboneFinetuning"})
+# Lightning's BackboneFinetuning freezes `pl_module.backbone` in its own `freeze_before_training`
+# and adds it with `unfreeze_and_add_param_group` in its own `finetune_function`.
+BACKBONE_FINETUNING = "BackboneFinetuning"
 _LIGHTNING = "LightningModule"
 # The module's hooks that run before the optimizer is built, or can add groups to it later.
 _MODULE_METHODS_READ = ("setup", "configure_model", "configure_optimizers")
@@ -159,13 +162,22 @@ def adds_to_groups(cls: ast.ClassDef) -> bool:
     return False
 
 
+def _calls_base_finetune(cls: ast.ClassDef) -> bool:
+    """`super().finetune_function(...)`: the base class's own unfreezing (BackboneFinetuning adds a group)."""
+    return any(
+        isinstance(n, ast.Call) and method_name(n) == "finetune_function" and isinstance(n.func.value, ast.Call)
+        and isinstance(n.func.value.func, ast.Name) and n.func.value.func.id == "super"
+        for n in ast.walk(cls)
+    )
+
+
 def pl_module_optimizers(flow_: FileFlow, callback: ast.ClassDef, pl_module: str, opt_name: str) -> List[flow.Event]:
     """Optimizer events for what `finetune_function`'s `optimizer` can be: one per optimizer of each
     LightningModule of this file when every one is known, else one with no sources (unknown)."""
     unknown = [flow.Event(flow.OPT, callback, callback.body[0] if callback.body else None, name=opt_name)]
     facts = flow_.facts
     classes = _file_classes(facts.module)
-    if any(adds_to_groups(c) for c in _same_file_chain(callback, classes)):
+    if any(adds_to_groups(c) or _calls_base_finetune(c) for c in _same_file_chain(callback, classes)):
         return unknown
     modules = [c for c in classes.values() if _is_lightning_module(c, classes)]
     if not modules:

@@ -27,7 +27,9 @@ class UnfreezeNotInOptimizer(FlowRule):
       LightningModule of the project is in the callback's file and each one's
       optimizer lacks those parameters (a `requires_grad` filter, or only other
       submodules). It stays silent when a module's optimizer takes all of
-      `self.parameters()`, or when the module may be one it cannot see;
+      `self.parameters()`, or when the module may be one it cannot see. A
+      `BackboneFinetuning` subclass that replaces `finetune_function` without
+      calling `super()` is checked against its inherited freeze of `pl_module.backbone`;
     - a Hugging Face `Trainer` whose `train()` runs twice: the first run builds the
       optimizer over the parameters that require grad then, the second reuses it
       (`create_optimizer` builds one only while `trainer.optimizer` is None), so an
