@@ -7,6 +7,15 @@ from freezelint.static import flow
 from freezelint.static.rules.flow_rule import FlowRule
 
 
+def _frozen_at_build(tl: flow.Timeline, o: flow.Event, target: str) -> bool:
+    """Part of `target` was frozen when `o` was built (not all of it unfrozen again before that)."""
+    return any(
+        flow.overlap(f.target, target)
+        and not any(flow.inside(target, u.target) for u in tl.between(f, o, flow.UNFREEZE))
+        for f in tl.before(o, flow.FREEZE)
+    )
+
+
 class UnfreezeNotInOptimizer(FlowRule):
     """
     ## What it does
@@ -107,7 +116,7 @@ class UnfreezeNotInOptimizer(FlowRule):
             evidence = None
             for o in before:
                 filtered = any(how == flow.FILTER and flow.overlap(t, target) for t, how in o.over)
-                if filtered and any(flow.overlap(f.target, target) for f in tl.before(o, flow.FREEZE)):
+                if filtered and _frozen_at_build(tl, o, target):
                     evidence = (o, "was built from a `requires_grad` filter while they were frozen")
                 elif not filtered and all(flow.root(t) == flow.root(target) for t, _ in o.over):
                     evidence = (o, "was built over " + ", ".join(f"`{t}`" for t, _ in o.over) + " only")
