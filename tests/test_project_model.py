@@ -204,3 +204,59 @@ def test_a_base_class_in_another_file_decides_what_is_frozen(run_cli, tmp_path, 
     assert _codes(out) == expected, out
     if expected:
         assert "`self.model` gets gradients" in out and "`self.vae`" not in out
+
+
+METHOD_MODELS = """
+import torch.nn as nn
+
+class Backbone(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3)
+        self.body = nn.Linear(8, 8)
+
+    def _freeze_stages(self):
+        for p in self.body.parameters():
+            p.requires_grad = False
+
+    def freeze_backbone(self):
+        self._freeze_stages()
+
+    def describe(self):
+        for p in self.body.parameters():
+            print(p.requires_grad)
+
+class Unfrozen(Backbone):
+    def freeze_backbone(self):
+        pass  # overrides the base's: freezes nothing
+"""
+
+METHOD_TRAIN = """
+import torch
+from pkg.models import {cls}
+
+model = {cls}()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+model.{method}()
+"""
+
+
+@pytest.mark.parametrize(
+    "cls, method, expected",
+    [
+        ("Backbone", "freeze_backbone", [(6, "FRZ201")]),  # a method of another file, through a self call
+        ("Unfrozen", "freeze_backbone", []),  # the subclass's override shadows it
+        ("Backbone", "describe", []),  # reads requires_grad, freezes nothing
+    ],
+)
+def test_a_method_of_a_class_in_another_file_applies_its_summary(run_cli, tmp_path, cls, method, expected):
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "models.py").write_text(textwrap.dedent(METHOD_MODELS))
+    (root / "train.py").write_text(textwrap.dedent(METHOD_TRAIN).lstrip().format(cls=cls, method=method))
+    code, out, _ = run_cli("check", "train.py", "--select", "FRZ201", cwd=root)
+    assert _codes(out) == expected, out
+    if expected:
+        assert "`model.body` is frozen (in `freeze_backbone`" in out

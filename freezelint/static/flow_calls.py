@@ -258,15 +258,16 @@ class CallEvents:
         return True
 
     def _follow_method(self, node: ast.Call, m: str, recv: ast.expr) -> bool:
-        """`self.freeze_encoder()` or `model.freeze()` on an instance of a class of this file."""
+        """`self.freeze_encoder()` or `model.freeze()` on an instance of a class of this file
+        (its events spliced here), or of a project class whose method summary says what it does."""
         if not self.follow:
             return False
         defs = self.facts.functions.get(m)
         if not defs or len(defs) != 1 or defs[0] is self.tl.node:
-            return False
+            return self._project_method(node, m, recv)
         scope = self.facts.scope_of.get(id(defs[0]))
         if scope is None or scope.class_name is None:
-            return False
+            return self._project_method(node, m, recv)
         if isinstance(recv, ast.Name) and recv.id == "self" and self.scope.class_name == scope.class_name:
             self._splice(node, defs[0], scope, {"self": "self"})
             return True
@@ -275,7 +276,32 @@ class CallEvents:
         if path and k.is_module() and k.detail == scope.class_name:
             self._splice(node, defs[0], scope, {"self": path})
             return True
-        return False
+        return self._project_method(node, m, recv)
+
+    def _project_method(self, node: ast.Call, m: str, recv: ast.expr) -> bool:
+        """A method of a project class (its bases may be in other files): apply its summary below the receiver."""
+        if isinstance(recv, ast.Name) and recv.id == "self":
+            cls = self.scope.class_name
+            if cls is None:
+                return False
+            name = f"{self.facts.module_name}.{cls}" if self.facts.module_name else cls
+        else:
+            k = self.facts.kind_of(recv, self.scope)
+            if not k.is_module() or not isinstance(k.detail, str):
+                return False
+            name = k.detail
+        effects = self.facts.project.class_table.method_effects(name, m)
+        path = self.path_of(recv)
+        if not effects or not path:
+            return False
+        kinds = {"freeze": FREEZE, "unfreeze": UNFREEZE, "eval": EVAL, "train": TRAIN}
+        for below, kind in effects:
+            target = f"{path}.{below}" if below else path
+            if kinds[kind] == TRAIN:
+                self.add(TRAIN, node, target=target, mode=True, via=m)
+            else:
+                self.add(kinds[kind], node, target=target, via=m)
+        return True
 
     def _splice(self, call: ast.Call, fdef: ast.AST, scope: Scope, mapping: Dict[str, str]) -> None:
         """Place a helper's events at this call site, its parameters replaced by our arguments."""

@@ -157,6 +157,17 @@ class ProjectIndex:
         return tuple(got) if got else ()
 
 
+def _method_helpers(table: ClassTable) -> Set[str]:
+    names: Set[str] = set()
+    for q, facts in table.classes.items():
+        for method, _, _ in facts.methods:
+            if method.startswith("__") or method in ("train", "eval", "forward") or method in names:
+                continue
+            if table.method_effects(q, method):
+                names.add(method)
+    return names
+
+
 class _Builder:
     def __init__(self, summaries: List[FileSummary], modules: List[str]):
         self.summaries = summaries
@@ -230,6 +241,8 @@ class _Builder:
             _short=short,
             class_table=self._class_table(qual_bases),
         )
+        # methods that freeze, unfreeze or switch modes below `self` count as helpers too (flow's cheap gate)
+        index.effect_names = index.effect_names | frozenset(_method_helpers(index.class_table))
         # only the names of classes' submodules are ever asked (and an edit elsewhere keeps the digest)
         index.freeze_words = frozenset(words & {a for f in index.class_table.classes.values() for a, _ in f.attrs})
         h = hashlib.sha256()
@@ -250,7 +263,8 @@ class _Builder:
                 table.classes[q] = ClassFacts(tuple(qual_bases.get(q, ())), attrs, tuple(info.batchnorm_attrs),
                                               info.overrides_train, info.train_passthrough,
                                               tuple(info.frozen_attrs), info.freezes_self,
-                                              tuple(info.param_containers))
+                                              tuple(info.param_containers), tuple(info.method_names),
+                                              tuple((m, tuple(e), tuple(c)) for m, (e, c) in info.methods.items()))
                 table.short.setdefault(name, []).append(q)
         return table
 

@@ -28,6 +28,9 @@ class ClassFacts:
     frozen_attrs: Tuple[str, ...] = ()  # summary_freezes: self.<attr> a method freezes or pins in eval
     freezes_self: bool = False  # it also freezes what is not one attribute (`self.requires_grad_(False)`)
     param_containers: Tuple[str, ...] = ()  # self.<attr> = nn.Sequential(nn.Linear(...), ...): holds parameters
+    method_names: Tuple[str, ...] = ()  # every method the class defines
+    # (method, ((path below self, FREEZE/UNFREEZE/EVAL/TRAIN), ...), (methods it calls on self, ...))
+    methods: Tuple[Tuple[str, Tuple[Tuple[str, str], ...], Tuple[str, ...]], ...] = ()
 
 
 @dataclass
@@ -39,7 +42,7 @@ class ClassTable:
     def digest_part(self) -> str:
         return json.dumps({q: [list(f.bases), list(f.attrs), list(f.batchnorm_attrs), f.overrides_train,
                                f.train_passthrough, list(f.frozen_attrs), f.freezes_self,
-                               list(f.param_containers)] for q, f in sorted(self.classes.items())})
+                               list(f.param_containers), list(f.method_names), [list(m) for m in f.methods]] for q, f in sorted(self.classes.items())})
 
     def find(self, name: str) -> Optional[str]:
         """A class name as the caller knows it (qualified or short) -> the project's qualified name."""
@@ -50,6 +53,40 @@ class ClassTable:
         if len(exact) == 1:
             return exact[0]
         return quals[0] if len(quals) == 1 else None
+
+    def mro(self, q: str) -> List[str]:
+        """The project class and its project bases (breadth first, each once, at most 16)."""
+        out: List[str] = []
+        todo = [q]
+        while todo and len(out) < 16:
+            name = todo.pop(0)
+            if name in out or name not in self.classes:
+                continue
+            out.append(name)
+            todo.extend(b for b in (self.find(x) for x in self.classes[name].bases) if b is not None)
+        return out
+
+    def method_effects(self, name: str, method: str, _depth: int = 0) -> Optional[Tuple[Tuple[str, str], ...]]:
+        """What `instance.method()` does below the instance, for an instance of project class `name`:
+        the method is looked up in the class and its bases (the first that defines it wins, as in Python),
+        and the methods it calls on `self` are dispatched from the instance's class again.
+        None: the method is not defined in the project (a library's, or unknown)."""
+        q = self.find(name)
+        if q is None or _depth > 4:
+            return None
+        for cls in self.mro(q):
+            facts = self.classes[cls]
+            if method not in facts.method_names:
+                continue
+            entry = next((m for m in facts.methods if m[0] == method), None)
+            if entry is None:
+                return ()
+            out = list(entry[1])
+            for callee in entry[2]:
+                if callee != method:
+                    out.extend(self.method_effects(q, callee, _depth + 1) or ())
+            return tuple(dict.fromkeys(out))
+        return None
 
     # -- BatchNorm
     def holds_batchnorm(self, name: str, attr: Optional[str] = None) -> Optional[bool]:

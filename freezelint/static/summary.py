@@ -37,6 +37,9 @@ class ClassSummary:
     frozen_attrs: List[str] = field(default_factory=list)
     freezes_self: bool = False
     param_containers: List[str] = field(default_factory=list)  # self.<attr> = nn.Sequential(nn.Linear(...), ...)
+    method_names: List[str] = field(default_factory=list)  # every method it defines (overrides shadow the bases')
+    # method -> ([(path below self, FREEZE/UNFREEZE/EVAL/TRAIN)], [methods it calls on self]); freeze files only
+    methods: Dict[str, Tuple[List[Tuple[str, str]], List[str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,7 +60,8 @@ class FileSummary:
             "c": {
                 n: [list(c.bases), c.attrs, int(c.reads_requires_grad), int(c.overrides_train),
                     c.batchnorm_attrs, int(c.train_passthrough), c.frozen_attrs, int(c.freezes_self),
-                    c.param_containers]
+                    c.param_containers, c.method_names,
+                    {m: [[list(e) for e in effects], calls] for m, (effects, calls) in c.methods.items()}]
                 for n, c in self.class_info.items()
             },
             "o": self.option_classes,
@@ -74,9 +78,13 @@ class FileSummary:
     def from_json(cls, data: dict) -> "FileSummary":
         s = cls(imports={str(k): str(v) for k, v in data.get("i", {}).items()})
         for n, (bases, attrs, reads, overrides, *modes) in data.get("c", {}).items():
-            bn, passthrough, frozen, freezes_self, containers = (modes + [[], 0, [], 0, []][len(modes):])[:5]
-            s.class_info[n] = ClassSummary(tuple(bases), dict(attrs), bool(reads), bool(overrides), list(bn),
-                                           bool(passthrough), list(frozen), bool(freezes_self), list(containers))
+            bn, passthrough, frozen, freezes_self, containers, names, methods = (
+                modes + [[], 0, [], 0, [], [], {}][len(modes):])[:7]
+            s.class_info[n] = ClassSummary(
+                tuple(bases), dict(attrs), bool(reads), bool(overrides), list(bn), bool(passthrough), list(frozen),
+                bool(freezes_self), list(containers), list(names),
+                {m: ([(e[0], e[1]) for e in effects], list(calls)) for m, (effects, calls) in methods.items()},
+            )
             s.classes.append((n, tuple(bases)))
         s.option_classes = list(data.get("o", []))
         s.freeze_words = list(data.get("w", []))
@@ -158,6 +166,12 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
     for stmt in node.body:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             _near_params(s, stmt, near)
+            info.method_names.append(stmt.name)
+            if freezes and _is_hot(stmt, freezes):
+                fs = function_summary(stmt, method=True)
+                effects = [(path, kind) for i, path, kind in fs.effects if i == 0]
+                if effects or fs.self_calls:
+                    info.methods[stmt.name] = (effects, list(dict.fromkeys(fs.self_calls)))
             if stmt.name == "train":
                 info.overrides_train = True
             for n in _statements(stmt.body):
@@ -189,6 +203,13 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
         info.frozen_attrs, info.freezes_self = summary_freezes.class_freezes(node, hot)
     s.class_info[node.name] = info
     s.classes.append((node.name, bases))
+
+
+def _is_hot(fn: ast.AST, freezes) -> bool:
+    """The method has a line with a freeze/eval/train word (`freezes`: those lines, or True: all count)."""
+    if not isinstance(freezes, set):
+        return True
+    return any(ln in freezes for ln in range(fn.lineno, (fn.end_lineno or fn.lineno) + 1))
 
 
 def _subscript_base(b: ast.AST) -> Optional[str]:
