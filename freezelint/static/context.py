@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Sequence, Tuple, Type
+from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from freezelint.static.astutil import SCOPE_NODES, SourceText, dotted_name, ends_in_exit
 from freezelint.static.evidence import library_class_kind
@@ -68,6 +68,22 @@ def loop_target_kinds(loop: ast.For, facts: FileFacts, scope: Scope) -> Dict[str
     return {n: k for n, k in out.items() if n not in assigned and k.tag != "neutral"}
 
 
+class _LoopGuards:
+    """A for-loop's target kinds, worked out when a rule first asks for a kind inside its body
+    (most loop bodies hold nothing a rule asks about)."""
+
+    __slots__ = ("loop", "facts", "scope", "_kinds")
+
+    def __init__(self, loop: ast.For, facts: FileFacts, scope: Scope):
+        self.loop, self.facts, self.scope = loop, facts, scope
+        self._kinds: Optional[Dict[str, Kind]] = None
+
+    def kinds(self) -> Dict[str, Kind]:
+        if self._kinds is None:
+            self._kinds = loop_target_kinds(self.loop, self.facts, self.scope)
+        return self._kinds
+
+
 class FileContext:
     def __init__(self, path: str, module: ast.Module, facts: FileFacts, source: SourceText, settings: Optional[dict] = None):
         self.path = path
@@ -78,7 +94,7 @@ class FileContext:
         self.reports: List[Report] = []
         self.scope_stack: List[Scope] = [facts.module_scope]
         self.statement_stack: List[ast.stmt] = []
-        self.guard_stack: List[Tuple[Scope, Dict[str, Kind]]] = []
+        self.guard_stack: List[Tuple[Scope, Union[Dict[str, Kind], "_LoopGuards"]]] = []
 
     # where we are
     @property
@@ -93,7 +109,7 @@ class FileContext:
         merged: Dict[str, Kind] = {}
         for scope, g in self.guard_stack:
             if scope is self.scope:
-                merged.update(g)
+                merged.update(g if type(g) is dict else g.kinds())
         return merged
 
     # questions rules ask
@@ -131,6 +147,18 @@ class RuleRunner:
         self._visit_by_type: Dict[type, tuple] = {}
         self._leave_by_type: Dict[type, tuple] = {}
 
+    def visitor_for(self, cls: type):
+        """What the walk calls at a `cls` node: nothing for an expression class no rule visits."""
+        if _role(cls) or self._visit.get(cls.__name__):
+            return self.on_visit
+        return None
+
+    def leaver_for(self, cls: type):
+        role = _role(cls)
+        if (role and role != _MODULE) or self._leave.get(cls.__name__):
+            return self.on_leave
+        return None
+
     def on_visit(self, node: ast.AST) -> bool:
         cls = type(node)
         role = _ROLE.get(cls)
@@ -156,7 +184,7 @@ class RuleRunner:
                     if cls is ast.If and node.body:
                         self._guard_body(node.body, isinstance_guards(node.test, ctx.facts, ctx.scope))
                     elif cls is ast.For and node.body:
-                        self._guard_body(node.body, loop_target_kinds(node, ctx.facts, ctx.scope))
+                        self._guard_body(node.body, _LoopGuards(node, ctx.facts, ctx.scope))
         handlers = self._visit_by_type.get(cls)
         if handlers is None:
             handlers = self._visit_by_type[cls] = tuple(self._visit.get(cls.__name__, ()))
@@ -179,7 +207,7 @@ class RuleRunner:
                 if guards:
                     self._guard_body(block[i + 1 :], guards)
 
-    def _guard_body(self, body: List[ast.stmt], guards: Dict[str, Kind]) -> None:
+    def _guard_body(self, body: List[ast.stmt], guards: Union[Dict[str, Kind], "_LoopGuards"]) -> None:
         self._guard_starts[id(body[0])] = guards
         self._guard_ends[id(body[-1])] = self._guard_ends.get(id(body[-1]), 0) + 1
 
@@ -215,6 +243,13 @@ def _blocks(stmt: ast.stmt) -> List[List[ast.stmt]]:
 # What a node class is to the runner: 0 an expression (or anything else), then the roles below.
 _SIMPLE, _COMPOUND, _FUNCTION, _LAMBDA, _MODULE = 1, 2, 3, 4, 5
 _ROLE: Dict[type, int] = {}
+
+
+def _role(cls: type) -> int:
+    role = _ROLE.get(cls)
+    if role is None:
+        role = _ROLE[cls] = _role_of(cls)
+    return role
 
 
 def _role_of(cls: type) -> int:

@@ -1,8 +1,8 @@
 """One iterative depth-first traversal of a CPython `ast` tree, driving several visitors.
 
 Visitors have `on_visit(node)` (children are skipped when every visitor returns
-False) and `on_leave(node)`. It is iterative, so deeply nested code cannot
-exhaust the Python stack here.
+False) and `on_leave(node)`, and may name the node classes they ignore (`_plan`).
+It is iterative, so deeply nested code cannot exhaust the Python stack here.
 """
 
 from __future__ import annotations
@@ -53,36 +53,56 @@ def children(node: ast.AST) -> List[ast.AST]:
     return out
 
 
-_LEAVE = object()  # a marker on the stack: leave the node on top of `path`
+def _plan(visitors: Sequence, cls: type) -> tuple:
+    """What the walk does at a node of class `cls`: (visit functions, leave functions, descend anyway).
+
+    A visitor may say it ignores a class (`visitor_for(cls)` / `leaver_for(cls)` return None), so
+    the walk calls nothing for it there: most nodes are expressions nobody handles, and a Python
+    call per node and visitor is most of a walk's cost. A visitor without those methods gets
+    every node. One that ignores a node counts as descending into it."""
+    visits, leaves, always = [], [], False
+    for v in visitors:
+        fn = v.visitor_for(cls) if hasattr(v, "visitor_for") else v.on_visit
+        if fn is None:
+            always = True
+        else:
+            visits.append(fn)
+        fn = v.leaver_for(cls) if hasattr(v, "leaver_for") else v.on_leave
+        if fn is not None:
+            leaves.append(fn)
+    return tuple(visits), tuple(leaves), always
+
+
 _FIELDS_REVERSED: Dict[type, Tuple[str, ...]] = {}
 
 
 def walk(root: ast.AST, visitors: Sequence) -> None:
-    visits = [v.on_visit for v in visitors]
-    leaves = [v.on_leave for v in visitors]
+    plans: Dict[type, tuple] = {}
     stack: List[object] = [root]
-    path: List[ast.AST] = []
     push, pop = stack.append, stack.pop
     reversed_fields = _FIELDS_REVERSED
     AST = ast.AST
     while stack:
         node = pop()
-        if node is _LEAVE:
-            left = path.pop()
+        cls = type(node)
+        if cls is tuple:  # (node, its leave functions): its children are done
+            left, leaves = node  # type: ignore[misc]
             for leave in leaves:
                 leave(left)
             continue
-        descend = False
+        plan = plans.get(cls)
+        if plan is None:
+            plan = plans[cls] = _plan(visitors, cls)
+        visits, leaves, descend = plan
         for visit in visits:
             if visit(node) is not False:
                 descend = True
-        push(_LEAVE)
-        path.append(node)
+        if leaves:
+            push((node, leaves))
         if not descend:
             continue
-        cls = type(node)
         if cls is ast.Dict:
-            stack.extend(reversed(children(node)))
+            stack.extend(reversed(children(node)))  # type: ignore[arg-type]
             continue
         names = reversed_fields.get(cls)
         if names is None:

@@ -12,10 +12,50 @@ import ast
 import inspect
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Dict, Optional, Tuple, Type
+from typing import ClassVar, Dict, Optional, Tuple, Type, Union
 
 from freezelint.findings import Applicability, Severity
 from freezelint.rule_info import RuleInfo
+
+class _TextMemo:
+    """What the prefilters found out about one text: all rules ask about the same text in turn, and
+    many share a trigger (`requires_grad`), so each substring is looked for once per text."""
+
+    __slots__ = ("text", "hits", "lower")
+
+    def __init__(self, text: str):
+        self.text = text
+        self.hits: Dict[str, bool] = {}
+        self.lower: Optional[str] = None
+
+
+_memo = _TextMemo("")
+
+
+def _memo_of(text: str) -> _TextMemo:
+    global _memo
+    memo = _memo
+    if memo.text is not text:  # by identity: a new text (even an equal one) starts afresh
+        memo = _memo = _TextMemo(text)
+    return memo
+
+
+def contains(text: str, word: str) -> bool:
+    """`word in text`, remembered for the text the prefilters are looking at now."""
+    hits = _memo_of(text).hits
+    hit = hits.get(word)
+    if hit is None:
+        hit = hits[word] = word in text
+    return hit
+
+
+def lowered(text: str) -> str:
+    """`text.lower()`, computed once for the text the prefilters are looking at now."""
+    memo = _memo_of(text)
+    if memo.lower is None:
+        memo.lower = text.lower()
+    return memo.lower
+
 
 def requires_grad_call(receiver: str, flag: str) -> str:
     """`receiver.requires_grad_(flag)`: what the FRZ0 fixes replace a no-op freeze with (source texts in)."""
@@ -50,8 +90,10 @@ class Rule:
     # Substrings of which at least one must appear in a file's text for this rule
     # to possibly fire there; files matching no selected rule's triggers are not parsed.
     triggers: ClassVar[Tuple[str, ...]] = ()
-    # Optionally, a regex that must also match somewhere (a sharper necessary condition).
-    trigger_pattern: ClassVar[Optional["re.Pattern[str]"]] = None
+    # Optionally, a regex that must also match somewhere (a sharper necessary condition), or a
+    # tuple of regexes of which one must match: one per trigger word, each starting with its word,
+    # is several times cheaper to search for than one pattern starting with an alternation.
+    trigger_pattern: ClassVar[Union[None, "re.Pattern[str]", Tuple["re.Pattern[str]", ...]]] = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -63,9 +105,14 @@ class Rule:
     @classmethod
     def might_fire(cls, text: str) -> bool:
         """The cheap text prefilter: False means this rule cannot fire in `text`."""
-        if cls.triggers and not any(t in text for t in cls.triggers):
+        if cls.triggers and not any(contains(text, t) for t in cls.triggers):
             return False
-        return cls.trigger_pattern is None or cls.trigger_pattern.search(text) is not None
+        pattern = cls.trigger_pattern
+        if pattern is None:
+            return True
+        if isinstance(pattern, tuple):
+            return any(p.search(text) is not None for p in pattern)
+        return pattern.search(text) is not None
 
     @classmethod
     def info(cls) -> RuleInfo:

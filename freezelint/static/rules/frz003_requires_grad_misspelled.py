@@ -7,7 +7,7 @@ import ast
 
 from freezelint.findings import Applicability
 from freezelint.static.kinds import TENSOR
-from freezelint.static.rules.base import Rule, requires_grad_call
+from freezelint.static.rules.base import Rule, lowered, requires_grad_call
 
 TARGET = "requires_grad"
 # Real names that are close to `requires_grad` but mean something else.
@@ -27,7 +27,7 @@ _WORD_RE = re.compile(r"\w+")
 def _words_with_gr(text: str):
     """Every identifier containing `gr` in any case: `is_misspelled_requires_grad` accepts no other.
     Finding `gr` first and reading the word around it is ~10x cheaper than a regex over all identifiers."""
-    lower = text.lower()
+    lower = lowered(text)  # shared with the other prefilters
     seen = set()
     i = lower.find("gr")
     while i != -1:

@@ -54,7 +54,8 @@ class RequiresGradNoEffect(Rule):
     summary = "a `requires_grad` expression whose result is discarded changes nothing"
     fixable = "unsafe"
     triggers = ("requires_grad",)
-    trigger_pattern = re.compile(r"requires_grad\s*(?:==|!=|\bis\b)|requires_grad_\s*(?:[;#]|$)", re.M)
+    # `requires_grad == / != / is`, or `requires_grad_` ending a statement (starting with the word: a fast search)
+    trigger_pattern = re.compile(r"requires_grad(?:\s*(?:==|!=|\bis\b)|_\s*(?:[;#]|$))", re.M)
 
     def visit_Expr(self, node: ast.Expr) -> None:
         value = node.value

@@ -54,7 +54,8 @@ class GradModeCallDiscarded(Rule):
     name = "grad-mode-call-discarded"
     summary = "a grad-mode context manager called as a statement is never entered"
     triggers = ("no_grad", "enable_grad", "inference_mode")
-    trigger_pattern = re.compile(r"(?:no_grad|enable_grad|inference_mode)\([^()]*\)\s*(?:[;#]|$)", re.M)
+    # one of them called as a whole statement
+    trigger_pattern = tuple(re.compile(w + r"\([^()]*\)\s*(?:[;#]|$)", re.M) for w in triggers)
 
     def visit_Expr(self, node: ast.Expr) -> None:
         call = node.value

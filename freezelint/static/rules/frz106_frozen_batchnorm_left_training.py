@@ -121,11 +121,13 @@ class FrozenBatchNormLeftTraining(FlowRule):
             return []
         cache = self.facts.__dict__.setdefault("_frz106_evals", {})
         if class_name not in cache:
+            # the timelines of this class's functions only, in the order all_timelines() lists them
             cache[class_name] = [
                 e.target
-                for t in self.flow.all_timelines()
-                if getattr(self.facts.scope_of.get(id(t.node)), "class_name", None) == class_name
-                for e in t.of(flow.EVAL)
+                for defs in self.facts.functions.values()
+                for d in defs
+                if getattr(self.facts.scope_of.get(id(d)), "class_name", None) == class_name
+                for e in self.flow.timeline(d).of(flow.EVAL)
                 if e.target and e.target.startswith("self")
             ]
         return cache[class_name]

@@ -4,6 +4,7 @@ import re
 
 from freezelint.findings import Severity
 from freezelint.static import flow
+from freezelint.static.rules.base import lowered
 from freezelint.static.rules.flow_rule import FlowRule
 
 _WHY = {
@@ -14,6 +15,12 @@ _WHY = {
     "accelerator.prepare": "`accelerator.prepare` already wrapped it (DDP/FSDP/DeepSpeed) for the old set of trainable parameters",
     "deepspeed.initialize": "DeepSpeed built its optimizer and partitions for the old set of trainable parameters",
 }
+
+
+# The only non-ASCII characters that re.I matches with an ASCII letter, or that lower() turns into one
+# (İ, ı, ſ, the Kelvin sign): a text without them matches an ASCII pattern case-insensitively exactly
+# where its lowered text holds the pattern.
+_FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
 
 
 class FreezeAfterWrap(FlowRule):
@@ -58,11 +65,17 @@ class FreezeAfterWrap(FlowRule):
     triggers = ("DistributedDataParallel", "DDP", "FSDP", "FullyShardedDataParallel", "fully_shard", "compile", "prepare(", "deepspeed")
     # It reports a freeze or unfreeze event, and every source of one spells one of these
     # (see flow_events): most files that say `compile` change no requires_grad at all.
-    _CHANGES = re.compile(r"requires_grad|freeze|make_trainable|set_trainable|toggle_grad", re.I)
+    _CHANGE_WORDS = ("requires_grad", "freeze", "make_trainable", "set_trainable", "toggle_grad")
+    _CHANGES = re.compile("|".join(_CHANGE_WORDS), re.I)
 
     @classmethod
     def might_fire(cls, text: str) -> bool:
-        return super().might_fire(text) and cls._CHANGES.search(text) is not None
+        if not super().might_fire(text):
+            return False
+        if not text.isascii() and any(c in text for c in _FOLDS_TO_ASCII):
+            return cls._CHANGES.search(text) is not None
+        low = lowered(text)  # then a case-insensitive search is a search of the lowered text, ~20x cheaper
+        return any(w in low for w in cls._CHANGE_WORDS)
 
     def check(self, tl: flow.Timeline) -> None:
         wraps = tl.of(flow.WRAP)

@@ -1,0 +1,169 @@
+"""The shortcuts taken for speed answer exactly what the plain versions answered.
+
+Each cheaper form is checked against the form it replaced, kept here as the reference:
+the walk that skips the node classes a visitor ignores, the prefilters searched per
+trigger word, the case-insensitive prefilter run on lowered text, and FRZ008's map of
+next statements built from statements only.
+"""
+
+from __future__ import annotations
+
+import ast
+import glob
+import os
+import re
+
+import pytest
+
+from freezelint.static import walk as walk_mod
+from freezelint.static.rules import base
+from freezelint.static.rules.frz004_requires_grad_no_effect import RequiresGradNoEffect
+from freezelint.static.rules.frz007_grad_mode_call_discarded import GradModeCallDiscarded
+from freezelint.static.rules.frz008_decorator_never_applied import DecoratorNeverApplied
+from freezelint.static.rules.frz204_freeze_after_wrap import FreezeAfterWrap
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = sorted(glob.glob(os.path.join(ROOT, "fixtures", "static", "*.py")))
+
+
+def _texts():
+    out = [open(p, encoding="utf-8").read() for p in FIXTURES]
+    out += [
+        "torch.no_grad\n", "torch.no_grad  # note\n", "torch.no_grad;x = 1\n", "torch.no_grad()\n",
+        "with torch.no_grad():\n    pass\n", "torch.inference_mode(True)\n", "torch.enable_grad() # x\n",
+        "torch.compiler.disable(f)\n", "torch._dynamo.disable\n", "disable = 1\n", "x.set_grad_enabled\n",
+        "p.requires_grad == False\n", "p.requires_grad is None\n", "p.requires_grad_\n", "p.requires_grad_ # c\n",
+        "p.requires_grad_()\n", "p.requires_grad  !=  x\n", "p.requires_grad_;\n", "requires_grad\n",
+    ]
+    return out
+
+
+# -- the walk ------------------------------------------------------------------
+
+
+class _Recorder:
+    """Records every visit/leave; optionally returns False (skip children) at some classes."""
+
+    def __init__(self, log, name, stop=()):
+        self.log, self.name, self.stop = log, name, tuple(stop)
+
+    def on_visit(self, node):
+        self.log.append((self.name, "visit", id(node)))
+        return False if isinstance(node, self.stop) else None
+
+    def on_leave(self, node):
+        self.log.append((self.name, "leave", id(node)))
+
+
+class _Picky(_Recorder):
+    """The same visitor, but telling the walk which classes it ignores."""
+
+    def __init__(self, log, name, wanted, stop=()):
+        super().__init__(log, name, stop)
+        self.wanted = tuple(wanted)
+
+    def visitor_for(self, cls):
+        return self.on_visit if issubclass(cls, self.wanted) else None
+
+    def leaver_for(self, cls):
+        return self.on_leave if issubclass(cls, self.wanted) else None
+
+
+@pytest.mark.parametrize("path", FIXTURES[:12])
+def test_walk_calls_what_a_visitor_wants_in_the_same_order(path):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    wanted = (ast.stmt, ast.Call, ast.Lambda)
+    plain, picky = [], []
+    walk_mod.walk(tree, [_Recorder(plain, "a"), _Recorder(plain, "b")])
+    walk_mod.walk(tree, [_Recorder(picky, "a"), _Picky(picky, "b", wanted)])
+    ids = {id(n) for n in ast.walk(tree) if isinstance(n, wanted)}
+    expected = [e for e in plain if e[0] == "a" or e[2] in ids]
+    assert picky == expected and len(expected) > len(ids)
+
+
+def test_walk_descends_where_a_visitor_ignores_the_node_even_if_the_other_stops():
+    tree = ast.parse("def f():\n    g(1)\n")
+    log = []
+    walk_mod.walk(tree, [_Recorder(log, "a", stop=(ast.FunctionDef,)), _Picky(log, "b", (ast.Call,))])
+    assert ("b", "visit", id(tree.body[0].body[0].value)) in log  # b ignores FunctionDef: the walk goes on
+    log = []
+    walk_mod.walk(tree, [_Recorder(log, "a", stop=(ast.FunctionDef,))])
+    assert not any(e[2] == id(tree.body[0].body[0]) for e in log)  # alone, a's False stops it
+
+
+# -- prefilters ------------------------------------------------------------------
+
+
+def test_per_word_trigger_patterns_match_where_the_single_patterns_did():
+    old7 = re.compile(r"(?:no_grad|enable_grad|inference_mode)\([^()]*\)\s*(?:[;#]|$)", re.M)
+    old8 = re.compile(r"(?:no_grad|enable_grad|inference_mode|set_grad_enabled|disable)\s*(?:[;#]|$)|disable\(", re.M)
+    old4 = re.compile(r"requires_grad\s*(?:==|!=|\bis\b)|requires_grad_\s*(?:[;#]|$)", re.M)
+    hits = {"7": 0, "8": 0, "4": 0}
+    for text in _texts():
+        for key, rule, old in (("7", GradModeCallDiscarded, old7), ("8", DecoratorNeverApplied, old8), ("4", RequiresGradNoEffect, old4)):
+            pattern = rule.trigger_pattern
+            new = any(p.search(text) for p in pattern) if isinstance(pattern, tuple) else bool(pattern.search(text))
+            assert new == bool(old.search(text)), (rule.code, text[:80])
+            hits[key] += new
+    assert all(hits.values())  # the texts include matches of every pattern
+
+
+@pytest.mark.parametrize(
+    "text, fires",
+    [
+        ("model = DDP(model)\nfor p in m.parameters(): p.requires_grad = False\n", True),
+        ("model = DDP(model)\nmodel.FREEZE()\n", True),
+        ("model = DDP(model)\nprint('naïve')\n", False),  # non-ASCII, nothing folds to ASCII
+        ("model = DDP(model)\nmodel.\u017fet_trainable()\n", True),  # a long s: re.I matches it with s
+        ("model = DDP(model)\nmake_trainable\u212a\n", True),  # the Kelvin sign elsewhere: the regex decides
+        ("model = DDP(model)\nm.Toggle_Grad()  # \u0130\n", True),
+        ("model = DDP(model)\nx = 1  # \u0131\n", False),
+        ("torch.compile(model)\n", False),
+    ],
+)
+def test_freeze_after_wrap_prefilter_is_the_case_insensitive_search(text, fires):
+    old = bool(re.compile(r"requires_grad|freeze|make_trainable|set_trainable|toggle_grad", re.I).search(text))
+    old = old and any(t in text for t in FreezeAfterWrap.triggers)
+    assert FreezeAfterWrap.might_fire(text) is old is fires
+
+
+def test_prefilter_memo_answers_for_each_text_not_the_last_one():
+    a, b = "x.requires_grad = False", "nothing here"
+    assert base.contains(a, "requires_grad") and not base.contains(b, "requires_grad")
+    assert base.contains(a, "requires_grad")
+    equal = "".join(["nothing", " here"])  # equal to b, another object
+    assert not base.contains(equal, "requires_grad") and base.lowered("ABC") == "abc"
+
+
+# -- FRZ008's next statements ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", FIXTURES)
+def test_next_statements_from_statements_only_match_a_walk_of_every_node(path):
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    expected = {}
+    for n in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(n, field, None)
+            if isinstance(body, list):
+                for x, y in zip(body, body[1:]):
+                    expected[id(x)] = y
+
+    class Ctx:
+        module = tree
+
+    assert DecoratorNeverApplied(Ctx())._next_statements() == expected
+
+
+def test_next_statements_reach_handlers_and_match_cases():
+    tree = ast.parse(
+        "try:\n    pass\nexcept E:\n    a\n    b\nmatch x:\n    case 1:\n        c\n        d\n"
+    )
+
+    class Ctx:
+        module = tree
+
+    nxt = DecoratorNeverApplied(Ctx())._next_statements()
+    handler_body = tree.body[0].handlers[0].body
+    case_body = tree.body[1].cases[0].body
+    assert nxt[id(handler_body[0])] is handler_body[1] and nxt[id(case_body[0])] is case_body[1]
