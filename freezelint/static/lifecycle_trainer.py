@@ -111,10 +111,11 @@ def _frozen_at(tl: flow.Timeline, target: str, run: flow.Event) -> bool:
 def reused_optimizer_unfreezes(flow_: FileFlow, tl: flow.Timeline) -> List[ReusedOptimizer]:
     if isinstance(tl.node, ast.ClassDef) or not tl.of(flow.UNFREEZE) or tl.of(flow.ADD_GROUP):
         return []
-    if "deepspeed" in (flow_.facts.source.text if flow_.facts.source is not None else ""):
+    built_here = _constructions(flow_, tl)
+    if not built_here or "deepspeed" in (flow_.facts.source.text if flow_.facts.source is not None else ""):
         return []  # `deepspeed_init` builds a new optimizer at every `train()`
     found: List[ReusedOptimizer] = []
-    for built, trainer, model in _constructions(flow_, tl):
+    for built, trainer, model in built_here:
         runs = [t for t in tl.after(built, flow.TRAIN) if t.target == trainer and isinstance(t.node, ast.Call)
                 and set(built.loops) <= set(t.loops)]
         resets = _resets(tl.node, trainer)
