@@ -243,19 +243,20 @@ class CallEvents:
         if not effects:
             return False
         args = _arg_values(node)
-        kinds = {"freeze": FREEZE, "unfreeze": UNFREEZE, "eval": EVAL, "train": TRAIN}
         for index, below, kind in effects:
-            if index >= len(args):
-                continue
-            path = self.path_of(args[index])
-            if not path:
-                continue
-            target = f"{path}.{below}" if below else path
-            if kinds[kind] == TRAIN:
-                self.add(TRAIN, node, target=target, mode=True, via=fname)
-            else:
-                self.add(kinds[kind], node, target=target, via=fname)
+            path = self.path_of(args[index]) if index < len(args) else None
+            if path:
+                self._summary_event(node, path, below, kind, fname)
         return True
+
+    def _summary_event(self, node: ast.Call, path: str, below: str, kind: str, via: str) -> None:
+        """One effect of a summary (freeze/unfreeze/eval/train of `below` under `path`) as an event here."""
+        target = f"{path}.{below}" if below else path
+        ev = {"freeze": FREEZE, "unfreeze": UNFREEZE, "eval": EVAL, "train": TRAIN}[kind]
+        if ev == TRAIN:
+            self.add(TRAIN, node, target=target, mode=True, via=via)
+        else:
+            self.add(ev, node, target=target, via=via)
 
     def _follow_method(self, node: ast.Call, m: str, recv: ast.expr) -> bool:
         """`self.freeze_encoder()` or `model.freeze()` on an instance of a class of this file
@@ -294,13 +295,8 @@ class CallEvents:
         path = self.path_of(recv)
         if not effects or not path:
             return False
-        kinds = {"freeze": FREEZE, "unfreeze": UNFREEZE, "eval": EVAL, "train": TRAIN}
         for below, kind in effects:
-            target = f"{path}.{below}" if below else path
-            if kinds[kind] == TRAIN:
-                self.add(TRAIN, node, target=target, mode=True, via=m)
-            else:
-                self.add(kinds[kind], node, target=target, via=m)
+            self._summary_event(node, path, below, kind, m)
         return True
 
     def _splice(self, call: ast.Call, fdef: ast.AST, scope: Scope, mapping: Dict[str, str]) -> None:
