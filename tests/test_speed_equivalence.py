@@ -167,3 +167,59 @@ def test_next_statements_reach_handlers_and_match_cases():
     handler_body = tree.body[0].handlers[0].body
     case_body = tree.body[1].cases[0].body
     assert nxt[id(handler_body[0])] is handler_body[1] and nxt[id(case_body[0])] is case_body[1]
+
+
+# -- the worker pool ---------------------------------------------------------------
+
+
+def _project(tmp_path, n=24):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    for i in range(n):
+        body = "import torch.nn as nn\n\nm = nn.Linear(2, 2)\n"
+        if i % 3 == 0:
+            body += "m.requires_grad = False\n"  # FRZ001
+        if i % 5 == 0:
+            body += "for p in m.parameters():\n    p.requires_grad = False\nm.eval()\n"
+        if i == 7:
+            body = "def f(:\n"  # FRZ000
+        if i == 11:
+            body = "f(a=1, a=2)\n"  # the compiler's own error: FRZ000 too
+        (tmp_path / f"mod_{i:02d}.py").write_text(body + "x = 1\n" * (i * 40))
+    return tmp_path
+
+
+def _check(path, jobs):
+    from freezelint.config import ConfigResolver
+    from freezelint.static.checker import CheckRequest, run_check
+
+    res = run_check(CheckRequest(paths=[str(path)], resolver=ConfigResolver(), no_cache=True, jobs=jobs))
+    return [(f.path, f.code, f.line, f.col, f.message) for f in res.findings], res.errors, res.files
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="the pool needs fork")
+def test_pool_finds_what_one_process_finds(tmp_path):
+    root = _project(tmp_path)
+    one = _check(root, 1)
+    two = _check(root, 2)
+    assert two == one
+    codes = {c for _, c, *_ in one[0]}
+    assert {"FRZ000", "FRZ001"} <= codes and one[1] == 2 and one[2] == 24
+
+
+def test_pool_hands_a_worker_out_of_work_the_file_that_pays_best():
+    from freezelint.static.pool import AffinityPool
+
+    pool = AffinityPool.__new__(AffinityPool)  # no processes: only the planning
+    pool.conns, pool.size, pool.owner = [None, None], {}, {}
+    # path -> (seconds its summary took, rules it may trigger)
+    pool.spent = {"big": (0.2, 20), "big2": (0.2, 20), "mid": (0.1, 10), "light": (0.1, 0), "small": (0.01, 5)}
+    jobs = {p: (p, frozenset(), frozenset(), 1) for p in pool.spent}
+    queues = [[], [jobs[p] for p in ("light", "small", "mid", "big2", "big")]]  # ascending cost
+    left = [0.0, sum(pool._lint_cost(p) for p in pool.spent)]
+    assert [j[0] for j in pool._next_batch(1, queues, left)] == ["big"]  # the owner: its costliest first
+    # worker 0 has nothing of its own: of what would end before worker 1's queue does, `mid` has the
+    # most lint per parse (`big2` would end after it, `small` pays less, `light` costs more to parse than to lint)
+    assert [j[0] for j in pool._next_batch(0, queues, left)] == ["mid"]
+    assert jobs["mid"] not in queues[1] and abs(left[1] - sum(pool._lint_cost(j[0]) for j in queues[1])) < 1e-9
+    assert [j[0] for j in pool._next_batch(0, queues, left)] == ["small"]
+    assert pool._next_batch(0, queues, left) == []  # nothing left that pays: worker 0 stops
