@@ -223,3 +223,15 @@ def test_pool_hands_a_worker_out_of_work_the_file_that_pays_best():
     assert jobs["mid"] not in queues[1] and abs(left[1] - sum(pool._lint_cost(j[0]) for j in queues[1])) < 1e-9
     assert [j[0] for j in pool._next_batch(0, queues, left)] == ["small"]
     assert pool._next_batch(0, queues, left) == []  # nothing left that pays: worker 0 stops
+
+
+@pytest.mark.parametrize("path", FIXTURES[::4])
+def test_walk_children_are_every_child_node_but_the_skipped_kinds(path):
+    # the fields left out as primitive (`Name.id`, `Constant.value`...) never hold a node
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    for node in ast.walk(tree):
+        expected = [
+            c for name, value in ast.iter_fields(node) if name not in walk_mod._SKIP
+            for c in (value if isinstance(value, list) else [value]) if isinstance(c, ast.AST)
+        ]
+        assert sorted(map(id, walk_mod.children(node))) == sorted(map(id, expected))

@@ -164,7 +164,13 @@ def _run_paths(req: CheckRequest) -> CheckResult:
                 continue
             summaries.append(summary)
             modules.append(module_name(e.abspath, root))
-        result_findings = _lint_phase(req, result, entries, store, summaries, modules, root, workers, pool, progress)
+        # What phase 1 leaves alive (summaries, the project) lives to the end of the run: frozen, the
+        # collector does not traverse it again at every collection of the lint phase and after it.
+        gc.freeze()
+        try:
+            result_findings = _lint_phase(req, result, entries, store, summaries, modules, root, workers, pool, progress)
+        finally:
+            gc.unfreeze()
     finally:
         if pool is not None:
             pool.close()

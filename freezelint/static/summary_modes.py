@@ -103,9 +103,10 @@ def _mentions_batchnorm(n: ast.AST) -> bool:
 
 def batchnorm_attrs(node: ast.ClassDef) -> List[str]:
     methods = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    nodes = {m.name: list(ast.walk(m)) for m in methods}
-    if not any(_mentions_batchnorm(n) for ns in nodes.values() for n in ns):
-        return []
+    last = {m.name: m for m in methods}  # a name defined twice: its last definition, as in `nodes`
+    if not any(_mentions_batchnorm(n) for m in last.values() for n in ast.walk(m)):
+        return []  # the usual case: no list of every node built for nothing
+    nodes = {name: list(ast.walk(m)) for name, m in last.items()}
     norms = _Norms(methods, nodes)
     calls = {name: [n for n in ns if isinstance(n, ast.Call)] for name, ns in nodes.items()}
     bn_methods: Set[str] = set()

@@ -19,13 +19,18 @@ _SOURCE_ORDER: Dict[type, Tuple[str, ...]] = {
 }
 # Fields that never hold nodes a rule looks at.
 _SKIP = frozenset({"ctx", "type_comment", "kind", "type_ignores", "op", "ops"})
+# Fields that hold only names, numbers or constants in every tree the parser builds (`Name.id`,
+# `Attribute.attr`...): not looking into them saves a getattr and a test per node for nothing.
+_PRIMITIVE = frozenset({"id", "attr", "arg", "asname", "module", "level", "name", "conversion", "simple", "is_async", "kwd_attrs", "rest"})
+_PRIMITIVE_IN = {ast.Constant: frozenset({"value"}), ast.Global: frozenset({"names"}), ast.Nonlocal: frozenset({"names"})}
 _FIELDS: Dict[type, Tuple[str, ...]] = {}
 
 
 def _fields(cls: type) -> Tuple[str, ...]:
     f = _FIELDS.get(cls)
     if f is None:
-        f = _SOURCE_ORDER.get(cls) or tuple(n for n in cls._fields if n not in _SKIP)
+        own = _PRIMITIVE_IN.get(cls, frozenset())
+        f = _SOURCE_ORDER.get(cls) or tuple(n for n in cls._fields if n not in _SKIP and n not in _PRIMITIVE and n not in own)
         if cls is ast.Dict:
             f = ()  # keys and values interleave: handled in children()
         _FIELDS[cls] = f
