@@ -52,7 +52,8 @@ HEADER = "import torch\nimport torch.nn as nn\n"
         ("p = nn.Parameter(torch.zeros(1))\nprobe(p)", ["tensor"]),
         ("x = torch.randn(3)\nprobe(x * 2)\nprobe(x.detach())", ["tensor", "tensor"]),
         ("x = make()\nprobe(x)", ["unknown"]),
-        ("x = nn.Linear(1, 1)\nx = torch.zeros(1)\nprobe(x)", ["unknown"]),  # conflicting evidence
+        ("x = nn.Linear(1, 1)\nprobe(x)\nx = torch.zeros(1)\nprobe(x)", ["module", "tensor"]),  # flow-sensitive
+        ("if c:\n    x = nn.Linear(1, 1)\nelse:\n    x = torch.zeros(1)\nprobe(x)", ["unknown"]),  # conflicting evidence
         ("def f(m: nn.Module):\n    probe(m)", ["module"]),
         ("def f(m):\n    probe(m)\nf(nn.Linear(1, 1))\nf(nn.ReLU())", ["module"]),
         ("def f(m):\n    probe(m)\nf(nn.Linear(1, 1))\nf(torch.zeros(1))", ["unknown"]),

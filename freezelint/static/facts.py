@@ -3,33 +3,37 @@
 `scopes.FactsCollector` records imports, the bindings of every name per scope,
 the `self.x` attributes of each class and the call sites of each local function
 in one walk of the file's `ast`. `FileFacts.kind_of(expr, scope)` then evaluates
-an expression's kind lazily, flow-insensitively: a name is a Module only when
-every binding it has is one. Conflicting or missing evidence gives UNKNOWN, and
-rules stay silent on UNKNOWN.
+an expression's kind lazily and flow-sensitively: a name is a Module when every
+binding of it that may reach this use is one (`reaching.py`). Conflicting or
+missing evidence gives UNKNOWN, and rules stay silent on UNKNOWN.
 """
 
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Optional, Tuple
 
-from freezelint.static.evidence import annotation_evidence, duck_kind, library_class_kind, unwrapped_model
-from freezelint.static.astutil import FUNCTION_NODES, SourceText, bool_literal, dotted_name, has_star_args, keyword, positional
+from freezelint.static.astutil import FUNCTION_NODES, SourceText, dotted_name, has_star_args, keyword, positional
+from freezelint.static.call_kinds import CallKinds
+from freezelint.static.evidence import annotation_evidence, duck_kind
 from freezelint.static.kinds import (
-    CLASS, CONTAINER, CONTAINER_ATTRS, FUNC, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, MODULE_FACTORIES,
-    MODULE_FACTORY_SUFFIXES, MODULE_ITER, NEUTRAL, NEUTRAL_TAG, NON_MODULE_PRETRAINED, NON_TENSOR_TENSOR_METHODS,
-    OPTIMIZER, PARAMLESS_TORCH_MODULES, PARAM_CONTAINER, PARAM_ITER, REF, SD_ITEMS, SD_VALUE, SD_VALUES, SELF_RETURNING_MODULE_METHODS,
-    STATE_DICT, SUBMODULE_ATTRS, TENSOR, TENSOR_ATTRS, TENSOR_FACTORIES_OUTSIDE_TORCH, TORCH_NON_TENSOR_FUNCS,
+    CONTAINER, CONTAINER_ATTRS, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, NEUTRAL, NEUTRAL_TAG,
+    PARAMLESS_TORCH_MODULES, PARAM_CONTAINER, REF, SD_VALUE, STATE_DICT, SUBMODULE_ATTRS, TENSOR, TENSOR_ATTRS,
     TUPLE, UNKNOWN, Kind, element_kind, join,
 )
 from freezelint.static.project import ProjectIndex, base_is_module
-from freezelint.static.scopes import Binding, ClassInfo, FactsCollector, Scope, annotation_kind
+from freezelint.static.reaching import Reaching
+from freezelint.static.scopes import COMPREHENSION, Binding, ClassInfo, FactsCollector, Scope, annotation_kind
 from freezelint.static.walk import walk
 
 __all__ = ["Binding", "ClassInfo", "FileFacts", "Kind", "Scope", "dotted_name", "K_MODULE", "K_TENSOR"]
 
 
-class FileFacts:
+_NO_CYCLE = 1 << 30
+_ROUNDS = 4  # a cycle (a loop, bindings that refer to each other) that has not settled by then is UNKNOWN
+
+
+class FileFacts(CallKinds):
     """Answers "what is this expression?" for the rules and the flow analysis."""
 
     def __init__(
@@ -55,8 +59,12 @@ class FileFacts:
         self.self_attr_loads = c.self_attr_loads
         self.scope_words = c.scope_words
         self.assigned_in_loop = c.assigned_in_loop
-        self._evaluating: Set[Tuple[int, int]] = set()
+        self._depth: Dict[Tuple[int, int], int] = {}  # expressions being evaluated -> their depth
+        self._approx: Dict[Tuple[int, int], Kind] = {}  # cycle heads -> their kind so far
+        self._head = _NO_CYCLE  # the lowest depth a cycle went back to while evaluating
+        self._provisional: Dict[Tuple[int, int], Tuple[Kind, int]] = {}  # kinds computed from a guess, and its depth
         self._memo: Dict[Tuple[int, int], Kind] = {}
+        self.reaching = Reaching(c.compounds, c.scope_of.values())
 
     def code(self, node: ast.AST) -> str:
         """The node's source text."""
@@ -77,15 +85,36 @@ class FileFacts:
             s = s.parent
         return None
 
+    def bindings_at(self, name: ast.Name, scope: Scope) -> Optional[List[Binding]]:
+        """The bindings that may reach this use of a name: flow-sensitive in the name's own scope."""
+        out = self.lookup(name.id, scope)
+        if not out or out[0].scope is not scope or (len(out) == 1 and out[0].how != COMPREHENSION and name.id not in scope.dels):
+            return out
+        got = self.reaching.reaching(out, scope.dels.get(name.id, ()), name, scope.node)
+        if not got and scope.parent is not None and all(b.how == COMPREHENSION for b in out):
+            return self.lookup(name.id, scope.parent)  # only comprehensions bind it here: the enclosing name
+        return got
+
     def qualified(self, expr: ast.AST, scope: Scope) -> Optional[str]:
         """Resolve `nn.Linear` to `torch.nn.Linear` through this file's imports."""
         k = self.kind_of(expr, scope)
         return k.detail if k.tag == REF else None
 
+    def _annotation_name(self, ann: ast.AST) -> Optional[str]:
+        """The qualified name an annotation refers to. Annotations may be read late (strings,
+        `from __future__ import annotations`), so every module-level binding of their names counts."""
+        attrs = []
+        while isinstance(ann, ast.Attribute):
+            attrs.append(ann.attr)
+            ann = ann.value
+        bindings = self.lookup(ann.id, self.module_scope) if isinstance(ann, ast.Name) else None
+        k = join(self._binding_kind(b) for b in bindings) if bindings else UNKNOWN
+        return ".".join([k.detail] + attrs[::-1]) if k.tag == REF else None
+
     def _param_kind(self, scope: Scope, name: str, ann) -> Kind:
         if ann is not None:
             k = annotation_kind(ann) or annotation_evidence(
-                ann, lambda a: self.qualified(a, self.module_scope), self.is_module_class
+                ann, self._annotation_name, self.is_module_class
             )
             if k is not None:
                 return k
@@ -174,16 +203,49 @@ class FileFacts:
         if guards and isinstance(expr, ast.Name) and expr.id in guards:
             return guards[expr.id]
         key = (id(expr), id(scope))
-        if key in self._memo:
-            return self._memo[key]
-        if key in self._evaluating:
-            return NEUTRAL
-        self._evaluating.add(key)
+        k = self._memo.get(key)
+        if k is not None:
+            return k
+        pending = self._provisional.get(key)
+        if pending is not None:
+            self._head = min(self._head, pending[1])
+            return pending[0]
+        depth = self._depth.get(key)
+        if depth is not None:  # a cycle: this expression's kind so far (nothing yet: NEUTRAL, ignored by joins)
+            self._head = min(self._head, depth)
+            return self._approx.get(key, NEUTRAL)
+        depth = self._depth[key] = len(self._depth)
+        outer, head = self._head, _NO_CYCLE
         try:
-            k = self._kind_of(expr, scope, guards)
+            for _ in range(_ROUNDS):  # a small fixpoint, from NEUTRAL up, when the evaluation came back here
+                self._head = _NO_CYCLE
+                k = self._kind_of(expr, scope, guards)
+                head = min(head, self._head)
+                if self._head != depth or self._approx.get(key) == k:
+                    break
+                self._approx[key] = k
+                self._provisional.clear()  # they were computed from the previous guess
+            else:
+                k = UNKNOWN
+                self._provisional.clear()
         finally:
-            self._evaluating.discard(key)
-        if not guards:
+            del self._depth[key]
+            self._approx.pop(key, None)
+        keep = not guards and getattr(expr, "lineno", None) is not None  # a node a rule made up may not outlive this
+        if head < depth:  # it depends on an expression still being evaluated
+            self._head = min(outer, head)
+            if keep:
+                self._provisional[key] = (k, head)
+            return k
+        self._head = outer
+        if head == depth:  # a settled cycle: what was computed in its last round is final too
+            for other, (v, h) in list(self._provisional.items()):
+                if h >= depth:
+                    del self._provisional[other]
+                    self._memo[other] = v if v.tag != NEUTRAL_TAG else UNKNOWN
+        if k.tag == NEUTRAL_TAG:
+            k = UNKNOWN  # a cycle with nothing coming in
+        if keep:
             self._memo[key] = k
         return k
 
@@ -207,7 +269,7 @@ class FileFacts:
 
     def _kind_of(self, expr, scope, guards) -> Kind:
         if isinstance(expr, ast.Name):
-            bindings = self.lookup(expr.id, scope)
+            bindings = self.bindings_at(expr, scope)
             if bindings is None:
                 return UNKNOWN
             k = join(self._binding_kind(b) for b in bindings)
@@ -221,6 +283,8 @@ class FileFacts:
             return self._call_kind(expr, scope, guards)
         if isinstance(expr, ast.Subscript):
             base = self.kind_of(expr.value, scope, guards)
+            if base.tag == NEUTRAL_TAG:
+                return base
             sl = expr.slice
             sliced = isinstance(sl, ast.Slice) or (isinstance(sl, ast.Tuple) and any(isinstance(e, ast.Slice) for e in sl.elts))
             if sliced and base.tag in (CONTAINER, LIST, PARAM_CONTAINER):
@@ -248,7 +312,7 @@ class FileFacts:
             right = self.kind_of(expr.right, scope, guards)
             if TENSOR in (left.tag, right.tag) or SD_VALUE in (left.tag, right.tag):
                 return K_TENSOR
-            return UNKNOWN
+            return NEUTRAL if NEUTRAL_TAG in (left.tag, right.tag) else UNKNOWN
         if isinstance(expr, (ast.Constant, ast.JoinedStr, ast.Compare)):
             return K_OTHER
         if isinstance(expr, ast.IfExp):
@@ -258,6 +322,8 @@ class FileFacts:
     def _attribute_kind(self, expr: ast.Attribute, scope: Scope, guards) -> Kind:
         attr = expr.attr
         base = self.kind_of(expr.value, scope, guards)
+        if base.tag == NEUTRAL_TAG:
+            return base
         if base.tag == REF:
             return Kind(REF, f"{base.detail}.{attr}")
         if not base.is_module():
@@ -282,135 +348,3 @@ class FileFacts:
         if attr in SUBMODULE_ATTRS:
             return K_MODULE
         return UNKNOWN
-
-    def _call_kind(self, call: ast.Call, scope: Scope, guards) -> Kind:
-        inner = unwrapped_model(call)
-        if inner is not None:
-            k = self.kind_of(inner, scope, guards)
-            if k.is_module():
-                return k
-        func = call.func
-        fk = self.kind_of(func, scope, guards)
-        if fk.tag == REF:
-            return self._ref_call_kind(fk.detail, call, scope, guards)
-        if fk.tag == CLASS:
-            return Kind(MODULE, fk.detail) if self.is_module_class(fk.detail) else UNKNOWN
-        if fk.tag == FUNC:
-            return self._factory_kind(fk.detail)
-        if fk.is_module():
-            return K_TENSOR  # calling a module: its forward output
-        if isinstance(func, ast.Attribute):
-            method = func.attr
-            recv = self.kind_of(func.value, scope, guards)
-            if recv.tag == REF and recv.detail.rsplit(".", 1)[-1][:1].isupper() and method in MODULE_FACTORY_SUFFIXES:
-                cls_name = recv.detail.rsplit(".", 1)[-1]
-                if not any(s in cls_name for s in NON_MODULE_PRETRAINED):
-                    return K_MODULE
-                return K_OTHER
-            if recv.tag == CLASS and method in MODULE_FACTORY_SUFFIXES and self.is_module_class(recv.detail):
-                return Kind(MODULE, recv.detail)
-            if recv.is_module():
-                return self._module_method_kind(recv, method, call)
-            if recv.tag in (TENSOR, SD_VALUE):
-                return UNKNOWN if method in NON_TENSOR_TENSOR_METHODS else K_TENSOR
-            if recv.tag == STATE_DICT:
-                return {
-                    "items": Kind(SD_ITEMS),
-                    "values": Kind(SD_VALUES),
-                    "keys": Kind(LIST, K_OTHER),
-                    "get": Kind(SD_VALUE),
-                    "pop": Kind(SD_VALUE),
-                    "copy": Kind(STATE_DICT),
-                }.get(method, UNKNOWN)
-        args = positional(call)
-        if isinstance(func, ast.Name) and args:
-            name = func.id
-            if name in ("list", "tuple", "reversed", "sorted", "iter") and self.lookup(name, scope) is None:
-                inner = self.kind_of(args[0], scope, guards)
-                return Kind(LIST, element_kind(inner)) if inner.tag != STATE_DICT else Kind(LIST, K_OTHER)
-            if name == "filter" and len(args) == 2 and self.lookup("filter", scope) is None:
-                inner = self.kind_of(args[1], scope, guards)
-                return Kind(LIST, element_kind(inner))
-            if name == "enumerate" and self.lookup("enumerate", scope) is None:
-                inner = self.kind_of(args[0], scope, guards)
-                return Kind(LIST, Kind(TUPLE, (K_OTHER, element_kind(inner))))
-            if name == "zip" and self.lookup("zip", scope) is None:
-                elems = tuple(element_kind(self.kind_of(a, scope, guards)) for a in args)
-                return Kind(LIST, Kind(TUPLE, elems))
-            if name == "getattr" and len(args) >= 2:
-                return UNKNOWN
-        return UNKNOWN
-
-    def _module_method_kind(self, recv: Kind, method: str, call: ast.Call) -> Kind:
-        if method in SELF_RETURNING_MODULE_METHODS:
-            return recv if method != "zero_grad" else K_OTHER
-        if method in ("parameters", "buffers"):
-            return Kind(PARAM_ITER)
-        if method in ("modules", "children"):
-            return Kind(MODULE_ITER)
-        if method in ("named_parameters", "named_buffers"):
-            return Kind(LIST, Kind(TUPLE, (K_OTHER, K_TENSOR)))
-        if method in ("named_modules", "named_children"):
-            return Kind(LIST, Kind(TUPLE, (K_OTHER, K_MODULE)))
-        if method == "state_dict":
-            kv = keyword(call, "keep_vars")
-            keep_vars = kv is not None and bool_literal(kv) is not False
-            return UNKNOWN if keep_vars else Kind(STATE_DICT)
-        if method == "get_submodule":
-            return K_MODULE
-        if method in ("get_parameter", "get_buffer"):
-            return K_TENSOR
-        if method == "forward":
-            return K_TENSOR
-        return UNKNOWN
-
-    def _ref_call_kind(self, qual: str, call: ast.Call, scope: Scope, guards) -> Kind:
-        parts = qual.split(".")
-        last = parts[-1]
-        if qual in TENSOR_FACTORIES_OUTSIDE_TORCH or (parts[:2] == ["torch", "nn"] and last in ("Parameter", "Buffer")):
-            return K_TENSOR
-        if parts[:2] == ["torch", "nn"] and last[:1].isupper() and "utils" not in parts and "init" not in parts:
-            if last in ("Sequential", "ModuleList", "ModuleDict"):
-                return Kind(CONTAINER)
-            if last in ("ParameterList", "ParameterDict"):
-                return Kind(PARAM_CONTAINER)
-            return Kind(MODULE, qual)  # the library class, so its own facts can be asked (holds_no_parameters)
-        if parts[:3] == ["torch", "nn", "functional"] or parts[:3] == ["torch", "nn", "init"]:
-            return K_TENSOR
-        if parts[:2] == ["torch", "optim"] and last[:1].isupper():
-            return Kind(OPTIMIZER)
-        if qual == "torch.compile" or qual == "copy.deepcopy":
-            args = positional(call)
-            if args:
-                inner = self.kind_of(args[0], scope, guards)
-                return inner if (inner.is_module() or inner.tag == TENSOR) else UNKNOWN
-            return UNKNOWN
-        if len(parts) == 2 and parts[0] == "torch" and last[:1].islower() and last not in TORCH_NON_TENSOR_FUNCS:
-            return K_TENSOR
-        if len(parts) == 2 and parts[0] == "torch" and last == "Tensor":
-            return K_TENSOR
-        if qual in MODULE_FACTORIES:
-            return K_MODULE
-        if parts[0] == "torchvision" and "models" in parts and last[:1].islower() and last not in ("get_weight", "list_models", "get_model_weights"):
-            return K_MODULE
-        if last in MODULE_FACTORY_SUFFIXES and len(parts) >= 2:
-            owner = parts[-2]
-            if owner[:1].isupper() and not any(s in owner for s in NON_MODULE_PRETRAINED):
-                return K_MODULE  # AutoModel.from_pretrained(...), ResNetForImageClassification.from_config(...)
-            return UNKNOWN
-        if last[:1].isupper() and (last in self.project.module_classes) and last not in self.project.ambiguous_classes:
-            return Kind(MODULE, last)
-        if last[:1].isupper() and parts[0] not in ("torch", "typing", "collections", "dataclasses"):
-            k = library_class_kind(qual)  # `BertModel(config)`, `ResNet(...)`: the knowledge base
-            if k is not None:
-                return k
-        return self._factory_kind(qual)
-
-    def _factory_kind(self, name: str) -> Kind:
-        """A call of a project function that returns an nn.Module (any file, any depth)."""
-        if name in self.functions and self.module_name:
-            name = f"{self.module_name}.{name}"
-        cls = self.project.factory_class(name)
-        if cls is None:
-            return UNKNOWN
-        return Kind(MODULE, cls or None)

@@ -7,7 +7,10 @@ evidence joins to UNKNOWN, and rules stay silent on UNKNOWN.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
+
+from freezelint.static.astutil import bool_literal, keyword
 
 # --- kinds -------------------------------------------------------------------
 
@@ -60,6 +63,10 @@ def join(kinds) -> Kind:
         return Kind(MODULE, details.pop() if len(details) == 1 else None)
     if all(k.tag == TENSOR for k in kinds):
         return K_TENSOR
+    if all(k.tag == LIST for k in kinds):  # lists whose known elements agree (NEUTRAL ones: a cycle settling)
+        inner = join([k.detail for k in kinds])
+        if inner.tag != UNKNOWN_TAG:
+            return Kind(LIST, inner)
     return UNKNOWN
 
 
@@ -194,4 +201,29 @@ def element_kind(k: Kind) -> Kind:
         return NEUTRAL
     if k.tag == TUPLE:
         return join(k.detail)
+    return UNKNOWN
+
+
+def module_method_kind(recv: Kind, method: str, call: ast.Call) -> Kind:
+    """What calling `method` on a Module of kind `recv` gives."""
+    if method in SELF_RETURNING_MODULE_METHODS:
+        return recv if method != "zero_grad" else K_OTHER
+    if method in ("parameters", "buffers"):
+        return Kind(PARAM_ITER)
+    if method in ("modules", "children"):
+        return Kind(MODULE_ITER)
+    if method in ("named_parameters", "named_buffers"):
+        return Kind(LIST, Kind(TUPLE, (K_OTHER, K_TENSOR)))
+    if method in ("named_modules", "named_children"):
+        return Kind(LIST, Kind(TUPLE, (K_OTHER, K_MODULE)))
+    if method == "state_dict":
+        kv = keyword(call, "keep_vars")
+        keep_vars = kv is not None and bool_literal(kv) is not False
+        return UNKNOWN if keep_vars else Kind(STATE_DICT)
+    if method == "get_submodule":
+        return K_MODULE
+    if method in ("get_parameter", "get_buffer"):
+        return K_TENSOR
+    if method == "forward":
+        return K_TENSOR
     return UNKNOWN

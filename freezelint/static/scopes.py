@@ -14,6 +14,15 @@ from freezelint.static.astutil import dotted_name, unquoted
 from freezelint.static.kinds import CLASS, CONTAINER, FUNC, K_MODULE, K_OTHER, K_TENSOR, REF, UNKNOWN, Kind
 
 
+# How a binding takes effect, for `reaching.Reaching` (which bindings may reach a use).
+STRAIGHT = 0  # at the end of `site` (a statement, a walrus, a with-item target); later ones kill it
+MAYBE = 1  # at the end of `site`, but it may not run (a walrus) or not bind (a bare annotation): kills nothing
+STICKY = 2  # global/nonlocal: reaches every use, as before kinds were flow-sensitive
+COMPREHENSION = 3  # local to the comprehension `site`
+LOOP_TARGET = 4  # at the start of each iteration of the loop `site`
+HANDLER = 5  # at the start of the except handler `site`
+
+
 @dataclass
 class Binding:
     expr: Optional[ast.AST]  # the value expression (None: see `kind`)
@@ -21,6 +30,9 @@ class Binding:
     iterate: bool = False  # the name is bound to an element of expr (for-loop, comprehension)
     path: Tuple[int, ...] = ()  # index path when unpacked from a tuple target
     kind: Optional[Kind] = None  # a precomputed kind (imports, defs, annotations)
+    site: Optional[ast.AST] = None  # where it takes effect (see `how`); None: a parameter, at the scope's start
+    how: int = STRAIGHT
+    target: Optional[ast.AST] = None  # the Name node bound
 
 
 @dataclass
@@ -31,6 +43,7 @@ class Scope:
     bindings: Dict[str, List[Binding]] = field(default_factory=dict)
     params: List[Tuple[str, Optional[ast.AST], ast.arg]] = field(default_factory=list)  # (name, annotation, arg)
     func_name: Optional[str] = None
+    dels: Dict[str, List[Binding]] = field(default_factory=dict)  # `del name`: kills, binds nothing
 
     def bind(self, name: str, binding: Binding) -> None:
         self.bindings.setdefault(name, []).append(binding)
@@ -88,6 +101,9 @@ class FactsCollector:
         # (id(scope node), name) -> lists appended/extended/added to it (`groups.append({...})`), as list expressions
         self.list_growth: Dict[Tuple[int, str], List[ast.AST]] = {}
         self._pops: Dict[int, str] = {}  # id(node) -> what to pop when leaving it
+        # id(scope node) -> its compound statements (if/loops/try/match/class bodies), outer ones first
+        self.compounds: Dict[int, List[ast.AST]] = {}
+        self._comps: List[ast.AST] = []  # enclosing comprehensions
 
     @property
     def scope(self) -> Scope:
@@ -107,19 +123,30 @@ class FactsCollector:
             self.class_stack.pop()
         elif what == "loop":
             self._loops.pop()
+        elif what == "comp":
+            self._comps.pop()
 
-    def _bind_target(self, target: ast.AST, expr, iterate: bool, path=(), kind=None) -> None:
+    # walk.py calls nothing at a node class without a handler (most expressions): the same
+    # as on_visit/on_leave there, since only handlers record what to pop
+    def visitor_for(self, cls: type):
+        handler = _HANDLERS.get(cls)
+        return None if handler is None else handler.__get__(self)
+
+    def leaver_for(self, cls: type):
+        return self.on_leave if cls in _HANDLERS else None
+
+    def _bind_target(self, target: ast.AST, expr, iterate: bool, path=(), kind=None, site=None, how=STRAIGHT) -> None:
         if isinstance(target, ast.Name):
-            self.scope.bind(target.id, Binding(expr, self.scope, iterate, path, kind))
+            self.scope.bind(target.id, Binding(expr, self.scope, iterate, path, kind, site, how, target))
             for loop in self._loops:
                 if expr is not getattr(loop, "iter", None):
                     self.assigned_in_loop.setdefault(id(loop), set()).add(target.id)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for i, el in enumerate(target.elts):
                 if isinstance(el, ast.Starred):
-                    self._bind_target(el.value, None, False, kind=UNKNOWN)
+                    self._bind_target(el.value, None, False, kind=UNKNOWN, site=site, how=how)
                 else:
-                    self._bind_target(el, expr, iterate, path + (i,), kind)
+                    self._bind_target(el, expr, iterate, path + (i,), kind, site, how)
         elif isinstance(target, ast.Attribute):
             if (
                 isinstance(target.value, ast.Name)
@@ -130,16 +157,16 @@ class FactsCollector:
                 info = self.class_stack[-1]
                 info.self_attrs.setdefault(target.attr, []).append(Binding(expr, self.scope, iterate, path, kind))
         elif isinstance(target, ast.Starred):
-            self._bind_target(target.value, None, False, kind=UNKNOWN)
+            self._bind_target(target.value, None, False, kind=UNKNOWN, site=site, how=how)
 
     # imports
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             if alias.asname:
-                self.scope.bind(alias.asname, Binding(None, self.scope, kind=Kind(REF, alias.name)))
+                self.scope.bind(alias.asname, Binding(None, self.scope, kind=Kind(REF, alias.name), site=node))
             else:
                 top = alias.name.split(".")[0]
-                self.scope.bind(top, Binding(None, self.scope, kind=Kind(REF, top)))
+                self.scope.bind(top, Binding(None, self.scope, kind=Kind(REF, top), site=node))
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         base = None if node.level or not node.module else node.module
@@ -148,7 +175,7 @@ class FactsCollector:
                 return
             local = alias.asname or alias.name
             qual = f"{base}.{alias.name}" if base else alias.name  # relative import: the bare name
-            self.scope.bind(local, Binding(None, self.scope, kind=Kind(REF, qual)))
+            self.scope.bind(local, Binding(None, self.scope, kind=Kind(REF, qual), site=node))
 
     # definitions
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
@@ -163,13 +190,14 @@ class FactsCollector:
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 info.body_names.add(stmt.target.id)
         self.classes.setdefault(info.name, []).append(info)
-        self.scope.bind(info.name, Binding(None, self.scope, kind=Kind(CLASS, info.name)))
+        self.scope.bind(info.name, Binding(None, self.scope, kind=Kind(CLASS, info.name), site=node))
+        self.compounds.setdefault(id(self.scope.node), []).append(node)  # its body runs in this scope
         self.class_stack.append(info)
         self._pops[id(node)] = "class"
 
     def visit_FunctionDef(self, node) -> None:
         self.functions.setdefault(node.name, []).append(node)
-        self.scope.bind(node.name, Binding(None, self.scope, kind=Kind(FUNC, node.name)))
+        self.scope.bind(node.name, Binding(None, self.scope, kind=Kind(FUNC, node.name), site=node))
         in_class = bool(self.class_stack) and any(s is node for s in self.class_stack[-1].node.body)
         new = Scope(node, self.scope, self.class_stack[-1].name if in_class else None, func_name=node.name)
         self._add_params(new, node.args)
@@ -200,42 +228,69 @@ class FactsCollector:
     # bindings
     def visit_Assign(self, node: ast.Assign) -> None:
         for t in node.targets:
-            self._bind_target(t, node.value, False)
+            self._bind_target(t, node.value, False, site=node)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
-            self._bind_target(node.target, node.value, False)
+            self._bind_target(node.target, node.value, False, site=node)
         else:
             ann = annotation_kind(node.annotation)
             if ann is not None:
-                self._bind_target(node.target, None, False, kind=ann)
+                self._bind_target(node.target, None, False, kind=ann, site=node, how=MAYBE)
 
     def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
-        self._bind_target(node.target, node.value, False)
+        self._bind_target(node.target, node.value, False, site=node, how=MAYBE)
 
     def visit_For(self, node) -> None:
-        self._bind_target(node.target, node.iter, True)
+        self._bind_target(node.target, node.iter, True, site=node, how=LOOP_TARGET)
+        self.compounds.setdefault(id(self.scope.node), []).append(node)
         self._loops.append(node)
         self._pops[id(node)] = "loop"
 
     visit_AsyncFor = visit_For
 
     def visit_comprehension(self, node: ast.comprehension) -> None:
-        self._bind_target(node.target, node.iter, True)
+        site = self._comps[-1] if self._comps else None
+        self._bind_target(node.target, node.iter, True, site=site, how=COMPREHENSION if site else STICKY)
+
+    def _visit_comp(self, node) -> None:
+        self._comps.append(node)
+        self._pops[id(node)] = "comp"
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _visit_comp
+
+    def _visit_compound(self, node) -> None:
+        self.compounds.setdefault(id(self.scope.node), []).append(node)
+
+    visit_If = visit_While = visit_Try = visit_Match = _visit_compound
+    if hasattr(ast, "TryStar"):
+        visit_TryStar = _visit_compound
+
+    def visit_With(self, node) -> None:
+        # `with suppress(...)`: its body may stop anywhere, so what it binds kills nothing after it
+        if any(isinstance(i.context_expr, ast.Call) and (dotted_name(i.context_expr.func) or "").endswith("suppress") for i in node.items):
+            self.compounds.setdefault(id(self.scope.node), []).append(node)
+
+    visit_AsyncWith = visit_With
 
     def visit_withitem(self, node: ast.withitem) -> None:
         if node.optional_vars is not None:
-            self._bind_target(node.optional_vars, None, False, kind=UNKNOWN)
+            self._bind_target(node.optional_vars, None, False, kind=UNKNOWN, site=node.optional_vars)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.name:
-            self.scope.bind(node.name, Binding(None, self.scope, kind=K_OTHER))
+            self.scope.bind(node.name, Binding(None, self.scope, kind=K_OTHER, site=node, how=HANDLER))
 
     def visit_Global(self, node) -> None:
         for n in node.names:  # too dynamic to reason about
-            self.scope.bind(n, Binding(None, self.scope, kind=UNKNOWN))
+            self.scope.bind(n, Binding(None, self.scope, kind=UNKNOWN, site=node, how=STICKY))
 
     visit_Nonlocal = visit_Global
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for t in node.targets:
+            if isinstance(t, ast.Name):
+                self.scope.dels.setdefault(t.id, []).append(Binding(None, self.scope, site=node, target=t))
 
     # uses
     def visit_Call(self, node: ast.Call) -> None:
