@@ -154,9 +154,9 @@ class Paths:
         return None
 
     def _alias(self, name: ast.Name) -> Optional[List[str]]:
-        """`backbone = model.backbone` (bound once in this scope) resolves to model.backbone."""
-        bindings = self.scope.bindings.get(name.id)
-        if not bindings or len(bindings) != 1 or any(p[0] == name.id for p in self.scope.params):
+        """`backbone = model.backbone` (the one binding in this scope that reaches here) resolves to model.backbone."""
+        bindings = self.facts.bindings_at(name, self.scope)
+        if not bindings or len(bindings) != 1 or bindings[0].scope is not self.scope:
             return None
         b = bindings[0]
         if b.iterate or b.path or b.expr is None or not isinstance(b.expr, (ast.Attribute, ast.Name, ast.Call)):
