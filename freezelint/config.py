@@ -9,6 +9,7 @@ accepted, and the more specific selector wins (`ignore = ["FRZ0"]` with
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import sys
 from dataclasses import dataclass, field, replace
@@ -116,16 +117,29 @@ class Settings:
     def is_excluded(self, path: str, patterns: Optional[Sequence[str]] = None) -> bool:
         name = os.path.basename(path)
         pats = patterns if patterns is not None else (self.exclude + self.extend_exclude)
-        rel = None  # only patterns with a slash need the relative path (discovery asks per file)
-        for p in pats:
-            if "/" in _normalize_pattern(p):
-                if rel is None:
-                    rel = _relative(path, self.root)
-                if _match(rel, name, p):
-                    return True
-            elif _match("", name, p):
-                return True
-        return False
+        literal, globs, slashed = _split_patterns(tuple(pats))
+        if name in literal or any(fnmatch.fnmatchcase(name, g) for g in globs):
+            return True
+        if not slashed:
+            return False
+        rel = _relative(path, self.root)  # only patterns with a slash need it (discovery asks per file)
+        return any(_match(rel, name, p) for p in slashed)
+
+
+@functools.lru_cache(maxsize=64)
+def _split_patterns(pats: Tuple[str, ...]) -> Tuple[FrozenSet[str], Tuple[str, ...], Tuple[str, ...]]:
+    """(bare names without wildcards, bare glob patterns, patterns with a slash): discovery asks
+    for every file and folder, and most default patterns are plain names (a set lookup)."""
+    literal, globs, slashed = set(), [], []
+    for p in pats:
+        n = _normalize_pattern(p)
+        if "/" in n:
+            slashed.append(p)
+        elif any(c in n for c in "*?["):
+            globs.append(n)
+        else:
+            literal.add(n)
+    return frozenset(literal), tuple(globs), tuple(slashed)
 
 
 def _normalize_pattern(pattern: str) -> str:
@@ -369,8 +383,16 @@ class ConfigResolver:
         if self._fixed is not None:
             return self._fixed
         d = os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path)
+        return self._for_dir(d)
+
+    def _for_dir(self, d: str) -> Settings:
         if d in self._by_dir:
             return self._by_dir[d]
+        parent = os.path.dirname(d)
+        if parent != d and not os.path.isfile(os.path.join(d, "pyproject.toml")):
+            # no pyproject.toml here: the nearest one above decides, as it does for the parent
+            s = self._by_dir[d] = self._for_dir(parent)
+            return s
         cfg = find_config(Path(d))
         if cfg is not None:
             s = self._from_file(cfg)

@@ -56,7 +56,6 @@ def _assert_rest_linted(out, project):
 ERROR_FILES = [
     ("syntax.py", b"x = 1\ndef f(:\n    pass\n", 2, 7, r"syntax error: invalid syntax"),
     ("syntax_trigger.py", TRIGGER.encode() + b"def f(:\n", 4, 7, r"syntax error: invalid syntax"),
-    ("compile_only.py", TRIGGER.encode() + b"return 1\n", 4, 1, r"syntax error: 'return' outside function"),
     (
         "latin1.py",
         b"x = 1\ny = '\xe9t\xe9'\n",
@@ -87,6 +86,17 @@ ERROR_FILES = [
     ),
     ("deep_lists.py", b"x = " + b"[" * 3000 + b"]" * 3000 + b"\n", 1, 205, r"syntax error: too many nested parentheses"),
 ]
+
+
+@pytest.mark.parametrize("body", [b"return 1\n", b"print(a=1, a=2)\n", b"def f():\n    nonlocal q\n"])
+def test_what_only_the_compiler_refuses_is_still_analysed(check, project, body):
+    """The parser accepts these and gives a tree every rule can read: the file's freezing mistakes
+    are reported, and no FRZ000 (the compiler's errors are general lints, ruff's F706 and friends)."""
+    (project / "compile_only.py").write_bytes(TRIGGER.encode() + body)
+    code, out, err = check(project)
+    assert code == 1 and " FRZ000 " not in out
+    assert f"{project / 'compile_only.py'}:3:1: FRZ001" in out
+    _assert_rest_linted(out, project)
 
 
 @pytest.mark.parametrize("name, data, line, col, reason", ERROR_FILES, ids=[c[0] for c in ERROR_FILES])

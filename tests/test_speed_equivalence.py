@@ -183,7 +183,7 @@ def _project(tmp_path, n=24):
         if i == 7:
             body = "def f(:\n"  # FRZ000
         if i == 11:
-            body = "f(a=1, a=2)\n"  # the compiler's own error: FRZ000 too
+            body = "x = (\n"  # a second file the parser refuses
         (tmp_path / f"mod_{i:02d}.py").write_text(body + "x = 1\n" * (i * 40))
     return tmp_path
 
