@@ -2,7 +2,6 @@
 torch, transformers, peft, pytorch_lightning and timm (the ones installed): no
 internal error, no traceback, and every FRZ000 is a file Python itself rejects."""
 
-import importlib.util
 import os
 import sys
 

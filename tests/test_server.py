@@ -7,7 +7,6 @@ ever imports torch.
 """
 
 import asyncio
-import json
 import os
 import sys
 import textwrap

@@ -8,7 +8,7 @@ import pytest
 
 from cli_support import BAD, ROOT
 from freezelint.server.documents import Cell, Snapshot, uri_to_path
-from freezelint.server.positions import UTF8, UTF16, UTF32, LineIndex, minimal_change, units
+from freezelint.server.positions import UTF8, UTF32, LineIndex, minimal_change, units
 
 
 def test_columns_count_utf16_code_units():

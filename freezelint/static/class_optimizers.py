@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from freezelint.static import flow
 from freezelint.static.astutil import dotted_name
@@ -53,7 +53,7 @@ def untrained_submodules(flow_: FileFlow, cls: ast.ClassDef) -> List[Untrained]:
     if q is None:
         return []
     chain = _hierarchy(table, q)
-    if chain is None or not any(b.rsplit(".", 1)[-1] == _LIGHTNING for c in chain for b in c.bases):
+    if not any(b.rsplit(".", 1)[-1] == _LIGHTNING for c in chain for b in c.bases):
         return []
     if any(c.freezes_self for c in chain):
         return []
@@ -113,29 +113,16 @@ def _condition(facts, fn: ast.AST, paths: List[str]) -> str:
     return ""
 
 
-def _hierarchy(table: ClassTable, q: str) -> Optional[List[ClassFacts]]:
-    """The class and its project bases, nearest first; None when too deep to trust."""
-    out: List[ClassFacts] = []
-    seen: Set[str] = set()
-    todo = [q]
-    while todo:
-        name = todo.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        if len(seen) > 16:
-            return None
-        facts = table.classes[name]
-        out.append(facts)
-        todo.extend(b for b in (table.find(x) for x in facts.bases) if b is not None)
-    return out
+def _hierarchy(table: ClassTable, q: str) -> List[ClassFacts]:
+    """The class and its project bases, nearest first (`ClassTable.mro`)."""
+    return [table.classes[c] for c in table.mro(q)]
 
 
 def _freezes_itself(table: ClassTable, ctor: str) -> bool:
     q = table.find(ctor)
     if q is None:
         return False
-    chain = _hierarchy(table, q) or []
+    chain = _hierarchy(table, q)
     return any(c.freezes_self or c.frozen_attrs for c in chain)
 
 
@@ -151,7 +138,7 @@ def _more_than(table: ClassTable, ctor: str, below: List[str]) -> bool:
     if q is None:
         return False
     taken = {p.split(".", 1)[0] for p in below}
-    return any(a not in taken and _has_params(table, c2, 1) for c in (_hierarchy(table, q) or []) for a, c2 in c.attrs)
+    return any(a not in taken and _has_params(table, c2, 1) for c in _hierarchy(table, q) for a, c2 in c.attrs)
 
 
 def _has_params(table: ClassTable, ctor: str, depth: int) -> bool:

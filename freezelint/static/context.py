@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
 
-from freezelint.static.astutil import SCOPE_NODES, SourceText, dotted_name, ends_in_exit
+from freezelint.static.astutil import SourceText, dotted_name, ends_in_exit
 from freezelint.static.evidence import library_class_kind
 from freezelint.static.facts import Binding, FileFacts, Kind, Scope
 from freezelint.static.kinds import K_MODULE, K_TENSOR

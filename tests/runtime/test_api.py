@@ -6,7 +6,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from conftest import F, Net, make_batch, make_step, objs, trainable  # noqa: E402
-from freezelint.findings import Finding, Severity  # noqa: E402
+from freezelint.findings import Finding  # noqa: E402
 from freezelint.runtime import AuditReport, FreezeAudit, FreezeAuditError, audit_step  # noqa: E402
 
 

@@ -11,7 +11,6 @@ import textwrap
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
 
 from conftest import Net, make_step, objs, trainable  # noqa: E402
 import freezelint.runtime as runtime  # noqa: E402

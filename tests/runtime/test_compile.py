@@ -5,7 +5,6 @@ import shutil
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
 
 from conftest import Net, make_step, objs, trainable  # noqa: E402
 from freezelint.runtime import audit_step  # noqa: E402

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import ast
-from typing import Optional, Set, Tuple
+from typing import Set, Tuple
 
 from freezelint.findings import Applicability, Severity
 from freezelint.static.astutil import dotted_name, keyword, positional

@@ -5,7 +5,7 @@ import re
 from typing import Iterator, Optional
 
 from freezelint.findings import Severity
-from freezelint.static.astutil import FUNCTION_NODES, dotted_name
+from freezelint.static.astutil import dotted_name
 from freezelint.static.rules.base import Rule
 
 # names that hold "how many layers" (a count), not "which layer"
