@@ -26,9 +26,9 @@ from freezelint.static import flow
 from freezelint.static.astutil import dotted_name
 from freezelint.static.flow_file import FileFlow
 from freezelint.static.flow_params import grad_mode_of
+from freezelint.static.lifecycle import LIGHTNING_BASES
 from freezelint.static.project_modes import ClassFacts, ClassTable
 
-_LIGHTNING = "LightningModule"
 _SKIP_METHODS = frozenset({"__init__", "configure_optimizers"})
 _MAX_DEPTH = 4
 
@@ -53,7 +53,7 @@ def untrained_submodules(flow_: FileFlow, cls: ast.ClassDef) -> List[Untrained]:
     if q is None:
         return []
     chain = _hierarchy(table, q)
-    if not any(b.rsplit(".", 1)[-1] == _LIGHTNING for c in chain for b in c.bases):
+    if not any(b.rsplit(".", 1)[-1] in LIGHTNING_BASES for c in chain for b in c.bases):
         return []
     if any(c.freezes_self for c in chain):
         return []
@@ -122,7 +122,11 @@ def _freezes_itself(table: ClassTable, ctor: str) -> bool:
     q = table.find(ctor)
     if q is None:
         return False
-    chain = _hierarchy(table, q)
+    return _pins_itself(_hierarchy(table, q))
+
+
+def _pins_itself(chain: List[ClassFacts]) -> bool:
+    """Some class of the hierarchy freezes or pins in eval a part of itself (or all of it)."""
     return any(c.freezes_self or c.frozen_attrs for c in chain)
 
 
@@ -154,7 +158,7 @@ def _has_params(table: ClassTable, ctor: str, depth: int) -> bool:
         info = knowledge.module_class(ctor)
         return bool(info is not None and info.has_params)
     chain = _hierarchy(table, q)
-    if not chain or any(c.freezes_self or c.frozen_attrs for c in chain):
+    if not chain or _pins_itself(chain):
         return False
     if any(c.param_containers for c in chain):
         return True

@@ -167,7 +167,7 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             _near_params(s, stmt, near)
             info.method_names.append(stmt.name)
-            if freezes and _is_hot(stmt, freezes):
+            if freezes and summary_freezes.is_hot(stmt, freezes if isinstance(freezes, set) else None):
                 fs = function_summary(stmt, method=True)
                 effects = [(path, kind) for i, path, kind in fs.effects if i == 0]
                 if effects or fs.self_calls:
@@ -203,13 +203,6 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
         info.frozen_attrs, info.freezes_self = summary_freezes.class_freezes(node, hot)
     s.class_info[node.name] = info
     s.classes.append((node.name, bases))
-
-
-def _is_hot(fn: ast.AST, freezes) -> bool:
-    """The method has a line with a freeze/eval/train word (`freezes`: those lines, or True: all count)."""
-    if not isinstance(freezes, set):
-        return True
-    return any(ln in freezes for ln in range(fn.lineno, (fn.end_lineno or fn.lineno) + 1))
 
 
 def _subscript_base(b: ast.AST) -> Optional[str]:

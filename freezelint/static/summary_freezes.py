@@ -121,6 +121,11 @@ def hot_lines(text: str) -> Set[int]:
     return lines
 
 
+def is_hot(fn: ast.AST, hot: Optional[Set[int]]) -> bool:
+    """The function has one of the `hot` lines (None: every function counts)."""
+    return hot is None or any(ln in hot for ln in range(fn.lineno, (fn.end_lineno or fn.lineno) + 1))
+
+
 def class_freezes(node: ast.ClassDef, hot: Optional[Set[int]] = None) -> Tuple[List[str], bool]:
     """(attributes some method freezes or pins in eval, whether it also freezes what is not one attribute).
 
@@ -130,7 +135,7 @@ def class_freezes(node: ast.ClassDef, hot: Optional[Set[int]] = None) -> Tuple[L
     for stmt in node.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        if hot is not None and not any(ln in hot for ln in range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1)):
+        if not is_hot(stmt, hot):
             continue
         m = _Method(frozen)
         for d in stmt.decorator_list:

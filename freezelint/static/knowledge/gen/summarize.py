@@ -1,25 +1,9 @@
 """One source file -> a small `FileSummary` (the AST is dropped right after).
 
 Names are resolved through the file's own imports at this stage, so every value
-that refers to something outside the function is an absolute dotted name
-(`("n", "torch.nn.Linear")`); resolving that name through re-exports happens
-later, over all files (resolve.py).
-
-Values are tuples (cheap, hashable):
-    ("c",)                 data: constants, f-strings, arithmetic, lambdas
-    ("n", dotted)          a global name (class, function, module, variable)
-    ("b", name)            a builtin
-    ("l", name)            a local variable of the function (see FuncSummary.locals)
-    ("a", name, ann)       an argument without a default (ann: dotted annotation or None)
-    ("s",)                 self
-    ("sup", attr)          super().attr
-    ("at", value, attr)    attribute of a non-global value
-    ("call", func, args)   a call; args: positional then keyword values
-    ("seq", values)        list/tuple/set literal, comprehension element, `*x`
-    ("elem", value)        an element of an iterable (for targets, comprehension vars)
-    ("sub", value)         a subscript of a value
-    ("or", values)         one of several (IfExp, BoolOp)
-    ("u",)                 unknown
+that refers to something outside the function is an absolute dotted name;
+resolving that name through re-exports happens later, over all files
+(resolve.py). The value vocabulary and the records are in records.py.
 """
 
 from __future__ import annotations
