@@ -87,6 +87,7 @@ def run(opts: CheckOptions) -> int:
     from freezelint.report import color as colors
     from freezelint.report import progress as progress_line
     from freezelint.report import render, statistics, text
+    from freezelint.report.file_places import with_stdin
     from freezelint.static.checker import CheckRequest, run_check
 
     stdin = sys.stdin.buffer.read() if opts.paths == ["-"] else None
@@ -145,13 +146,15 @@ def run(opts: CheckOptions) -> int:
         body = statistics.render(result.findings, "json" if fmt == "json" else "text")
     else:
         stdin_name = opts.stdin_filename or "-"
+        stdin_text = result.stdin_output or (stdin.decode("utf-8", "replace") if stdin else None)
         body = render(
             result.findings,
             fmt,
             color=color,
             show_fixes=opts.show_fixes,
-            lines_of=_line_source(result.stdin_output or (stdin.decode("utf-8", "replace") if stdin else None), stdin_name),
+            lines_of=_line_source(stdin_text, stdin_name),
             docs_url=settings.docs_url,
+            raw_of=with_stdin(stdin_text, stdin_name),
         )
     if opts.output_file:
         try:

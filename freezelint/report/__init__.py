@@ -25,18 +25,24 @@ def render(
     show_fixes: bool = False,
     lines_of: Optional[full.LineSource] = None,
     docs_url: Optional[str] = None,
+    raw_of: Optional[Callable[[str], Optional[str]]] = None,
 ) -> str:
     """Render findings (already sorted) in one of FORMATS.
 
     `lines_of(path)` gives `full` the source lines; `docs_url` overrides the base
-    of the rule URLs in `json` and `sarif`.
+    of the rule URLs in `json` and `sarif`; `raw_of(path)` gives `sarif` and `github` a notebook's
+    JSON text, to place its findings on the file's own lines (default: read from disk).
     """
     if fmt in ("text", "concise"):
         return text.render(findings, color=color, show_fixes=show_fixes)
     if fmt == "full":
         return full.render(findings, lines_of or (lambda path: None), color=color)
-    if fmt in ("json", "sarif"):
-        return FORMATS[fmt](findings, docs_url=docs_url)
+    if fmt == "sarif":
+        return sarif.render(findings, docs_url=docs_url, raw_of=raw_of)
+    if fmt == "json":
+        return json_format.render(findings, docs_url=docs_url)
+    if fmt == "github":
+        return github.render(findings, raw_of=raw_of)
     return FORMATS[fmt](findings)
 
 

@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from freezelint import __version__
 from freezelint.findings import Finding, Severity
+from freezelint.report.file_places import FilePlaces, RawSource, cell_prefix
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
 SRCROOT = "%SRCROOT%"
@@ -37,8 +38,14 @@ def artifact_uri(path: str, root: str) -> Tuple[str, Optional[str]]:
     return Path(absolute).as_uri(), None
 
 
-def render(findings: Sequence[Finding], docs_url: Optional[str] = None, root: Optional[str] = None) -> str:
+def render(
+    findings: Sequence[Finding], docs_url: Optional[str] = None, root: Optional[str] = None, raw_of: Optional[RawSource] = None
+) -> str:
+    """`raw_of(path)`: a notebook's JSON text (default: read from disk); a notebook finding's region
+    is its line in that text, its cell and cell position are in `properties` and the message."""
     from freezelint.registry import all_rules, homepage, rule_url
+
+    places = FilePlaces(raw_of)
 
     root = os.path.abspath(root or os.getcwd())
     rules = list(all_rules().values())
@@ -48,26 +55,22 @@ def render(findings: Sequence[Finding], docs_url: Optional[str] = None, root: Op
         res = {
             "ruleId": f.code,
             "level": _LEVEL[f.severity],
-            "message": {"text": f.message},
+            "message": {"text": cell_prefix(f) + f.message},
         }
         if f.code in index:
             res["ruleIndex"] = index[f.code]
         if f.source == "static":
             uri, base = artifact_uri(f.path, root)
             location = {"uri": uri, **({"uriBaseId": base} if base else {})}
-            res["locations"] = [
-                {
-                    "physicalLocation": {
-                        "artifactLocation": location,
-                        "region": {
-                            "startLine": f.line,
-                            "startColumn": f.col,
-                            "endLine": f.end_line,
-                            "endColumn": f.end_col,
-                        },
-                    }
+            physical: dict = {"artifactLocation": location}
+            span = places.span(f)
+            if span is not None:  # a notebook line no longer in the file: the file alone
+                physical["region"] = dict(zip(("startLine", "startColumn", "endLine", "endColumn"), span))
+            res["locations"] = [{"physicalLocation": physical}]
+            if f.cell is not None:
+                res["properties"] = {
+                    "cell": f.cell, "cellLine": f.line, "cellColumn": f.col, "cellEndLine": f.end_line, "cellEndColumn": f.end_col,
                 }
-            ]
         else:
             res["locations"] = [{"logicalLocations": [{"fullyQualifiedName": f.obj or "", "kind": "member"}]}]
         results.append(res)
