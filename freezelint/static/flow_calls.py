@@ -49,6 +49,8 @@ class CallEvents:
             return self._optimizer(node)
         if last in _OPTIMIZER_CLASSES and (qual or isinstance(func, ast.Name)):
             return self._optimizer(node)
+        if not qual and isinstance(func, ast.Name) and self._names_optimizer_class(func):
+            return self._optimizer(node)  # `optimizer_class = torch.optim.AdamW` (or `bnb.optim.AdamW8bit`) ... `optimizer_class(...)`
         if last in _WRAPPERS and (qual.startswith("torch.") or last == "fully_shard"):
             return self._wrap(node, _WRAPPERS[last], [arg(node, 0, "module")])
         if qual == "torch.compile":
@@ -179,6 +181,19 @@ class CallEvents:
             self.add(EVAL, node, target=path)
         else:
             self.add(TRAIN, node, target=path, mode=flag)
+        return True
+
+    def _names_optimizer_class(self, name: ast.Name) -> bool:
+        """Every binding reaching `name` is an optimizer class (`cls = torch.optim.AdamW if ... else bnb.optim.AdamW8bit`)."""
+        bindings = self.facts.bindings_at(name, self.scope)
+        if not bindings or any(b.expr is None or b.iterate or b.path for b in bindings):
+            return False
+        for b in bindings:
+            arms = [b.expr.body, b.expr.orelse] if isinstance(b.expr, ast.IfExp) else [b.expr]
+            for a in arms:
+                qual = self.facts.qualified(a, self.scope) or ""
+                if not (qual.rsplit(".", 1)[-1] in _OPTIMIZER_CLASSES or (qual.startswith("torch.optim.") and qual.count(".") == 2)):
+                    return False
         return True
 
     def _optimizer(self, node: ast.Call) -> None:
