@@ -81,10 +81,14 @@ class _Group(click.Group):
                     _fail(f"`freezelint audit` needs torch ({missing} not importable); install `freezelint[runtime]`")
 
             return audit_command
+        if cmd_name == "run":  # imports torch only when it runs
+            from freezelint.cli_run import run_command
+
+            return run_command
         return super().get_command(ctx, cmd_name)
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | {"audit"})
+        return sorted(set(super().list_commands(ctx)) | {"audit", "run"})
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

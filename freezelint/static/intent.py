@@ -87,8 +87,14 @@ def read_intent(script: str) -> List[Declaration]:
     for path in _project_files(script, root):
         text = _read(path)
         if text is not None:
-            texts[path] = text
+            texts[_shown(path)] = text
     return _declarations(texts, root or os.path.dirname(os.path.abspath(script)))
+
+
+def _shown(path: str) -> str:
+    """Relative to the working directory when below it (as `check` prints paths)."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def read_text_intent(text: str, name: str = "<notebook>") -> List[Declaration]:
