@@ -9,13 +9,17 @@ from __future__ import annotations
 import ast
 
 from freezelint.static.astutil import positional
-from freezelint.static.evidence import library_class_kind, unwrapped_model
+from freezelint.static.evidence import MODULE_ONLY_METHODS, library_class_kind, unwrapped_model
 from freezelint.static.kinds import (
     CLASS, CONTAINER, FUNC, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, MODULE_FACTORIES, MODULE_FACTORY_SUFFIXES,
     NEUTRAL_TAG, NON_MODULE_PRETRAINED, NON_TENSOR_TENSOR_METHODS, OPTIMIZER, PARAM_CONTAINER, REF, SD_ITEMS,
     SD_VALUE, SD_VALUES, STATE_DICT, TENSOR, TENSOR_FACTORIES_OUTSIDE_TORCH, TORCH_NON_TENSOR_FUNCS, TUPLE, UNKNOWN,
     Kind, element_kind, module_method_kind,
 )
+
+
+# Methods only nn.Module has that yield its parameters or submodules (`buffers` too, but no rule needs it).
+MODULE_ONLY_ITERATORS = MODULE_ONLY_METHODS - {"buffers", "named_buffers"}
 
 
 class CallKinds:
@@ -53,6 +57,9 @@ class CallKinds:
                 return Kind(MODULE, recv.detail)
             if recv.is_module():
                 return module_method_kind(recv, method, call)
+            if recv == UNKNOWN and method in MODULE_ONLY_ITERATORS:
+                # only nn.Module has these: what they yield is known whatever the receiver's class
+                return module_method_kind(K_MODULE, method, call)
             if recv.tag in (TENSOR, SD_VALUE):
                 return UNKNOWN if method in NON_TENSOR_TENSOR_METHODS else K_TENSOR
             if recv.tag == STATE_DICT:

@@ -5,48 +5,10 @@ from __future__ import annotations
 import ast
 from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
 
-from freezelint.static.astutil import SourceText, dotted_name, ends_in_exit
-from freezelint.static.evidence import library_class_kind
-from freezelint.static.facts import Binding, FileFacts, Kind, Scope
-from freezelint.static.kinds import K_MODULE, K_TENSOR
+from freezelint.static.astutil import SourceText, dotted_name
+from freezelint.static.facts import Binding, FileFacts, Kind, Scope, isinstance_guards, narrowing_test
+from freezelint.static.kinds import K_MODULE, K_TENSOR, UNKNOWN
 from freezelint.static.rules.base import Report, Rule
-
-
-def isinstance_guards(test: ast.AST, facts: FileFacts, scope: Scope) -> Dict[str, Kind]:
-    """Names that `test` proves to be Modules or tensors: `isinstance(m, nn.BatchNorm2d)`."""
-    out: Dict[str, Kind] = {}
-    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-        for v in test.values:
-            out.update(isinstance_guards(v, facts, scope))
-        return out
-    if not (
-        isinstance(test, ast.Call)
-        and isinstance(test.func, ast.Name)
-        and test.func.id == "isinstance"
-        and len(test.args) == 2
-        and not test.keywords
-        and isinstance(test.args[0], ast.Name)
-    ):
-        return out
-    classes = test.args[1]
-    elems = list(classes.elts) if isinstance(classes, ast.Tuple) else [classes]
-    kinds = set()
-    for cls in elems:
-        qual = facts.qualified(cls, scope)
-        last = (qual or dotted_name(cls) or "").rsplit(".", 1)[-1]
-        if qual and qual.startswith("torch.nn.") and last[:1].isupper():
-            kinds.add("tensor" if last in ("Parameter", "Buffer") else "module")
-        elif qual in ("torch.Tensor",):
-            kinds.add("tensor")
-        elif facts.is_module_class(last) or library_class_kind(qual) is not None:
-            kinds.add("module")
-        else:
-            return {}
-    if kinds == {"module"}:
-        out[test.args[0].id] = K_MODULE
-    elif kinds == {"tensor"}:
-        out[test.args[0].id] = K_TENSOR
-    return out
 
 
 def loop_target_kinds(loop: ast.For, facts: FileFacts, scope: Scope) -> Dict[str, Kind]:
@@ -65,6 +27,9 @@ def loop_target_kinds(loop: ast.For, facts: FileFacts, scope: Scope) -> Dict[str
 
     visit(loop.target, ())
     assigned = facts.assigned_in_loop.get(id(loop), ())
+    for n, k in out.items():
+        if k == UNKNOWN:  # `for layer in model: layer.eval()`: what the scope calls on it may say
+            out[n] = facts.duck_name(n, scope) or k
     return {n: k for n, k in out.items() if n not in assigned and k.tag != "neutral"}
 
 
@@ -196,14 +161,13 @@ class RuleRunner:
     def _narrowing_guards(self, block: List[ast.stmt]) -> None:
         """`if not isinstance(x, nn.Linear): raise ...`: below it, in the same block, x is that class."""
         for i, stmt in enumerate(block[:-1]):
-            if (
-                isinstance(stmt, ast.If)
-                and not stmt.orelse
-                and ends_in_exit(stmt.body)
-                and isinstance(stmt.test, ast.UnaryOp)
-                and isinstance(stmt.test.op, ast.Not)
-            ):
-                guards = isinstance_guards(stmt.test.operand, self.ctx.facts, self.ctx.scope)
+            test = narrowing_test(stmt)
+            if test is not None:
+                guards = isinstance_guards(test, self.ctx.facts, self.ctx.scope)
+                bindings = self.ctx.scope.bindings
+                # a name bound again below the check is another value there: the check says nothing of it
+                guards = {n: k for n, k in guards.items()
+                          if not any(getattr(b.target, "lineno", 0) > stmt.lineno for b in bindings.get(n, ()))}
                 if guards:
                     self._guard_body(block[i + 1 :], guards)
 

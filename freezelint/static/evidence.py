@@ -25,14 +25,20 @@ MODULE_MODE_METHODS = frozenset({"eval", "train"})
 TENSOR_ONLY_METHODS = frozenset(
     {"item", "backward", "detach", "numpy", "tolist", "view", "reshape", "unsqueeze", "squeeze", "permute", "size", "dim", "contiguous"}
 )
+# Recorded by the collector beside the methods: `x.eval()` with no argument, `x.fc = nn.Identity()`.
+EVAL_CALL = "eval()"
+HOLDS_A_LAYER = "<holds a layer>"
+MODULE_EVIDENCE_MARKS = frozenset({EVAL_CALL, HOLDS_A_LAYER})
 _UNION_NAMES = ("Union", "Optional")
 
 
 def duck_kind(methods: AbstractSet[str]) -> Optional[Kind]:
-    """A Module when the methods called on a name are Module methods and none is a tensor's."""
+    """A Module when the methods called on a name are Module methods and none is a tensor's.
+    `eval()` called with no argument is one (no tensor has it), and so is a layer of it replaced
+    by `nn.Identity()` (`MODULE_EVIDENCE_MARKS`)."""
     if not methods or methods & TENSOR_ONLY_METHODS:
         return None
-    if methods & MODULE_ONLY_METHODS or MODULE_MODE_METHODS <= methods:
+    if methods & MODULE_ONLY_METHODS or MODULE_MODE_METHODS <= methods or methods & MODULE_EVIDENCE_MARKS:
         return K_MODULE
     return None
 

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Tuple
 from freezelint.static.astutil import FUNCTION_NODES, SourceText, dotted_name, has_star_args, keyword, positional
 from freezelint.static.call_kinds import CallKinds
 from freezelint.static.evidence import annotation_evidence, duck_kind
+from freezelint.static.narrowing import isinstance_guards, narrowing_test
 from freezelint.static.kinds import (
     CONTAINER, CONTAINER_ATTRS, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, NEUTRAL, NEUTRAL_TAG,
     PARAMLESS_TORCH_MODULES, PARAM_CONTAINER, REF, SD_VALUE, STATE_DICT, SUBMODULE_ATTRS, TENSOR, TENSOR_ATTRS,
@@ -26,7 +27,7 @@ from freezelint.static.reaching import Reaching
 from freezelint.static.scopes import COMPREHENSION, Binding, ClassInfo, FactsCollector, Scope, annotation_kind
 from freezelint.static.walk import walk
 
-__all__ = ["Binding", "ClassInfo", "FileFacts", "Kind", "Scope", "dotted_name", "K_MODULE", "K_TENSOR"]
+__all__ = ["Binding", "ClassInfo", "FileFacts", "Kind", "Scope", "dotted_name", "isinstance_guards", "narrowing_test", "K_MODULE", "K_TENSOR"]
 
 
 _NO_CYCLE = 1 << 30
@@ -83,6 +84,19 @@ class FileFacts(CallKinds):
                         out.append(Binding(None, s, kind=self._param_kind(s, pname, ann)))
                 return out
             s = s.parent
+        return self._star_import(name)
+
+    def _star_import(self, name: str) -> Optional[List[Binding]]:
+        """A name bound nowhere in the file, after `from pkg import *` of a library the knowledge
+        base knows: `pkg.name` when the base has it (`from transformers import *` ... `AutoModel`)."""
+        stars = self.module_scope.stars
+        if not stars:
+            return None
+        from freezelint.static import knowledge
+
+        for base in reversed(stars):  # the last star import wins, as at run time
+            if knowledge.resolve(f"{base}.{name}") is not None:
+                return [Binding(None, self.module_scope, kind=Kind(REF, f"{base}.{name}"))]
         return None
 
     def bindings_at(self, name: ast.Name, scope: Scope) -> Optional[List[Binding]]:
@@ -112,6 +126,9 @@ class FileFacts(CallKinds):
         return ".".join([k.detail] + attrs[::-1]) if k.tag == REF else None
 
     def _param_kind(self, scope: Scope, name: str, ann) -> Kind:
+        narrowed = self._narrowed_param(scope, name)
+        if narrowed is not None:
+            return narrowed
         if ann is not None:
             k = annotation_kind(ann) or annotation_evidence(
                 ann, self._annotation_name, self.is_module_class
@@ -131,6 +148,20 @@ class FileFacts(CallKinds):
         if isinstance(func, FUNCTION_NODES) and not scope.class_name:
             return self._param_kind_from_calls(scope, name)
         return UNKNOWN
+
+    def _narrowed_param(self, scope: Scope, name: str) -> Optional[Kind]:
+        """A parameter the function body checks first thing (`if not isinstance(x, nn.Linear): raise`,
+        at its top level): every use below sees that class, so its bindings do too (`self.x = x`)."""
+        func = scope.node
+        if not isinstance(func, FUNCTION_NODES) or name in scope.bindings:
+            return None  # rebound somewhere: the check says nothing about the other values
+        for stmt in func.body:
+            test = narrowing_test(stmt)
+            if test is not None:
+                got = isinstance_guards(test, self, scope).get(name)
+                if got is not None:
+                    return got
+        return None
 
     def _param_kind_from_calls(self, scope: Scope, name: str) -> Kind:
         """One level of interprocedural evidence: what do this file's calls pass in?"""
@@ -329,6 +360,8 @@ class FileFacts(CallKinds):
         if not base.is_module():
             if base.tag == TENSOR and attr in ("data", "grad", "T", "mT", "real", "imag"):
                 return K_TENSOR
+            if base.tag == UNKNOWN.tag:
+                return self._self_attr_duck(expr, scope) or UNKNOWN
             return UNKNOWN
         cls = base.detail
         if cls is not None:
@@ -337,6 +370,8 @@ class FileFacts(CallKinds):
                 bindings = infos[0].self_attrs.get(attr)
                 if bindings:
                     k = join(self._binding_kind(b) for b in bindings)
+                    if k == UNKNOWN:
+                        return self._self_attr_duck(expr, scope) or k
                     if k.tag != NEUTRAL_TAG:
                         return k
                 if attr in infos[0].body_names:
@@ -347,4 +382,15 @@ class FileFacts(CallKinds):
             return Kind(CONTAINER)
         if attr in SUBMODULE_ATTRS:
             return K_MODULE
-        return UNKNOWN
+        return self._self_attr_duck(expr, scope) or UNKNOWN
+
+    def _self_attr_duck(self, expr: ast.Attribute, scope: Scope) -> Optional[Kind]:
+        """`self.x` whose bindings say nothing: the methods the class calls on it (`self.x.eval()`,
+        `self.x.parameters()`) may still say it is a Module."""
+        if not (isinstance(expr.value, ast.Name) and expr.value.id == "self" and scope.class_name):
+            return None
+        return duck_kind(self.collector.self_attr_methods.get((scope.class_name, expr.attr), frozenset()))
+
+    def duck_name(self, name: str, scope: Scope) -> Optional[Kind]:
+        """What the methods called on a name in its scope say it is (None: nothing)."""
+        return duck_kind(self.collector.name_methods.get((id(scope.node), name), frozenset()))

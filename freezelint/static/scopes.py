@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
 from freezelint.static.astutil import dotted_name, unquoted
+from freezelint.static.evidence import EVAL_CALL, HOLDS_A_LAYER
 from freezelint.static.kinds import CLASS, CONTAINER, FUNC, K_MODULE, K_OTHER, K_TENSOR, REF, UNKNOWN, Kind
 
 
@@ -44,6 +45,7 @@ class Scope:
     params: List[Tuple[str, Optional[ast.AST], ast.arg]] = field(default_factory=list)  # (name, annotation, arg)
     func_name: Optional[str] = None
     dels: Dict[str, List[Binding]] = field(default_factory=dict)  # `del name`: kills, binds nothing
+    stars: List[str] = field(default_factory=list)  # `from pkg import *`: the packages, in order
 
     def bind(self, name: str, binding: Binding) -> None:
         self.bindings.setdefault(name, []).append(binding)
@@ -79,6 +81,10 @@ def annotation_kind(ann: Optional[ast.AST]) -> Optional[Kind]:
     return None
 
 
+def _is_identity_layer(expr) -> bool:
+    return isinstance(expr, ast.Call) and (dotted_name(expr.func) or "").rsplit(".", 1)[-1] == "Identity"
+
+
 class FactsCollector:
     """Records scopes, bindings, classes, imports and call sites in one walk."""
 
@@ -97,6 +103,8 @@ class FactsCollector:
         self._loops: List[ast.AST] = []
         self.assigned_in_loop: Dict[int, Set[str]] = {}  # id(For) -> names rebound inside its body
         self.name_methods: Dict[Tuple[int, str], Set[str]] = {}  # (id(scope node), name) -> methods called on it
+        # (class, attr) -> methods called on `self.attr` anywhere in the class (duck evidence for attributes)
+        self.self_attr_methods: Dict[Tuple[str, str], Set[str]] = {}
         self.compile_calls: List[ast.Call] = []  # calls of an attribute named `compile`
         # (id(scope node), name) -> lists appended/extended/added to it (`groups.append({...})`), as list expressions
         self.list_growth: Dict[Tuple[int, str], List[ast.AST]] = {}
@@ -148,6 +156,8 @@ class FactsCollector:
                 else:
                     self._bind_target(el, expr, iterate, path + (i,), kind, site, how)
         elif isinstance(target, ast.Attribute):
+            if _is_identity_layer(expr):  # `x.fc = nn.Identity()`: a layer removed from a Module
+                self._record_method(target.value, HOLDS_A_LAYER)
             if (
                 isinstance(target.value, ast.Name)
                 and target.value.id == "self"
@@ -172,6 +182,8 @@ class FactsCollector:
         base = None if node.level or not node.module else node.module
         for alias in node.names:
             if alias.name == "*":
+                if base:  # a name bound nowhere may come from it (facts asks the knowledge base)
+                    self.scope.stars.append(base)
                 return
             local = alias.asname or alias.name
             qual = f"{base}.{alias.name}" if base else alias.name  # relative import: the bare name
@@ -300,13 +312,24 @@ class FactsCollector:
             self.scope_words.setdefault(id(self.scope.node), set()).add(func.id)
         if isinstance(func, ast.Attribute) and func.attr == "compile":
             self.compile_calls.append(node)  # `torch.compile(...)` candidates, for FRZ207 without a walk
+        if isinstance(func, ast.Attribute):
+            # duck typing evidence: the methods called on each name (per scope) and `self.x` (per class);
+            # `x.eval()` with no argument is nn.Module.eval (TF1's tensor.eval(), pandas' df.eval(expr) differ)
+            self._record_method(func.value, func.attr)
+            if func.attr == "eval" and not node.args and not node.keywords:
+                self._record_method(func.value, EVAL_CALL)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-            # duck typing evidence: the methods called on each name, per scope
-            self.name_methods.setdefault((id(self.scope.node), func.value.id), set()).add(func.attr)
             if func.attr in ("append", "extend") and len(node.args) == 1:
                 item = node.args[0] if func.attr == "append" else node.args[0]
                 wrapped = ast.List(elts=[item], ctx=ast.Load()) if func.attr == "append" else item
                 self.list_growth.setdefault((id(self.scope.node), func.value.id), []).append(wrapped)
+
+    def _record_method(self, recv: ast.AST, method: str) -> None:
+        if isinstance(recv, ast.Name):
+            self.name_methods.setdefault((id(self.scope.node), recv.id), set()).add(method)
+        elif (isinstance(recv, ast.Attribute) and isinstance(recv.value, ast.Name) and recv.value.id == "self"
+              and self.class_stack):
+            self.self_attr_methods.setdefault((self.class_stack[-1].name, recv.attr), set()).add(method)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> None:
         if isinstance(node.target, ast.Name) and isinstance(node.op, ast.Add):
