@@ -92,13 +92,20 @@ def annotation_evidence(ann: ast.AST, qualify: Callable[[ast.AST], Optional[str]
 # Calls that hand back the model a wrapper holds (accelerate, transformers, peft, DeepSpeed engines).
 UNWRAP_METHODS = frozenset({"unwrap_model", "get_base_model"})
 UNWRAP_FUNCTIONS = frozenset({"unwrap_model", "extract_model_from_parallel"})
+# They swap BatchNorm layers inside the model they are given and return that same model
+# (torch's `nn.SyncBatchNorm.convert_sync_batchnorm`, apex's `convert_syncbn_model`).
+SAME_MODEL_CALLS = frozenset({"convert_sync_batchnorm", "convert_syncbn_model"})
 
 
 def unwrapped_model(expr: ast.AST) -> Optional[ast.AST]:
-    """For `accelerator.unwrap_model(m)`, `unwrap_model(m)`, `m.get_base_model()`: the model expression `m`."""
+    """For `accelerator.unwrap_model(m)`, `unwrap_model(m)`, `m.get_base_model()`,
+    `nn.SyncBatchNorm.convert_sync_batchnorm(m)`: the model expression `m`."""
     if not isinstance(expr, ast.Call):
         return None
     func = expr.func
+    name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    if name in SAME_MODEL_CALLS and expr.args and not isinstance(expr.args[0], ast.Starred):
+        return expr.args[0]
     if isinstance(func, ast.Attribute) and func.attr in UNWRAP_METHODS:
         if func.attr == "get_base_model":
             return func.value if not expr.args else None

@@ -156,23 +156,27 @@ class Paths:
     def _alias(self, name: ast.Name) -> Optional[List[str]]:
         """`backbone = model.backbone` (the one binding in this scope that reaches here) resolves to model.backbone."""
         bindings = self.facts.bindings_at(name, self.scope)
-        if not bindings or len(bindings) != 1 or bindings[0].scope is not self.scope:
-            return None
-        b = bindings[0]
-        if b.iterate or b.path or b.expr is None or not isinstance(b.expr, (ast.Attribute, ast.Name, ast.Call)):
-            return None
-        if self._alias_depth > 8:
+        if not bindings or any(b.scope is not self.scope for b in bindings) or self._alias_depth > 8:
             return None
         self._alias_depth += 1
         try:
-            if isinstance(b.expr, ast.Call):
-                # `m = model.to(device)` / `m = model.eval()` keep the path; constructors do not
-                self_returning = isinstance(b.expr.func, ast.Attribute) and b.expr.func.attr in SELF_RETURNING
-                if not self_returning and unwrapped_model(b.expr) is None:
-                    return None
-            return self._parts(b.expr)
+            # several bindings may reach (`m = model.train()`, then `if sync: m = convert_sync_batchnorm(m)`):
+            # an alias when every one of them names the same path
+            paths = [self._binding_parts(b) for b in bindings]
         finally:
             self._alias_depth -= 1
+        first = paths[0]
+        return first if first is not None and all(p == first for p in paths[1:]) else None
+
+    def _binding_parts(self, b) -> Optional[List[str]]:
+        if b.iterate or b.path or b.expr is None or not isinstance(b.expr, (ast.Attribute, ast.Name, ast.Call)):
+            return None
+        if isinstance(b.expr, ast.Call):
+            # `m = model.to(device)` / `m = model.eval()` keep the path; constructors do not
+            self_returning = isinstance(b.expr.func, ast.Attribute) and b.expr.func.attr in SELF_RETURNING
+            if not self_returning and unwrapped_model(b.expr) is None:
+                return None
+        return self._parts(b.expr)
 
 
 def _first_arg(call: ast.Call) -> Optional[ast.expr]:

@@ -87,6 +87,8 @@ class FreezeAfterWrap(FlowRule):
             for w in tl.before(f, flow.WRAP):
                 if w.name == "accelerator.prepare" and _frozen_whole_before(tl, w, f.target):
                     continue  # accelerate wraps only models with trainable parameters: this one was not wrapped
+                if f.kind == flow.FREEZE and f.whole and any(flow.inside(n, f.target) for n in w.names):
+                    continue  # the whole wrapped model frozen: a teacher or EMA copy, no gradient to reduce
                 if any(flow.overlap(f.target, n) for n in w.names):
                     verb = "frozen" if f.kind == flow.FREEZE else "unfrozen"
                     self.report_at(

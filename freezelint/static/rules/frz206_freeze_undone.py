@@ -58,7 +58,11 @@ class FreezeUndone(FlowRule):
             if not u.whole or u.target is None:
                 continue
             for f in tl.before(u, flow.FREEZE):
-                if f.target is None or not flow.strictly_inside(f.target, u.target):
+                if f.target is None:
+                    continue
+                # a part of the model, or some of its parameters picked by name (`if "layer1" in name`)
+                subset = f.target == u.target and not f.whole
+                if not (flow.strictly_inside(f.target, u.target) or subset):
                     continue
                 if not set(u.branches) <= set(f.branches):
                     continue  # a conditional re-enable (a schedule) is deliberate
@@ -71,10 +75,12 @@ class FreezeUndone(FlowRule):
                     for e in used
                 ):
                     continue  # the model was used (trained) while frozen: a later phase
+                what = (f"the parameters of `{f.target}` picked by name at line {f.node.lineno}" if subset
+                        else f"`{f.target}`")
                 self.report_at(
                     u,
                     f"this sets `requires_grad = True` on every parameter of `{u.target}`{flow.describe(u)}, undoing "
-                    f"the freeze of `{f.target}` ({self.code_of(f.node)}); skip frozen parameters "
+                    f"the freeze of {what} ({self.code_of(f.node)}); skip frozen parameters "
                     f"(`if not p.requires_grad: continue`) or re-enable only what should train",
                 )
                 break
