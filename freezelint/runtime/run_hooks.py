@@ -22,6 +22,7 @@ the audit (a GAN's two optimizers), so a parameter another optimizer trains is n
 
 from __future__ import annotations
 
+import os
 import sys
 import weakref
 from dataclasses import dataclass, field
@@ -108,6 +109,17 @@ def _walk_frames(start) -> List[Tuple[str, Any]]:
     return out
 
 
+def _loaded(path: str) -> bool:
+    """The file runs in this process: the script itself, or a module it imported (another file of the
+    project that the script never imports declares nothing about this run)."""
+    if not path.endswith(".py") or path.startswith("<"):
+        return True  # notebook cells, stdin
+    a = os.path.abspath(path)
+    main = sys.modules.get("__main__")
+    files = {getattr(main, "__file__", None)} | {getattr(m, "__file__", None) for m in list(sys.modules.values())}
+    return a in {os.path.abspath(f) for f in files if isinstance(f, str)}
+
+
 class Runner:
     """Installs the global step hooks; collects one `AuditRecord` per audit."""
 
@@ -150,10 +162,11 @@ class Runner:
     def declarations(self) -> List[Any]:
         if self._declarations is None:
             try:
-                self._declarations = list(self._declarations_fn())
+                decls = list(self._declarations_fn())
             except Exception as e:  # the static pass must never stop a training run
-                self._declarations = []
+                decls = []
                 self.notes.append(f"the static pass could not read the script's intent: {type(e).__name__}: {e}")
+            self._declarations = [d for d in decls if _loaded(d.file)]
         return self._declarations
 
     # ------------------------------------------------------------ hooks
@@ -265,7 +278,7 @@ class Runner:
         if all(o is not opt for o in ms.optimizers):
             ms.optimizers.append(opt)
         model = ms.ref
-        intent = resolve(model, self.declarations, getattr(ms, "bindings", {}), self.user)
+        intent = resolve(model, self.declarations, getattr(ms, "bindings", {}), self.user, after_change="changed" in trigger)
         audit = RunAudit(
             model, list(ms.optimizers), frozen=intent.frozen, trainable=intent.trainable, ignore=intent.ignore, restore=False,
         )

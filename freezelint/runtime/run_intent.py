@@ -115,13 +115,24 @@ def resolve(
     decls: Iterable[Declaration],
     bindings: Dict[str, List[nn.Module]],
     user: Dict[str, Optional[List[str]]],
+    after_change: bool = False,
 ) -> Intent:
-    """The selectors of one audit: the user's (command line, pyproject), then the code's declarations."""
+    """The selectors of one audit: the user's (command line, pyproject), then the code's declarations.
+
+    `after_change`: the audit opens because requires_grad flags changed during the run; a freeze that
+    some unfreeze of the code (conditional or not) covers is then no longer the intent."""
     names = ModelNames(model)
     every, written = _names_in_model(names)
     intent = Intent()
     static: Dict[str, List[Tuple[str, Declaration]]] = {}
+    decls = list(decls)
+    unfrozen_later = [d for d in decls if d.kind == "trainable" and d.conditional]
     for d in decls:
+        if after_change and d.kind == "frozen" and any(
+            u.root == d.root and (d.rest == u.rest or d.rest.startswith(u.rest + ".") or not u.rest) for u in unfrozen_later
+        ):
+            intent.skipped.append((d, "frozen and unfrozen again: the intent changes during the run"))
+            continue
         sels, why = map_declaration(d, model, names, bindings)
         if why is not None:
             intent.skipped.append((d, why))

@@ -13,6 +13,8 @@ from freezelint.findings import Finding, Severity
 from freezelint.runtime.report import summary_line
 from freezelint.runtime.run_hooks import AuditRecord
 
+# Declarations left out for these reasons are listed (the others are about another model or part).
+SHOWN_REASONS = ("runs only under", "frozen and unfrozen", "a later unfreeze", "the command line")
 NOTHING_RAN = "no optimizer step ran: nothing audited"
 
 
@@ -91,7 +93,8 @@ def intent_lines(r: AuditRecord) -> List[str]:
     for sel, d in r.intent.applied:
         out.append(f"  declared {d.kind}: {sel} ({d.where}: `{d.code}`, {d.how})")
     for d, why in r.intent.skipped:
-        out.append(f"  not applied: {d.where}: `{d.code}` ({why})")
+        if why.startswith(SHOWN_REASONS):
+            out.append(f"  not applied: {d.where}: `{d.code}` ({why})")
     return out
 
 
