@@ -233,19 +233,21 @@ class CallEvents:
         if any(w in low for w in ("bn", "norm", "stat")):
             return  # `freeze_bn(model)`: about BatchNorm mode/statistics, not (only) requires_grad
         args = _arg_values(node)
+        # From here on the helper is known by its name alone (no body, no summary): `via` says so,
+        # and rules give no advice that rests on what it does to the whole module (FRZ106's eval()).
         if low.startswith(_UNFREEZE_HELPER_PREFIXES) and args:
             path = self.path_of(args[0])
             if path:
-                self.add(UNFREEZE, node, target=path)
+                self.add(UNFREEZE, node, target=path, via=fname)
         elif low.startswith(_FREEZE_HELPER_PREFIXES) and args:
             path = self.path_of(args[0])
             if path:
-                self.add(FREEZE, node, target=path)
+                self.add(FREEZE, node, target=path, via=fname)
         elif low in ("set_requires_grad", "requires_grad", "set_trainable", "toggle_grad") and len(args) >= 2:
             flag = bool_literal(args[1])
             path = self.path_of(args[0])
             if flag is not None and path:
-                self.add(UNFREEZE if flag else FREEZE, node, target=path)
+                self.add(UNFREEZE if flag else FREEZE, node, target=path, via=fname)
         elif _looks_like_training(fname):
             self.add(RUN, node)
 

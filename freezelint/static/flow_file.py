@@ -24,6 +24,7 @@ class FileFlow:
         self.facts = facts
         self._cache: Dict[Tuple[int, bool], Timeline] = {}
         self._all: Optional[List[Timeline]] = None
+        self.train_after_build: Optional[list] = None  # construction.train_sites: computed on first use
 
     def timeline(self, node: ast.AST, follow: bool = True) -> Timeline:
         key = (id(node), follow)

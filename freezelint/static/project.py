@@ -91,6 +91,8 @@ class ProjectIndex:
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
     class_table: ClassTable = field(default_factory=ClassTable)  # project_modes: BatchNorm, train() overrides
     freeze_words: FrozenSet[str] = frozenset()  # attribute names written near a freeze in any file
+    # construction.constructed_names: classes whose __init__ freezes or evals below the instance, their factories
+    constructed_names: FrozenSet[str] = frozenset()
 
     @classmethod
     def build(
@@ -243,6 +245,9 @@ class _Builder:
         )
         # methods that freeze, unfreeze or switch modes below `self` count as helpers too (flow's cheap gate)
         index.effect_names = index.effect_names | frozenset(_method_helpers(index.class_table))
+        # building one of these puts some of it in eval mode or freezes it: a file naming one is walked for train()
+        index.constructed_names = index.class_table.constructed_names(factories)
+        index.effect_names = index.effect_names | index.constructed_names
         # only the names of classes' submodules are ever asked (and an edit elsewhere keeps the digest)
         index.freeze_words = frozenset(words & {a for f in index.class_table.classes.values() for a, _ in f.attrs})
         h = hashlib.sha256()
@@ -264,7 +269,8 @@ class _Builder:
                                               info.overrides_train, info.train_passthrough,
                                               tuple(info.frozen_attrs), info.freezes_self,
                                               tuple(info.param_containers), tuple(info.method_names),
-                                              tuple((m, tuple(e), tuple(c)) for m, (e, c) in info.methods.items()))
+                                              tuple((m, tuple(e), tuple(c)) for m, (e, c) in info.methods.items()),
+                                              info.init)
                 table.short.setdefault(name, []).append(q)
         return table
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
+from freezelint.static.summary_init import InitSummary
 from freezelint.static.summary_modes import is_batchnorm_class_name
 
 _TORCH_BASES = frozenset({"torch.nn.Module", "nn.Module", "Module", "torch.nn.modules.module.Module"})
@@ -31,6 +32,18 @@ class ClassFacts:
     method_names: Tuple[str, ...] = ()  # every method the class defines
     # (method, ((path below self, FREEZE/UNFREEZE/EVAL/TRAIN), ...), (methods it calls on self, ...))
     methods: Tuple[Tuple[str, Tuple[Tuple[str, str], ...], Tuple[str, ...]], ...] = ()
+    init: Optional[InitSummary] = None  # summary_init: what `__init__` does to the instance, under which condition
+
+
+@dataclass(frozen=True)
+class ConstructionEffect:
+    """One thing building an instance does to it (`ClassTable.construction_effects`)."""
+
+    path: str  # below the instance: "" itself, "bn1", "*" some of its modules
+    kind: str  # summary_functions FREEZE / UNFREEZE / EVAL / TRAIN
+    guard: str  # summary_init: ALWAYS, "p" / "!p" (a parameter of `owner`'s __init__), UNKNOWN
+    owner: str  # the qualified class whose __init__ does it
+    method: Optional[str] = None  # the method of self it runs through (`self.freeze_bn()`)
 
 
 @dataclass
@@ -42,7 +55,9 @@ class ClassTable:
     def digest_part(self) -> str:
         return json.dumps({q: [list(f.bases), list(f.attrs), list(f.batchnorm_attrs), f.overrides_train,
                                f.train_passthrough, list(f.frozen_attrs), f.freezes_self,
-                               list(f.param_containers), list(f.method_names), [list(m) for m in f.methods]] for q, f in sorted(self.classes.items())})
+                               list(f.param_containers), list(f.method_names), [list(m) for m in f.methods],
+                               f.init and [f.init.effects, f.init.calls, f.init.params, f.init.defaults]]
+                           for q, f in sorted(self.classes.items())})
 
     def find(self, name: str) -> Optional[str]:
         """A class name as the caller knows it (qualified or short) -> the project's qualified name."""
@@ -87,6 +102,37 @@ class ClassTable:
                     out.extend(self.method_effects(q, callee, _depth + 1) or ())
             return tuple(dict.fromkeys(out))
         return None
+
+    def construction_effects(self, name: str) -> Optional[Tuple[ConstructionEffect, ...]]:
+        """What building an instance of project class `name` does below it: the `__init__` of the first
+        class of its hierarchy that defines one, with the methods it calls on `self` (dispatched from
+        the instance's class), and the bases' when it calls `super().__init__`-style (union: the bases'
+        guards name their own parameters). None: the class is not the project's."""
+        q = self.find(name)
+        if q is None:
+            return None
+        out: List[ConstructionEffect] = []
+        for cls in self.mro(q):
+            init = self.classes[cls].init
+            if init is None:
+                continue
+            out.extend(ConstructionEffect(path, kind, guard, cls) for path, kind, guard in init.effects)
+            for method, guard in init.calls:
+                for path, kind in self.method_effects(q, method) or ():
+                    out.append(ConstructionEffect(path, kind, guard, cls, method))
+        return tuple(out)
+
+    def constructed_names(self, factories: Dict[str, str]) -> FrozenSet[str]:
+        """Short names of the classes whose construction freezes or evals something below the instance,
+        and of the factories returning them (the cheap text gate of construction.train_sites)."""
+        names: Set[str] = set()
+        for q in self.classes:
+            if any(e.kind in ("eval", "freeze") for e in self.construction_effects(q) or ()):
+                names.add(q.rsplit(".", 1)[-1])
+        for fname, cls in factories.items():
+            if cls and cls.rsplit(".", 1)[-1] in names:
+                names.add(fname.rsplit(".", 1)[-1])
+        return frozenset(names)
 
     # -- BatchNorm
     def holds_batchnorm(self, name: str, attr: Optional[str] = None) -> Optional[bool]:

@@ -20,6 +20,7 @@ from freezelint.static.astutil import dotted_name
 from freezelint.static.summary_functions import (
     EVAL, FREEZE, TRAIN, UNFREEZE, FunctionSummary, function_summary, statements as _statements,
 )
+from freezelint.static.summary_init import InitSummary, init_summary
 
 __all__ = ["EVAL", "FREEZE", "TRAIN", "UNFREEZE", "ClassSummary", "FileSummary", "FunctionSummary", "summarize_tree"]
 
@@ -40,6 +41,7 @@ class ClassSummary:
     method_names: List[str] = field(default_factory=list)  # every method it defines (overrides shadow the bases')
     # method -> ([(path below self, FREEZE/UNFREEZE/EVAL/TRAIN)], [methods it calls on self]); freeze files only
     methods: Dict[str, Tuple[List[Tuple[str, str]], List[str]]] = field(default_factory=dict)
+    init: Optional[InitSummary] = None  # summary_init: what `__init__` does to the instance (freeze files only)
 
 
 @dataclass
@@ -61,7 +63,8 @@ class FileSummary:
                 n: [list(c.bases), c.attrs, int(c.reads_requires_grad), int(c.overrides_train),
                     c.batchnorm_attrs, int(c.train_passthrough), c.frozen_attrs, int(c.freezes_self),
                     c.param_containers, c.method_names,
-                    {m: [[list(e) for e in effects], calls] for m, (effects, calls) in c.methods.items()}]
+                    {m: [[list(e) for e in effects], calls] for m, (effects, calls) in c.methods.items()},
+                    _init_json(c.init)]
                 for n, c in self.class_info.items()
             },
             "o": self.option_classes,
@@ -78,12 +81,13 @@ class FileSummary:
     def from_json(cls, data: dict) -> "FileSummary":
         s = cls(imports={str(k): str(v) for k, v in data.get("i", {}).items()})
         for n, (bases, attrs, reads, overrides, *modes) in data.get("c", {}).items():
-            bn, passthrough, frozen, freezes_self, containers, names, methods = (
-                modes + [[], 0, [], 0, [], [], {}][len(modes):])[:7]
+            bn, passthrough, frozen, freezes_self, containers, names, methods, init = (
+                modes + [[], 0, [], 0, [], [], {}, None][len(modes):])[:8]
             s.class_info[n] = ClassSummary(
                 tuple(bases), dict(attrs), bool(reads), bool(overrides), list(bn), bool(passthrough), list(frozen),
                 bool(freezes_self), list(containers), list(names),
                 {m: ([(e[0], e[1]) for e in effects], list(calls)) for m, (effects, calls) in methods.items()},
+                _init_from_json(init),
             )
             s.classes.append((n, tuple(bases)))
         s.option_classes = list(data.get("o", []))
@@ -172,6 +176,8 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
                 effects = [(path, kind) for i, path, kind in fs.effects if i == 0]
                 if effects or fs.self_calls:
                     info.methods[stmt.name] = (effects, list(dict.fromkeys(fs.self_calls)))
+                if stmt.name == "__init__" and (effects or fs.self_calls):
+                    info.init = init_summary(stmt)
             if stmt.name == "train":
                 info.overrides_train = True
             for n in _statements(stmt.body):
@@ -203,6 +209,17 @@ def _class(s: FileSummary, node: ast.ClassDef, near, reads_option: bool, bn_word
         info.frozen_attrs, info.freezes_self = summary_freezes.class_freezes(node, hot)
     s.class_info[node.name] = info
     s.classes.append((node.name, bases))
+
+
+def _init_json(init: Optional[InitSummary]):
+    return None if init is None else [[list(e) for e in init.effects], [list(c) for c in init.calls], init.params, init.defaults]
+
+
+def _init_from_json(data) -> Optional[InitSummary]:
+    if not data:
+        return None
+    effects, calls, params, defaults = data
+    return InitSummary([tuple(e) for e in effects], [tuple(c) for c in calls], list(params), dict(defaults))
 
 
 def _subscript_base(b: ast.AST) -> Optional[str]:

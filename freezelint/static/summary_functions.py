@@ -72,14 +72,17 @@ def function_summary(fn, method: bool = False) -> FunctionSummary:
                 src = _param_iter_source(stmt.iter, index)
                 if src is not None:
                     loopvars[stmt.target.id] = src
+            mod = _module_iter_source(stmt, index)
+            if mod is not None:  # `for m in model.modules()`: m is some module below (the name's path + ".*")
+                loopvars[mod[0]] = mod[1]
         elif isinstance(stmt, ast.Assign) and len(stmt.targets) == 1:
             t, value = stmt.targets[0], stmt.value
             if isinstance(t, ast.Name) and isinstance(value, ast.Call) and dotted_name(value.func):
                 built.setdefault(t.id, dotted_name(value.func))
             flag = bool_literal(value)
             if flag is not None and isinstance(t, ast.Attribute) and t.attr == "requires_grad":
-                if isinstance(t.value, ast.Name) and t.value.id in loopvars:
-                    pi, path = loopvars[t.value.id]
+                if isinstance(t.value, ast.Name) and t.value.id in loopvars and not loopvars[t.value.id][1].endswith("*"):
+                    pi, path = loopvars[t.value.id]  # (a module's `requires_grad` attribute freezes nothing)
                     out.effects.append((pi, path, UNFREEZE if flag else FREEZE))
             _calls(out, value, index, loopvars)
         elif isinstance(stmt, ast.Expr):
@@ -115,6 +118,22 @@ def _path_below_param(expr: ast.AST, index: Dict[str, int]) -> Optional[Tuple[in
     return index[head], rest
 
 
+def _module_iter_source(loop: ast.AST, index: Dict[str, int]) -> Optional[Tuple[str, Tuple[int, str]]]:
+    """`for m in model.x.modules()` / `for _, m in model.named_modules()` -> ("m", (index of model, "x.*"))."""
+    it, target = loop.iter, loop.target
+    if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in _MODULE_ITERS):
+        return None
+    if it.func.attr.startswith("named_") and isinstance(target, ast.Tuple) and len(target.elts) == 2:
+        target = target.elts[1]
+    src = _path_below_param(it.func.value, index)
+    if src is None or not isinstance(target, ast.Name):
+        return None
+    return target.id, (src[0], f"{src[1]}.*" if src[1] else "*")
+
+
+_MODULE_ITERS = frozenset({"modules", "children", "named_modules", "named_children"})
+
+
 def _param_iter_source(it: ast.AST, index: Dict[str, int]) -> Optional[Tuple[int, str]]:
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "parameters":
         return _path_below_param(it.func.value, index)
@@ -144,6 +163,8 @@ def _method_effect(out: FunctionSummary, call: ast.Call, index, loopvars) -> Non
         if m == "eval" and call.args:
             return
         target = _path_below_param(recv, index)
+        if target is None and isinstance(recv, ast.Name) and recv.id in loopvars and loopvars[recv.id][1].endswith("*"):
+            target = loopvars[recv.id]  # `for m in self.modules(): if isinstance(m, nn.BatchNorm2d): m.eval()`
         if target is not None and flag is not None:
             out.effects.append((target[0], target[1], TRAIN if flag else EVAL))
 

@@ -43,6 +43,16 @@ class FlowRule(Rule):
 
     def code_of(self, node: ast.AST) -> str:
         text = self.ctx.code(node).strip()
+        if len(text) > 60 and isinstance(node, ast.Call):  # `SGD(model.parameters(), ...)`: still Python (issue 22)
+            func = self.ctx.code(node.func).strip()
+            parts = [self.ctx.code(a).strip() for a in node.args]  # positional only: `...` may not follow a keyword
+            taken = []
+            for part in parts:
+                if len(func) + len(", ".join(taken + [part])) + 7 > 60:
+                    break
+                taken.append(part)
+            if len(func) <= 55:
+                return f"{func}({', '.join(taken + ['...'])})"
         return text if len(text) <= 60 else text[:57] + "..."
 
     def report_at(self, ev: flow.Event, message: str, node=None, severity=None) -> None:

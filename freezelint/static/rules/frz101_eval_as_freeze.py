@@ -176,7 +176,7 @@ class EvalAsFreeze(FlowRule):
         for o in tl.after(e, flow.OPT):
             if any(how == flow.ALL and flow.inside(e.target, t) for t, how in o.over) and len(flow.segments(e.target)) > 1:
                 if not tl.between(e, o, flow.TRAIN, flow.BACKWARD, flow.STEP):
-                    return f"comes before `{o.name or 'an optimizer'}` is built over its parameters"
+                    return f"comes before {f'`{o.name}`' if o.name else 'an optimizer'} is built over its parameters"
         return None
 
     def _frozen_paths(self, tl):

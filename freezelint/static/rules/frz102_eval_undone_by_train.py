@@ -4,6 +4,7 @@ import ast
 
 from freezelint.findings import Severity
 from freezelint.static import flow, flow_file
+from freezelint.static.rules import wording
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -77,10 +78,18 @@ class EvalUndoneByTrain(FlowRule):
                 ):
                     continue  # re-applied after train()
                 code = self.code_of(t.node)
+                py = wording.python_path(sub)
+                if py is not None:
+                    who, again = f"`{py}`", f"re-apply `{py}.eval()`"
+                elif e.via is not None:  # `freeze_bn(model)`: the call puts them in eval mode
+                    who, again = f"the modules `{self.code_of(e.node)}` puts in eval mode", f"call `{self.code_of(e.node)}` again"
+                else:
+                    who = wording.subject(tl, e, self.facts)
+                    again = f"re-run the loop around `{self.code_of(e.node)}`" if e.loops else "put them in eval mode again"
                 self.report_at(
                     t,
-                    f"`{code}` switches `{sub}` back to training mode after `{self.code_of(e.node)}`"
-                    f"{flow.describe(e)}; re-apply `{sub}.eval()` after every `{code}`, "
+                    f"`{code}` switches {who} back to training mode after `{self.code_of(e.node)}`"
+                    f"{flow.describe(e)}; {again} after every `{code}`, "
                     f"or override `train()` in the model to keep it in eval mode",
                 )
                 break

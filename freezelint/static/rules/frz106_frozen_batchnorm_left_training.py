@@ -87,6 +87,12 @@ class FrozenBatchNormLeftTraining(FlowRule):
     severity = Severity.WARNING
     triggers = ("eval(",)
 
+    def visit_Module(self, node: ast.Module) -> None:
+        super().visit_Module(node)
+        from freezelint.static.rules.train_sites import report_frozen_batchnorm_live
+
+        report_frozen_batchnorm_live(self)  # a trainer's `model.train()` after a construction froze BatchNorm
+
     def check(self, tl: flow.Timeline) -> None:
         done: set = set()  # targets reported in this timeline: one finding each
         self._partial_eval(tl, done)

@@ -105,6 +105,11 @@ class EvalInInitUndoneByTrain(Rule):
     severity = Severity.WARNING
     triggers = ("eval(", "train(False", "train(mode=False")
 
+    def visit_Module(self, node: ast.Module) -> None:
+        from freezelint.static.rules.train_sites import report_evals_undone
+
+        report_evals_undone(self)  # a trainer's `model.train()` undoing what the model's construction put in eval
+
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         src = self.ctx.source
         end = node.end_lineno or node.lineno

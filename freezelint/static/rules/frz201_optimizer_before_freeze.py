@@ -4,6 +4,7 @@ import ast
 
 from freezelint.findings import Severity
 from freezelint.static import flow, grad_state
+from freezelint.static.rules import wording
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -96,7 +97,8 @@ class OptimizerBeforeFreeze(FlowRule):
                     why.append(f"`{call}` keeps zero-filled grads on them (its default before torch 2.0, which this project targets)")
             if grad_state.stale_before_step(tl, f) and not grad_state.clears_by_hand(tl, o.name):
                 why.append("the freeze comes between `backward()` and `step()`, so their grads are still applied")
-            head = f"`{target}` is frozen{flow.describe(f)} after `{opt}` was built over its parameters ({self.code_of(o.node)})"
+            who = wording.subject(tl, f, self.facts)  # the user's own expression, never a flow path
+            head = f"{who} {wording.verb(who)} frozen{flow.describe(f)} after `{opt}` was built over {'its' if wording.verb(who) == 'is' else 'their'} parameters ({self.code_of(o.node)})"
             tail = "freeze first, then build the optimizer over `filter(lambda p: p.requires_grad, ...)`"
             if why:
                 self.report_at(f, f"{head}, so `{opt}` still holds and can move them: {' and '.join(why)}; {tail}",

@@ -4,6 +4,7 @@ import ast
 
 from freezelint.findings import Severity
 from freezelint.static import flow
+from freezelint.static.rules import add_group_advice
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -127,10 +128,11 @@ class UnfreezeNotInOptimizer(FlowRule):
             if isinstance(o.node, ast.ClassDef) and o.via:
                 self._report_finetuning(u, o, target)
                 continue
+            who, advice = add_group_advice.advise(tl, u, o, opt, self.facts)  # Python that runs, never a duplicate
             self.report_at(
                 u,
-                f"`{target}` is unfrozen{flow.describe(u)} but `{opt}` {why}: they get gradients and never change; "
-                f"add them with `{opt}.add_param_group({{'params': {target}.parameters()}})` or rebuild the optimizer",
+                f"{who} {'are' if who.startswith(('the ', 'some ')) else 'is'} unfrozen{flow.describe(u)} but "
+                f"`{opt}` {why}: they get gradients and never change; {advice}",
             )
 
     def _report_finetuning(self, u: flow.Event, o: flow.Event, target: str) -> None:

@@ -5,6 +5,7 @@ import re
 from freezelint.findings import Severity
 from freezelint.static import flow
 from freezelint.static.rules.base import lowered
+from freezelint.static.rules import wording
 from freezelint.static.rules.flow_rule import FlowRule
 
 _WHY = {
@@ -91,9 +92,10 @@ class FreezeAfterWrap(FlowRule):
                     continue  # the whole wrapped model frozen: a teacher or EMA copy, no gradient to reduce
                 if any(flow.overlap(f.target, n) for n in w.names):
                     verb = "frozen" if f.kind == flow.FREEZE else "unfrozen"
+                    who = wording.subject(tl, f, self.facts)  # the user's own expression (issue 22)
                     self.report_at(
                         f,
-                        f"`{f.target}` is {verb}{flow.describe(f)} after `{self.code_of(w.node)}` wrapped it: "
+                        f"{who} {wording.verb(who)} {verb}{flow.describe(f)} after `{self.code_of(w.node)}` wrapped it: "
                         f"{_WHY.get(w.name, 'the wrapper saw the old set')}; change `requires_grad` before wrapping",
                     )
                     break

@@ -7,6 +7,7 @@ from typing import Iterator, Tuple
 from freezelint.findings import Severity
 from freezelint.static import flow
 from freezelint.static.astutil import string_value
+from freezelint.static.rules import name_anchor
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -62,6 +63,11 @@ class UnanchoredNameMatch(FlowRule):
 
     A ResNet's `"layer1"` (it only has `layer1` to `layer4`) is not flagged.
 
+    The suggested anchor holds whether or not the names carry a prefix:
+    `".encoder.layer.1." in "." + name`; for a model the knowledge base
+    knows as a transformers base model (`AutoModel`, `BertModel`: names
+    start with `encoder.`), `name.startswith("encoder.layer.1.")`.
+
     ## Why is this bad?
     `"layer1" in name` also matches `layer10`, `layer11`, ... and
     `"blocks.1" in name` matches `blocks.10` to `blocks.19`: deeper models
@@ -115,12 +121,14 @@ class UnanchoredNameMatch(FlowRule):
                         continue
                     what = "freezing" if ev.kind == flow.FREEZE else "unfreezing"
                     dotted = value.isdigit() or ("." in value and name_evidence(self.facts).prefixed)
-                    anchored = f"\".{value}.\"" if dotted else f"\"{value}.\""
+                    scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
+                    prefixed = name_anchor.names_prefixed(self.facts, scope, ev.target)  # from the knowledge base
+                    anchored = name_anchor.anchored_test(value, op, ev.name_var, dotted, prefixed)
                     self.report_at(
                         ev,
                         f"`{self.ctx.code(lit)} {op} {ev.name_var}` also matches `{longer}` ({name_evidence(self.facts).why(value)}): "
                         f"when {what}, its parameters are treated like those of `{value}`; anchor it: "
-                        f"`{anchored} {op} {ev.name_var}`",
+                        f"`{anchored}`",
                         node=lit,
                     )
 
