@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import re
 
 from freezelint.findings import Severity
@@ -37,6 +38,10 @@ class FreezeAfterWrap(FlowRule):
     so freezing afterwards raises "Expected to have finished reduction" or
     lets ranks diverge; FSDP and DeepSpeed have already flattened and
     partitioned the parameters; a compiled graph has to be retraced.
+    Not reported: DDP built with `find_unused_parameters=True` (its reducer
+    looks for parameters without a gradient at every step, so a later freeze
+    or unfreeze works, at the cost of that search), and a whole wrapped model
+    frozen after the wrap (a teacher wrapped only for SyncBatchNorm).
 
     ## Example
     ```python
@@ -88,6 +93,8 @@ class FreezeAfterWrap(FlowRule):
             for w in tl.before(f, flow.WRAP):
                 if w.name == "accelerator.prepare" and _frozen_whole_before(tl, w, f.target):
                     continue  # accelerate wraps only models with trainable parameters: this one was not wrapped
+                if w.name == "DistributedDataParallel" and _finds_unused(w.node):
+                    continue  # the reducer looks for parameters without a gradient at every step: it copes
                 if f.kind == flow.FREEZE and f.whole and any(flow.inside(n, f.target) for n in w.names):
                     continue  # the whole wrapped model frozen: a teacher or EMA copy, no gradient to reduce
                 if any(flow.overlap(f.target, n) for n in w.names):
@@ -99,6 +106,13 @@ class FreezeAfterWrap(FlowRule):
                         f"{_WHY.get(w.name, 'the wrapper saw the old set')}; change `requires_grad` before wrapping",
                     )
                     break
+
+
+def _finds_unused(node) -> bool:
+    """`DistributedDataParallel(..., find_unused_parameters=True)`: parameters frozen after the wrap are
+    found unused at each step (and an unfreeze later is reduced again), at the cost of a graph search."""
+    kw = next((k for k in getattr(node, "keywords", ()) if k.arg == "find_unused_parameters"), None)
+    return kw is not None and isinstance(kw.value, ast.Constant) and kw.value.value is True
 
 
 def _frozen_whole_before(tl: flow.Timeline, wrap: flow.Event, target: str) -> bool:
