@@ -101,13 +101,13 @@ def run_path(path: str, args: List[str], stop_exc: type) -> Outcome:
             runpy.run_path(full, run_name="__main__")
             return
         main = types.ModuleType("__main__")
-        main.__file__ = path
+        main.__file__ = full  # absolute, as Python 3.9+ sets it
         main.__builtins__ = __builtins__  # type: ignore[attr-defined]
         main.__dict__.update({"__spec__": None, "__package__": None, "__loader__": None, "__cached__": None})
         sys.modules["__main__"] = main
         with open(full, "rb") as fh:
             source = fh.read()
-        code = compile(source, path, "exec", dont_inherit=True)
+        code = compile(source, full, "exec", dont_inherit=True)
         exec(code, main.__dict__)
 
     try:
