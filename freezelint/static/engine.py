@@ -106,7 +106,12 @@ def lint_text(
         if os.environ.get("FREEZELINT_DEBUG"):
             raise
         raise RuleCrash(runner.active, source, exc) from exc
-    return [_finding(path, source, rep) for rep in ctx.reports]
+    fixes = {}
+    if any(rep.codemod is not None for rep in ctx.reports):  # libcst is imported for these files only
+        from freezelint.static.codemods.build import build_fixes
+
+        fixes = build_fixes(text, module, source, ctx.reports)
+    return [_finding(path, source, rep, fixes.get(id(rep))) for rep in ctx.reports]
 
 
 class RuleCrash(Exception):
@@ -121,10 +126,9 @@ class RuleCrash(Exception):
         super().__init__(f"internal error{where} at {self.line}:{self.col} (please report it; FREEZELINT_DEBUG=1 shows the traceback): {reason}")
 
 
-def _finding(path: str, source, rep) -> Finding:
+def _finding(path: str, source, rep, fix: Optional[Fix] = None) -> Finding:
     line, col, end_line, end_col = source.span(rep.node)
     stmt_line = rep.statement.lineno if rep.statement is not None else line
-    fix = None
     if rep.replacement is not None:
         old, new_text = rep.replacement
         oline, ocol, oend_line, oend_col = source.span(old)

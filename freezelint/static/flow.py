@@ -211,9 +211,9 @@ def any_class_overrides_train(facts: FileFacts) -> bool:
     return any("train" in info.body_names for infos in facts.classes.values() for info in infos)
 
 
-def report_event(rule, ev: Event, message: str, node: Optional[ast.AST] = None, severity=None) -> None:
+def report_event(rule, ev: Event, message: str, node: Optional[ast.AST] = None, severity=None, codemod=None) -> None:
     """Report at an event's node, with `# noqa` read from the event's own statement."""
-    rule.report(node if node is not None else ev.node, message, severity=severity, statement=ev.stmt)
+    rule.report(node if node is not None else ev.node, message, severity=severity, statement=ev.stmt, codemod=codemod)
 
 
 def describe(ev: Event) -> str:

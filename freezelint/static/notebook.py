@@ -230,6 +230,9 @@ def _restore(cell: _Cell, new_lines: List[str]) -> List[str]:
         if any(r.shift for r in old_rows):
             raise SourceError(f"a fix would remove a %time line in cell {cell.number}")
         out.extend(new_lines[b0:b1])
+    for i in range(len(out) - 1):  # the cell's last line, without a line end, is followed by lines a fix added
+        if not split_end(out[i])[1]:
+            out[i] += "\n"
     return out
 
 

@@ -74,6 +74,7 @@ class Report:
     applicability: Optional[Applicability] = None
     fix_message: str = ""
     severity: Optional[Severity] = None  # None: the rule's default severity
+    codemod: Optional[object] = None  # a codemods.requests.Codemod: an unsafe fix that inserts or moves statements
 
 
 class Rule:
@@ -144,6 +145,7 @@ class Rule:
         fix_message: str = "",
         severity: Optional[Severity] = None,
         statement: Optional[ast.AST] = None,
+        codemod=None,
     ) -> None:
         """Record a finding at `node`; `statement` (default: the one being visited) takes `# noqa`.
 
@@ -161,5 +163,6 @@ class Rule:
                 applicability=applicability if replace is not None else None,
                 fix_message=fix_message,
                 severity=severity,
+                codemod=codemod,
             )
         )

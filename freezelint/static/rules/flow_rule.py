@@ -55,5 +55,5 @@ class FlowRule(Rule):
                 return f"{func}({', '.join(taken + ['...'])})"
         return text if len(text) <= 60 else text[:57] + "..."
 
-    def report_at(self, ev: flow.Event, message: str, node=None, severity=None) -> None:
-        flow.report_event(self, ev, message, node, severity)
+    def report_at(self, ev: flow.Event, message: str, node=None, severity=None, codemod=None) -> None:
+        flow.report_event(self, ev, message, node, severity, codemod)

@@ -6,6 +6,7 @@ from typing import Optional, Set
 
 from freezelint.findings import Severity
 from freezelint.static import flow
+from freezelint.static.codemods.requests import Codemod, Insert, requires_grad_off
 from freezelint.static.rules.flow_rule import FlowRule
 
 _INTENT_COMMENT = re.compile(r"\b(freez\w*|frozen|fixed)\b", re.I)
@@ -76,6 +77,13 @@ class EvalAsFreeze(FlowRule):
     model.layer1.eval()
     optimizer = torch.optim.SGD((p for p in model.parameters() if p.requires_grad), lr=0.01)
     ```
+
+    ## Fix safety
+    The fix adds `x.requires_grad_(False)` on the line after `x.eval()` (the
+    comment stays on the `eval()` line). It is unsafe: it changes what trains,
+    and the `eval()` may have been meant for BatchNorm or dropout alone. No fix
+    is offered when the freezes of the function sit under a condition the
+    `eval()` is outside of, or when the `eval()` is on an alias of the module.
     """
 
     code = "FRZ101"
@@ -83,6 +91,7 @@ class EvalAsFreeze(FlowRule):
     summary = "`.eval()` used as if it froze parameters"
     severity = Severity.WARNING
     triggers = ("eval(", "train(False", "train(mode=False")
+    fixable = "unsafe"
 
     def check(self, tl: flow.Timeline) -> None:
         evals = tl.of(flow.EVAL)
@@ -118,6 +127,7 @@ class EvalAsFreeze(FlowRule):
             if why is None:
                 continue
             code = self.code_of(e.node)
+            codemod = None
             if self._freezes_are_conditional(tl, e):
                 # `_freeze_stages`: the eval() runs whatever `frozen_stages` is, the freezes only under it
                 advice = (
@@ -126,13 +136,14 @@ class EvalAsFreeze(FlowRule):
                     f"`{e.target}.requires_grad_(False)` there; if it should train, drop the `eval()`"
                 )
             else:
-                advice = (
-                    f"add `{e.target}.requires_grad_(False)` (keep `.eval()` for fixed BatchNorm/Dropout behaviour)"
-                )
+                line = requires_grad_off(e.target)
+                advice = f"add `{line}` (keep `.eval()` for fixed BatchNorm/Dropout behaviour)"
+                codemod = _insert_after_eval(e, line, code)
             self.report_at(
                 e,
                 f"`{code}` {why} but `eval()` does not freeze: `{e.target}` still records gradients (memory and time), "
                 f"and any optimizer over its parameters still updates it; {advice}",
+                codemod=codemod,
             )
 
     @staticmethod
@@ -218,6 +229,16 @@ class EvalAsFreeze(FlowRule):
                                     if name and name.startswith("self."):
                                         out.add(name)
         return out
+
+
+def _insert_after_eval(e: flow.Event, line: str, code: str) -> Optional[Codemod]:
+    """`x.requires_grad_(False)` on the line after `x.eval()` (a statement of its own, receiver spelled `x`)."""
+    call = e.node
+    if not (isinstance(e.stmt, (ast.Expr, ast.Assign)) and isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+        return None
+    if flow_path(call.func.value) != e.target:
+        return None  # an alias resolved to another name: the fix would name what the line does not
+    return Codemod(f"add `{line}` after `{code}`", (Insert(e.stmt, (line,)),))
 
 
 def flow_path(expr: ast.AST):

@@ -3,9 +3,10 @@ from __future__ import annotations
 import ast
 from typing import List, Optional
 
-from freezelint.findings import Severity
+from freezelint.findings import Applicability, Severity
 from freezelint.static import flow, flow_file
 from freezelint.static.astutil import FUNCTION_NODES, dotted_name
+from freezelint.static.codemods import plans
 from freezelint.static.project_modes import ctor_holds_batchnorm
 from freezelint.static.rules.flow_rule import FlowRule
 from freezelint.static.summary_modes import is_batchnorm_class_name
@@ -79,6 +80,16 @@ class FrozenBatchNormLeftTraining(FlowRule):
             for param in self.stage1.parameters():
                 param.requires_grad = False
     ```
+
+    ## Fix safety
+    Unsafe, as keeping BatchNorm statistics live can be deliberate. A module
+    frozen in a class gets a `train(self, mode=True)` override that calls
+    `super().train(mode)`, then `self.x.eval()`, and returns `self` (or the line
+    goes into the class's own override after its `super().train(...)` call); in a
+    script, `x.eval()` goes after each `model.train()` that follows the freeze,
+    or after the freeze when nothing calls `train()` and no trainer runs; next
+    to the other freezes of a freeze function, after the freeze. A
+    `freeze_bn(x)` call becomes `x.apply(freeze_bn)`.
     """
 
     code = "FRZ106"
@@ -86,6 +97,7 @@ class FrozenBatchNormLeftTraining(FlowRule):
     summary = "a frozen module's BatchNorm layers stay in training mode and keep updating their statistics"
     severity = Severity.WARNING
     triggers = ("eval(",)
+    fixable = "unsafe"
 
     def visit_Module(self, node: ast.Module) -> None:
         super().visit_Module(node)
@@ -119,6 +131,7 @@ class FrozenBatchNormLeftTraining(FlowRule):
                 f"`{f.target}` is frozen but nothing puts it in eval mode: it holds BatchNorm layers, whose running "
                 f"statistics keep updating whenever the model trains (the frozen module still changes); call "
                 f"`{f.target}.eval()` after every `model.train()`, {_OUTS}",
+                codemod=plans.eval_after_train(self.facts, tl, f, self._class_of(tl)),
             )
 
     def _class_eval_targets(self, class_name: Optional[str]) -> List[str]:
@@ -175,6 +188,7 @@ class FrozenBatchNormLeftTraining(FlowRule):
                 f"frozen in this function, never put in eval mode: it holds BatchNorm layers, whose running "
                 f"statistics keep updating in training mode (the frozen module still changes); add "
                 f"`{f.target}.eval()` and {_OUTS}",
+                codemod=plans.eval_after_freeze(f),
             )
 
     def _evaluated_in_train(self, cls: Optional[ast.ClassDef], target: str) -> bool:
@@ -212,11 +226,16 @@ class FrozenBatchNormLeftTraining(FlowRule):
                 continue
             if self.holds_batchnorm(tl, path) is not True:
                 continue
+            apply = f"{path}.apply({defs[0].name})"
+            alone = len(node.args) == 1 and not node.keywords and defs[0].name == node.func.id
             self.report(
                 node,
                 f"`{defs[0].name}` calls `.eval()` only when its argument is itself a BatchNorm layer; `{path}` is "
                 f"not one but holds some, so they stay in training mode and keep updating their statistics; use "
-                f"`{path}.apply({defs[0].name})` (or loop over `{path}.modules()`) and {_OUTS}",
+                f"`{apply}` (or loop over `{path}.modules()`) and {_OUTS}",
+                replace=(node, apply) if alone and plans.plain_path(path) else None,
+                applicability=Applicability.UNSAFE,
+                fix_message=f"call `{apply}`",
             )
 
     def _is_batchnorm_itself(self, arg: ast.AST, scope) -> bool:

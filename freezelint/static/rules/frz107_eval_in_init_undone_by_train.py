@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 from freezelint.findings import Severity
 from freezelint.static import flow, flow_file
 from freezelint.static.astutil import FUNCTION_NODES
+from freezelint.static.codemods.requests import Codemod, KeepInTrain, train_override
 from freezelint.static.rules.base import Rule
 
 
@@ -43,6 +44,13 @@ def init_only_methods(cls: ast.ClassDef, elsewhere: Dict[str, int]) -> Dict[str,
                 out[name] = m
                 changed = True
     return out
+
+
+def _reapply(method: str, found: List[flow.Event]) -> Tuple[str, ...]:
+    """What a `train()` override runs again: the init-only helper, or the evals of `__init__`."""
+    if method != "__init__":
+        return (f"self.{method}()",)
+    return tuple(f"{x.target}.eval()" for x in found)
 
 
 class EvalInInitUndoneByTrain(Rule):
@@ -97,6 +105,13 @@ class EvalInInitUndoneByTrain(Rule):
             self.backbone.eval()  # stays in eval mode whatever the trainer does
             return self
     ```
+
+    ## Fix safety
+    The fix adds the `train()` override shown above (at the end of the class;
+    into the class's own pass-through override after its `super().train(...)`
+    call when it has one), re-applying every `eval()` of `__init__` (or calling
+    the init-only helper again). It is unsafe: the modules then stay in eval
+    mode whatever the trainer does, which is the point but changes behaviour.
     """
 
     code = "FRZ107"
@@ -104,6 +119,7 @@ class EvalInInitUndoneByTrain(Rule):
     summary = "`.eval()` applied once in `__init__` is undone by the trainer's `model.train()`"
     severity = Severity.WARNING
     triggers = ("eval(", "train(False", "train(mode=False")
+    fixable = "unsafe"
 
     def visit_Module(self, node: ast.Module) -> None:
         from freezelint.static.rules.train_sites import report_evals_undone
@@ -127,6 +143,7 @@ class EvalInInitUndoneByTrain(Rule):
         replaced = flow_file.train_replaced_paths(flow_file.file_flow(self.facts))
         own_methods = {m.name for m in node.body if isinstance(m, FUNCTION_NODES)}
         reported: Set[int] = set()
+        per_method = []
         for name, method in methods.items():
             tl = flow_file.timeline(self.facts, method)
             found: List[flow.Event] = []
@@ -144,7 +161,11 @@ class EvalInInitUndoneByTrain(Rule):
                 reported.add(id(e.node))
                 found.append(e)
             if found:
-                self._report(node, name, found)
+                per_method.append((name, found))
+        # one override re-applies them all: fixing one finding must not hide the others (the class then overrides train())
+        reapply = tuple(dict.fromkeys(line for name, found in per_method for line in _reapply(name, found)))
+        for name, found in per_method:
+            self._report(node, name, found, reapply)
 
     def _is_module_class(self, node: ast.ClassDef) -> bool:
         if self.facts.is_module_class(node.name):
@@ -206,20 +227,23 @@ class EvalInInitUndoneByTrain(Rule):
             return None
         return False
 
-    def _report(self, cls: ast.ClassDef, method: str, found: List[flow.Event]) -> None:
+    def _report(self, cls: ast.ClassDef, method: str, found: List[flow.Event], reapply: Tuple[str, ...]) -> None:
         """One finding per method, at its first eval(): they share one cause and one fix."""
         e = found[0]
         code = f"`{self.ctx.code(e.node).strip()}`"
         if len(found) > 1:
             code += f" (and {len(found) - 1} more `eval()` here)"
         where = "in `__init__`" if method == "__init__" else f"in `{method}`, called only from `__init__`"
-        reapply = f"self.{method}()" if method != "__init__" else f"{e.target}.eval()"
         what = "them" if len(found) > 1 else f"`{e.target}`"
+        advice = train_override(reapply)
+        codemod = None
+        if not any("*" in line for line in reapply):
+            codemod = Codemod(f"in `{cls.name}`, {advice}", (KeepInTrain(cls, reapply),))
         self.report(
             e.node,
             f"{code} runs once, {where}; `{cls.name}` and its bases do not override `train()`, so the first "
             f"`model.train()` of a training loop (Lightning, the HF Trainer, mmengine) switches {what} back to "
-            f"training mode (dropout and BatchNorm statistics live again); override `train()`: "
-            f"`super().train(mode)` then `{reapply}`",
+            f"training mode (dropout and BatchNorm statistics live again); {advice}",
             statement=e.stmt,
+            codemod=codemod,
         )

@@ -5,6 +5,7 @@ import ast
 from freezelint.findings import Severity
 from freezelint.static import flow, grad_state
 from freezelint.static.rules import wording
+from freezelint.static.codemods import plans
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -54,6 +55,15 @@ class OptimizerBeforeFreeze(FlowRule):
         (p for p in model.parameters() if p.requires_grad), lr=0.1, momentum=0.9
     )
     ```
+
+    ## Fix safety
+    The fix moves the optimizer's construction (a statement of its own binding a
+    plain name) to just after the statement of its block that holds the freeze,
+    with its parameters wrapped in `filter(lambda p: p.requires_grad, ...)` when
+    it took `model.parameters()`. It is offered only when nothing in between
+    uses the optimizer, rebinds a name its arguments read or assigns below one
+    (other than `requires_grad`), and never for a list of parameter groups. It is
+    unsafe: the optimizer no longer holds the frozen parameters.
     """
 
     code = "FRZ201"
@@ -62,6 +72,7 @@ class OptimizerBeforeFreeze(FlowRule):
     summary = "parameters frozen after an optimizer was built over them"
     severity = Severity.WARNING
     triggers = ("requires_grad", "freeze")
+    fixable = "unsafe"
 
     def check(self, tl: flow.Timeline) -> None:
         opts = tl.of(flow.OPT)
@@ -100,12 +111,14 @@ class OptimizerBeforeFreeze(FlowRule):
             who = wording.subject(tl, f, self.facts)  # the user's own expression, never a flow path
             head = f"{who} {wording.verb(who)} frozen{flow.describe(f)} after `{opt}` was built over {'its' if wording.verb(who) == 'is' else 'their'} parameters ({self.code_of(o.node)})"
             tail = "freeze first, then build the optimizer over `filter(lambda p: p.requires_grad, ...)`"
+            codemod = plans.move_optimizer(tl, o, f)
             if why:
                 self.report_at(f, f"{head}, so `{opt}` still holds and can move them: {' and '.join(why)}; {tail}",
-                               severity=Severity.ERROR)
+                               severity=Severity.ERROR, codemod=codemod)
             else:
                 self.report_at(
                     f,
                     f"{head}: no gradient reaches them after the freeze, so they do not move, but they stay in `{opt}`'s groups "
                     f"(state kept for them, weight decay applied if they ever get a gradient again); {tail}",
+                    codemod=codemod,
                 )

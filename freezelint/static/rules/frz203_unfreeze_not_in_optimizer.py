@@ -5,6 +5,8 @@ import ast
 from freezelint.findings import Severity
 from freezelint.static import flow
 from freezelint.static.rules import add_group_advice
+from freezelint.static.codemods import plans
+from freezelint.static.codemods.requests import add_param_group
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -13,6 +15,18 @@ def _frozen_at_build(tl: flow.Timeline, o: flow.Event, target: str) -> bool:
     return any(
         flow.overlap(f.target, target)
         and not any(flow.inside(target, u.target) for u in tl.between(f, o, flow.UNFREEZE))
+        for f in tl.before(o, flow.FREEZE)
+    )
+
+
+def _none_held(tl: flow.Timeline, o: flow.Event, target: str) -> bool:
+    """`o` holds none of `target`'s parameters: built over other modules only, or from a `requires_grad`
+    filter while all of `target` was frozen (so adding what requires grad under it adds no duplicate)."""
+    if all(how != flow.FILTER for _, how in o.over):
+        return not any(flow.overlap(t, target) for t, _ in o.over)
+    return any(
+        f.whole and flow.inside(target, f.target)
+        and not any(flow.overlap(target, u.target) for u in tl.between(f, o, flow.UNFREEZE))
         for f in tl.before(o, flow.FREEZE)
     )
 
@@ -87,6 +101,14 @@ class UnfreezeNotInOptimizer(FlowRule):
     optimizer=optimizer)` does both (it adds only the parameters the optimizer lacks). Between two
     runs of a Hugging Face Trainer, build a new `Trainer` after the unfreeze, or set
     `trainer.optimizer = None` before calling `trainer.train()` again.
+
+    ## Fix safety
+    The fix adds `optimizer.add_param_group({"params": [p for p in X.parameters()
+    if p.requires_grad]})` after the unfreeze of `X` (after its whole loop), only
+    when the optimizer holds none of `X`'s parameters (built over other modules,
+    or from a `requires_grad` filter while all of `X` was frozen). It is unsafe:
+    the new group takes the optimizer's defaults, and an unfreeze that runs again
+    (in a loop without a one-time condition) would add the parameters twice.
     """
 
     code = "FRZ203"
@@ -95,6 +117,7 @@ class UnfreezeNotInOptimizer(FlowRule):
     summary = "parameters unfrozen after the optimizer was built without them"
     severity = Severity.WARNING
     triggers = ("requires_grad", "unfreeze", "make_trainable")
+    fixable = "unsafe"
 
     def check(self, tl: flow.Timeline) -> None:
         self._check_reused_trainer(tl)
@@ -128,11 +151,15 @@ class UnfreezeNotInOptimizer(FlowRule):
             if isinstance(o.node, ast.ClassDef) and o.via:
                 self._report_finetuning(u, o, target)
                 continue
+            codemod = plans.add_group_after_unfreeze(u, o.name) if _none_held(tl, o, target) else None
             who, advice = add_group_advice.advise(tl, u, o, opt, self.facts)  # Python that runs, never a duplicate
+            if codemod is not None:  # the fix's own line (none of them is held)
+                advice = f"add them with `{add_param_group(opt, target)}`, or rebuild the optimizer"
             self.report_at(
                 u,
                 f"{who} {'are' if who.startswith(('the ', 'some ')) else 'is'} unfrozen{flow.describe(u)} but "
                 f"`{opt}` {why}: they get gradients and never change; {advice}",
+                codemod=codemod,
             )
 
     def _report_finetuning(self, u: flow.Event, o: flow.Event, target: str) -> None:
