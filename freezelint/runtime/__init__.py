@@ -15,8 +15,10 @@ _LAZY = {
     "AuditReport": "freezelint.runtime.report",
     "FreezeAudit": "freezelint.runtime.audit",
     "FreezeAuditError": "freezelint.runtime.report",
+    "RunReport": "freezelint.runtime.run_report",
     "SummaryRow": "freezelint.runtime.report",
     "audit_step": "freezelint.runtime.audit",
+    "watch": "freezelint.runtime.run_watch",
 }
 
 __all__ = sorted(_LAZY)

@@ -130,6 +130,7 @@ class Runner:
         steps_every: int = 0,
         stop: bool = False,
         max_audits: Optional[int] = None,
+        on_done: Optional[Callable[["Runner"], None]] = None,
     ):
         self._declarations_fn = declarations
         self._declarations: Optional[List[Any]] = None
@@ -145,6 +146,8 @@ class Runner:
         self._models: Dict[int, _Model] = {}
         self._handles: List[Any] = []
         self._stopping = False
+        self.on_done = on_done  # called once, after the first audits closed (notebooks: print the report)
+        self.active = True
 
     # ------------------------------------------------------------ install
     def install(self) -> "Runner":
@@ -171,6 +174,8 @@ class Runner:
 
     # ------------------------------------------------------------ hooks
     def _pre(self, opt: Any, _args: Any, _kwargs: Any) -> None:
+        if not self.active:
+            return
         self._serial += 1
         self.steps += 1
         try:
@@ -181,10 +186,16 @@ class Runner:
             self.notes.append(f"internal error at a step (not audited): {type(e).__name__}: {e}")
 
     def _post(self, opt: Any, _args: Any, _kwargs: Any) -> None:
+        if not self.active:
+            return
         try:
             self._on_post(opt)
         except Exception as e:
             self.notes.append(f"internal error after a step: {type(e).__name__}: {e}")
+        if self.on_done is not None and self._done():
+            # Hooks are not removed here (torch is iterating their dict): they stay, inactive.
+            self.active = False
+            self.on_done(self)
         if self.stop and not self._stopping and self._done():
             self._stopping = True
             raise StopRun()

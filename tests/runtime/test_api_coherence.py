@@ -119,11 +119,12 @@ def test_py_typed_is_shipped():
 
 
 def test_all_lists_public_names_only():
-    assert runtime.__all__ == ["AuditReport", "FreezeAudit", "FreezeAuditError", "SummaryRow", "audit_step"]
+    assert runtime.__all__ == ["AuditReport", "FreezeAudit", "FreezeAuditError", "RunReport", "SummaryRow", "audit_step", "watch"]
     for name in runtime.__all__:
         assert getattr(runtime, name) is not None
     for mod in ("audit", "report", "changes", "checks_pre", "checks_post", "collect", "optimizers", "params",
-                "selectors", "state", "summary_rows", "fingerprint", "codes"):
+                "selectors", "state", "summary_rows", "fingerprint", "codes", "run_config", "run_hooks", "run_html",
+                "run_intent", "run_report", "run_script", "run_watch"):
         m = importlib.import_module(f"freezelint.runtime.{mod}")
         for name in getattr(m, "__all__", []):
             assert not name.startswith("_") and hasattr(m, name), (mod, name)
