@@ -177,9 +177,13 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (CPU)")
     ap.add_argument("--positions", type=int, default=None, help="n_positions (default: --seq)")
     ap.add_argument("--memory-runs", type=int, default=3, help="runs per peak-memory figure (0: skip)")
+    ap.add_argument("--freezelint-run", action="store_true",
+                    help="measure `freezelint run` against plain `python` on one script instead (bench_run_section)")
     ap.add_argument("--preset", choices=["gpt2-124m"], default=None,
                     help="gpt2-124m: 12 layers, n_embd 768, 12 heads, vocab 50257 (124 M parameters)")
     args = ap.parse_args()
+    if args.freezelint_run:
+        return bench_run_section(args.repeats)
     if args.preset == "gpt2-124m":
         args.layers, args.embd, args.heads, args.vocab, args.positions = 12, 768, 12, 50257, 1024
     if args.threads:
@@ -227,6 +231,65 @@ def main():
         ]) + " |")
     if device.type == "cuda":
         print("\nOn CUDA the restore snapshot is on the host: its device extra is ~0; host cost ~ (1 + 2) x trainable bytes.")
+
+
+RUN_SCRIPT = """
+import statistics, sys, time
+import torch
+from torch import nn
+torch.manual_seed(0)
+model = nn.Sequential(*[nn.Linear(256, 256) for _ in range(8)], nn.Linear(256, 10))
+model[:4].requires_grad_(False)
+opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+times = []
+for i in range(int(sys.argv[1])):
+    t = time.perf_counter()
+    x, y = torch.randn(64, 256), torch.randint(0, 10, (64,))
+    opt.zero_grad(); nn.functional.cross_entropy(model(x), y).backward(); opt.step()
+    times.append(time.perf_counter() - t)
+print("STEPS", statistics.median(times[:2]), statistics.median(times[10:]))
+"""
+
+
+def bench_run_section(repeats: int, steps: int = 200) -> None:
+    """`freezelint run SCRIPT` against `python SCRIPT`: whole-process wall time (median of `repeats`,
+    interleaved), and inside the script the first two steps (audited) and the median step after them
+    (not audited: only the global hooks' flag check runs)."""
+    import statistics
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory() as d:
+        script = os.path.join(d, "train.py")
+        with open(script, "w") as fh:
+            fh.write(RUN_SCRIPT)
+        cmds = {
+            "python": [sys.executable, script, str(steps)],
+            "freezelint run": [sys.executable, "-m", "freezelint", "run", script, str(steps)],
+            "freezelint run --no-static": [sys.executable, "-m", "freezelint", "run", "--no-static", script, str(steps)],
+        }
+        wall: dict = {k: [] for k in cmds}
+        first: dict = {k: [] for k in cmds}
+        later: dict = {k: [] for k in cmds}
+        for _ in range(repeats):
+            for k, cmd in cmds.items():
+                t = time.perf_counter()
+                out = subprocess.run(cmd, cwd=d, capture_output=True, text=True, check=False).stdout
+                wall[k].append(time.perf_counter() - t)
+                line = next(ln for ln in out.splitlines() if ln.startswith("STEPS"))
+                a, b = map(float, line.split()[1:])
+                first[k].append(a)
+                later[k].append(b)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"`freezelint run` vs `python`, {steps} AdamW steps of a 9-layer MLP (256 wide), CPU, torch {torch.__version__}, "
+          f"median of {repeats} interleaved runs, load average {load:.1f}")
+    print("| command | process wall s | first 2 steps (audited) ms | later steps (not audited) ms |")
+    print("|---|---|---|---|")
+    for k in cmds:
+        print(f"| {k} | {statistics.median(wall[k]):.2f} | {statistics.median(first[k]) * 1e3:.2f} | "
+              f"{statistics.median(later[k]) * 1e3:.3f} |")
 
 
 if __name__ == "__main__":
