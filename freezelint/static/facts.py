@@ -15,7 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 from freezelint.static.astutil import FUNCTION_NODES, SourceText, dotted_name, has_star_args, keyword, positional
 from freezelint.static.call_kinds import CallKinds
-from freezelint.static.evidence import annotation_evidence, duck_kind
+from freezelint.static.evidence import annotation_evidence, duck_kind, library_class_kind
 from freezelint.static.narrowing import isinstance_guards, narrowing_test
 from freezelint.static.kinds import (
     CONTAINER, CONTAINER_ATTRS, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, NEUTRAL, NEUTRAL_TAG,
@@ -360,7 +360,15 @@ class FileFacts(CallKinds):
         if not base.is_module():
             if base.tag == TENSOR and attr in ("data", "grad", "T", "mT", "real", "imag"):
                 return K_TENSOR
-            if base.tag == UNKNOWN.tag:
+            if isinstance(expr.value, ast.Name) and expr.value.id == "self" and scope.class_name:
+                # `self.model` in a trainer or any other class of this file: what its methods store there
+                infos = self.classes.get(scope.class_name)
+                bindings = infos[0].self_attrs.get(attr) if infos and len(infos) == 1 else None
+                if bindings:
+                    k = join(self._binding_kind(b) for b in bindings)
+                    if k.tag != NEUTRAL_TAG and k != UNKNOWN:
+                        return k
+            if base.tag == UNKNOWN.tag or base.tag == K_OTHER.tag:
                 return self._self_attr_duck(expr, scope) or UNKNOWN
             return UNKNOWN
         cls = base.detail
@@ -376,6 +384,10 @@ class FileFacts(CallKinds):
                         return k
                 if attr in infos[0].body_names:
                     return UNKNOWN  # a method or property of the class
+            elif not infos:  # a project class of another file: the constructor its methods store there
+                k = self._constructed_kind(self.project.class_table.attr_constructor(cls, attr))
+                if k is not None:
+                    return k
         if attr in TENSOR_ATTRS:
             return K_TENSOR
         if attr in CONTAINER_ATTRS:
@@ -383,6 +395,18 @@ class FileFacts(CallKinds):
         if attr in SUBMODULE_ATTRS:
             return K_MODULE
         return self._self_attr_duck(expr, scope) or UNKNOWN
+
+    def _constructed_kind(self, ctor: Optional[str]) -> Optional[Kind]:
+        """A Module when `ctor` (a constructor as another file's summary names it) builds one:
+        a class of torch.nn, of the project or of a library the knowledge base knows."""
+        if not ctor:
+            return None
+        last = ctor.rsplit(".", 1)[-1]
+        if ctor.startswith("torch.nn.") and last[:1].isupper() and last not in ("Parameter", "Buffer"):
+            return Kind(CONTAINER) if last in ("Sequential", "ModuleList", "ModuleDict") else K_MODULE
+        if last in self.project.module_classes and last not in self.project.ambiguous_classes:
+            return Kind(MODULE, last)
+        return library_class_kind(ctor) if "." in ctor else None
 
     def _self_attr_duck(self, expr: ast.Attribute, scope: Scope) -> Optional[Kind]:
         """`self.x` whose bindings say nothing: the methods the class calls on it (`self.x.eval()`,

@@ -81,6 +81,16 @@ class ClassTable:
             todo.extend(b for b in (self.find(x) for x in self.classes[name].bases) if b is not None)
         return out
 
+    def attr_constructor(self, name: str, attr: str) -> Optional[str]:
+        """`self.<attr> = Ctor(...)` in project class `name` or its project bases (the first that sets
+        it wins): the constructor, qualified where the imports resolve it; None when none sets it so."""
+        q = self.find(name)
+        for cls in self.mro(q) if q else ():
+            ctors = {c for a, c in self.classes[cls].attrs if a == attr}
+            if ctors:
+                return ctors.pop() if len(ctors) == 1 else None
+        return None
+
     def method_effects(self, name: str, method: str, _depth: int = 0) -> Optional[Tuple[Tuple[str, str], ...]]:
         """What `instance.method()` does below the instance, for an instance of project class `name`:
         the method is looked up in the class and its bases (the first that defines it wins, as in Python),
