@@ -69,3 +69,36 @@ def test_the_fixed_trainer_is_clean(run_cli, tmp_path):
                                                    "self.model.outc.requires_grad_(False)"))
     code, stdout, _ = run_cli("check", "trainers/trainer.py", "--no-cache", "--output-format", "concise", cwd=root)
     assert code == 0 and "FRZ" not in stdout, stdout
+
+
+CLIP_MODEL = """
+import torch.nn as nn
+from transformers.models.clip.modeling_clip import CLIPPreTrainedModel
+
+
+class TinyCLIPModel(CLIPPreTrainedModel):
+    def __init__(self, config):
+        super().__init__(config)
+        self.visual_projection = nn.Linear(8, 4, bias=False)
+"""
+CLIP_TRAIN = """
+from mymodels.clip import TinyCLIPModel
+
+
+class Module:
+    def __init__(self, path, freeze_image_tower):
+        self.model = TinyCLIPModel.from_pretrained(path)
+        if freeze_image_tower:
+            self.model.visual_projection.requires_grad = False
+"""
+
+
+def test_project_subclass_of_a_library_model_loaded_with_from_pretrained(run_cli, tmp_path):
+    root = tmp_path / "proj"
+    (root / "mymodels").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    (root / "mymodels" / "__init__.py").write_text("")
+    (root / "mymodels" / "clip.py").write_text(textwrap.dedent(CLIP_MODEL))
+    (root / "train.py").write_text(textwrap.dedent(CLIP_TRAIN))
+    code, stdout, _ = run_cli("check", "train.py", "--no-cache", "--output-format", "concise", cwd=root)
+    assert code == 1 and "train.py:9:" in stdout and "FRZ001" in stdout, stdout

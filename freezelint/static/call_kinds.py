@@ -122,7 +122,11 @@ class CallKinds:
         if last in MODULE_FACTORY_SUFFIXES and len(parts) >= 2:
             owner = parts[-2]
             if owner[:1].isupper() and not any(s in owner for s in NON_MODULE_PRETRAINED):
-                return K_MODULE  # AutoModel.from_pretrained(...), ResNetForImageClassification.from_config(...)
+                # AutoModel.from_pretrained(...), ResNetForImageClassification.from_config(...): the class
+                # itself where the project defines it, so its submodules can be asked (`model.visual_projection`)
+                if owner in self.project.module_classes and owner not in self.project.ambiguous_classes:
+                    return Kind(MODULE, owner)
+                return K_MODULE
             return UNKNOWN
         if last[:1].isupper() and (last in self.project.module_classes) and last not in self.project.ambiguous_classes:
             return Kind(MODULE, last)

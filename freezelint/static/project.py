@@ -48,6 +48,15 @@ def summarize(text: str, is_near_requires_grad=None) -> FileSummary:
     return summarize_tree(tree, is_near_requires_grad, text)
 
 
+def _library_module_base(base: Optional[str]) -> bool:
+    """A base resolved through the file's imports to a library class: is it an nn.Module?"""
+    if not base or "." not in base or base.startswith(("torch.nn.", "typing.", "abc.")):
+        return False
+    from freezelint.static import knowledge
+
+    return knowledge.is_module_class(base)
+
+
 def base_is_module(base: str, module_classes: AbstractSet[str]) -> bool:
     base = base.split("[")[0].strip()
     last = base.rsplit(".", 1)[-1]
@@ -216,17 +225,19 @@ class _Builder:
                 q = f"{module}.{fname}" if module else fname
                 functions[q] = (module, s, f)
                 short.setdefault(fname, []).append(q)
+        # bases (as written) that resolve to a library Module class the knowledge base knows (`CLIPPreTrainedModel`)
+        library_bases = {b.rsplit(".", 1)[-1] for bases in qual_bases.values() for b in bases if _library_module_base(b)}
         module_short: Set[str] = set()
         changed = True
         while changed:  # fixpoint: subclasses of project Module classes are Modules
             changed = False
             for name, defs in bases_of.items():
-                if name not in module_short and any(any(base_is_module(b, module_short) for b in bases) for bases in defs):
+                if name not in module_short and any(any(base_is_module(b, module_short | library_bases) for b in bases) for bases in defs):
                     module_short.add(name)
                     changed = True
         ambiguous = {
             name for name, defs in bases_of.items()
-            if name in module_short and not all(any(base_is_module(b, module_short) for b in bases) for bases in defs)
+            if name in module_short and not all(any(base_is_module(b, module_short | library_bases) for b in bases) for bases in defs)
         }
         trusted = module_short - ambiguous
         factories = self._factories(functions, trusted)
