@@ -156,8 +156,13 @@ def render(command: str, scored: list, engine: str) -> str:
         if r["hit"] is None:
             state = f"not measured ({r['why']})"
         codes = ", ".join(sorted({f"{f['code']}@{f['raw_line']}" for f in r["near"]}))
+        shared = ""
+        if r["group"] == "ok" and r["hit"]:  # a finding that is also a bug row's own finding (rows 3 lines apart)
+            bug_lines = sorted({b["line"] for b in bugs if b["hit"] and b["repo"] == r["repo"] and b["path"] == r["path"]
+                                and any(f["raw_line"] == g["raw_line"] for f in r["near"] for g in b["near"])})
+            shared = f" (the finding of the bug row at line {', '.join(map(str, bug_lines))})" if bug_lines else ""
         out.append(f"- {state} [{r['group']} {r['kind']}] {r['repo']} `{r['path']}:{r['line']}`"
-                   + (f": {codes}" if codes else ""))
+                   + (f": {codes}" if codes else "") + shared)
     return "\n".join(out) + "\n"
 
 
