@@ -41,6 +41,33 @@ def _guard_intent(tests) -> bool:
     return False
 
 
+# Flags whose name says whether a part trains (`trainable=False` freezes it in the author's mind).
+_TRAINABLE_FLAGS = ("trainable", "finetune", "fine_tune", "train_backbone", "train_encoder", "tune_backbone")
+
+
+def _trainable_flag(test: ast.AST) -> Optional[str]:
+    """The flag a plain `if trainable:` / `if self.trainable:` tests (not negated, nothing else)."""
+    name = test.id if isinstance(test, ast.Name) else test.attr if isinstance(test, ast.Attribute) else None
+    return name if name and name.lower() in _TRAINABLE_FLAGS else None
+
+
+def _in_body_of(func: ast.AST, test: ast.AST, stmt: ast.AST) -> bool:
+    """`stmt` is in the body (not the else) of the `if` whose test is `test`."""
+    for node in ast.walk(func):
+        if isinstance(node, ast.If) and node.test is test:
+            return any(stmt is n for b in node.body for n in ast.walk(b))
+    return False
+
+
+def _reads(func: ast.AST, flag: str) -> int:
+    """How many times the function reads `flag` (a name or an attribute of that name)."""
+    return sum(
+        (isinstance(n, ast.Name) and n.id == flag and isinstance(n.ctx, ast.Load))
+        or (isinstance(n, ast.Attribute) and n.attr == flag and isinstance(n.ctx, ast.Load))
+        for n in ast.walk(func)
+    )
+
+
 class EvalAsFreeze(FlowRule):
     """
     ## What it does
@@ -48,7 +75,11 @@ class EvalAsFreeze(FlowRule):
     be frozen — the enclosing function is called `freeze*`/`fix*`, a comment
     on or above the line says freeze/frozen/fixed, a `freeze_*` flag guards
     it, or its parameters go into an optimizer built afterwards — while
-    nothing sets `requires_grad` to False for that module.
+    nothing sets `requires_grad` to False for that module. Also the other
+    side of the same mistake: a `trainable` flag whose only effect is
+    `if trainable: encoder.train()` in `__init__` (the encoder "frozen" by
+    staying in the eval mode it was loaded in), when `__init__` reads the flag
+    nowhere else and freezes nothing.
 
     ## Why is this bad?
     `eval()` only switches layers such as Dropout and BatchNorm to inference
@@ -90,10 +121,11 @@ class EvalAsFreeze(FlowRule):
     name = "eval-as-freeze"
     summary = "`.eval()` used as if it froze parameters"
     severity = Severity.WARNING
-    triggers = ("eval(", "train(False", "train(mode=False")
+    triggers = ("eval(", "train(False", "train(mode=False", "trainable", "finetune", "fine_tune")
     fixable = "unsafe"
 
     def check(self, tl: flow.Timeline) -> None:
+        self._check_mode_only_flag(tl)
         evals = tl.of(flow.EVAL)
         if not evals:
             return
@@ -144,6 +176,27 @@ class EvalAsFreeze(FlowRule):
                 f"`{code}` {why} but `eval()` does not freeze: `{e.target}` still records gradients (memory and time), "
                 f"and any optimizer over its parameters still updates it; {advice}",
                 codemod=codemod,
+            )
+
+    def _check_mode_only_flag(self, tl: flow.Timeline) -> None:
+        """`if trainable: self.encoder.train()`: the flag that says whether the encoder trains only switches
+        its mode (a pretrained model loads in eval mode), and nothing in the function freezes it."""
+        if tl.func_name != "__init__":
+            return  # a component deciding at construction whether its pretrained part trains
+        for t in tl.of(flow.TRAIN):
+            if t.target is None or not t.guards or t.loops:
+                continue
+            flag = _trainable_flag(t.guards[-1])
+            if flag is None or not _in_body_of(tl.node, t.guards[-1], t.stmt):
+                continue
+            if tl.of(flow.FREEZE, flow.UNFREEZE) or _reads(tl.node, flag) > 1:
+                continue  # the flag (or something) sets requires_grad too, or is used beyond the mode switch
+            code = self.code_of(t.node)
+            self.report_at(
+                t,
+                f"`{flag}` only decides whether `{code}` runs, and a mode is not a freeze: with `{flag}` false "
+                f"`{t.target}` is in eval mode but its parameters still get gradients and any optimizer over "
+                f"them updates them; add `{t.target}.requires_grad_({flag})` (the mode switch can stay)",
             )
 
     @staticmethod
