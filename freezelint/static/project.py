@@ -228,16 +228,18 @@ class _Builder:
         # bases (as written) that resolve to a library Module class the knowledge base knows (`CLIPPreTrainedModel`)
         library_bases = {b.rsplit(".", 1)[-1] for bases in qual_bases.values() for b in bases if _library_module_base(b)}
         module_short: Set[str] = set()
+        known = set(library_bases)  # module_short and the library bases, for base_is_module
         changed = True
         while changed:  # fixpoint: subclasses of project Module classes are Modules
             changed = False
             for name, defs in bases_of.items():
-                if name not in module_short and any(any(base_is_module(b, module_short | library_bases) for b in bases) for bases in defs):
+                if name not in module_short and any(any(base_is_module(b, known) for b in bases) for bases in defs):
                     module_short.add(name)
+                    known.add(name)
                     changed = True
         ambiguous = {
             name for name, defs in bases_of.items()
-            if name in module_short and not all(any(base_is_module(b, module_short | library_bases) for b in bases) for bases in defs)
+            if name in module_short and not all(any(base_is_module(b, known) for b in bases) for bases in defs)
         }
         trusted = module_short - ambiguous
         factories = self._factories(functions, trusted)
