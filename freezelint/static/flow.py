@@ -51,6 +51,7 @@ GRAD_ON = "grad_on"
 RUN = "run"  # a call that trains (fit/train helpers): separates phases
 FORWARD = "forward"  # a call of a module (`model(x)`), target: its path
 PASS = "pass"  # a model handed to some other call (`trainer.fit(model)`), names: the argument paths
+PEFT = "peft"  # get_peft_model / PeftModel(...) / PeftModel.from_pretrained: target the base model, names the result, value the config
 
 
 # how an optimizer takes a module's parameters

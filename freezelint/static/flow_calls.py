@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 from freezelint.static.astutil import arg, bool_literal, dotted_name, method_name
 from freezelint.static.facts import Scope
 from freezelint.static.flow import (
-    _OPTIMIZER_CLASSES, ADD_GROUP, BACKWARD, EVAL, FORWARD, FREEZE, GRAD_OFF, GRAD_ON, OPT, PASS, RUN, STEP, TRAIN,
+    _OPTIMIZER_CLASSES, ADD_GROUP, BACKWARD, EVAL, FORWARD, FREEZE, GRAD_OFF, GRAD_ON, OPT, PASS, PEFT, RUN, STEP, TRAIN,
     UNFREEZE, WRAP, ZERO_GRAD, Timeline, _normalize, segments,
 )
 from freezelint.static.flow_params import call_args, params_over
@@ -25,6 +25,7 @@ _WRAPPERS = {
     "FullyShardedDataParallel": "FullyShardedDataParallel",
     "fully_shard": "fully_shard",
 }
+_PEFT_WRAPPERS = frozenset({"get_peft_model", "PeftModel", "PeftModelForCausalLM", "PeftModelForSeq2SeqLM", "PeftMixedModel"})
 _NOT_USES = frozenset({"print", "len", "isinstance", "hasattr", "getattr", "setattr", "type", "id", "str", "repr", "list", "tuple", "dict", "set", "sorted", "enumerate", "zip", "range", "filter", "map", "sum", "any", "all", "super", "iter", "next", "format"})
 _FREEZE_HELPER_PREFIXES = ("freeze", "_freeze")
 _UNFREEZE_HELPER_PREFIXES = ("unfreeze", "_unfreeze")
@@ -55,6 +56,8 @@ class CallEvents:
             return self._wrap(node, _WRAPPERS[last], [arg(node, 0, "module")])
         if qual == "torch.compile":
             return self._wrap(node, "torch.compile", [arg(node, 0, "model")])
+        if qual.startswith("peft.") and (last in _PEFT_WRAPPERS or (last == "from_pretrained" and "Peft" in qual)):
+            return self._peft(node)
         if qual == "deepspeed.initialize":
             return self._wrap(node, "deepspeed.initialize", [arg(node, 1, "model")])
         if last == "set_grad_enabled" and qual.startswith("torch.") and self._is_statement(node):
@@ -213,6 +216,16 @@ class CallEvents:
         names = tuple(n for n in names if n)
         if names:
             self.add(WRAP, node, name=kind, names=names)
+
+    def _peft(self, node: ast.Call) -> None:
+        """PEFT wraps the model and freezes every base parameter (all but `modules_to_save` and the adapters)."""
+        base = arg(node, 0, "model")
+        names = []
+        if self.assign_targets:
+            names = [self.path_of(t) for t in self.assign_targets[-1] if isinstance(t, (ast.Name, ast.Attribute))]
+        self.add(PEFT, node, target=self.path_of(base) if base is not None else None,
+                 names=tuple(n for n in names if n), value=arg(node, 1, "peft_config"))
+        self._pass(node)
 
     def _is_statement(self, node: ast.Call) -> bool:
         stmt = self.stmts[-1] if self.stmts else None
