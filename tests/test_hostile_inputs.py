@@ -237,7 +237,7 @@ def test_file_deleted_between_discovery_and_reading(run_cli, project, monkeypatc
 
     def discover_then_delete(*args, **kwargs):
         yield from real_discover(*args, **kwargs)
-        victim.unlink()  # after discovery, before anything reads it
+        victim.unlink(missing_ok=True)  # after discovery (of the linted paths, then of the project), before anything reads it
 
     monkeypatch.setattr(checker, "discover", discover_then_delete)
     code, out, err = run_cli("check", "--no-cache", str(project))

@@ -103,12 +103,20 @@ def test_correct_look_alikes_across_files_stay_clean(run_cli, tmp_path):
     assert (code, _codes(out)) == (0, [])
 
 
-def test_without_a_project_marker_the_project_is_the_linted_paths(run_cli, tmp_path):
+def test_without_a_project_marker_the_project_is_the_working_directory(run_cli, tmp_path):
     root = _project(tmp_path / "loose", TRAIN_BUGGY, marker=False)
     code, out, _ = run_cli("check", "train.py", cwd=root)
-    assert (code, _codes(out)) == (0, [])  # nothing else is read: no evidence, no finding
+    assert (code, _codes(out)) == (1, [(8, "FRZ201"), (11, "FRZ001")])  # as `check .` finds them
     code, out, _ = run_cli("check", ".", cwd=root)
     assert _codes(out) == [(8, "FRZ201"), (11, "FRZ001")]
+
+
+def test_without_a_marker_a_file_outside_the_working_directory_brings_its_folder(run_cli, tmp_path):
+    root = _project(tmp_path / "loose", TRAIN_BUGGY, marker=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code, out, _ = run_cli("check", str(root / "train.py"), cwd=elsewhere)
+    assert (code, _codes(out)) == (1, [(8, "FRZ201"), (11, "FRZ001")])
 
 
 @pytest.mark.parametrize("runs", [2])

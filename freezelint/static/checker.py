@@ -16,7 +16,7 @@ from freezelint.static.cache import Cache, content_hash, open_cache, result_key,
 from freezelint.static.discover import discover, explicitly_excluded, force_excluded
 from freezelint.static.fixer import FileChangedError, fix_text, unified_diff, write_atomic
 from freezelint.static.project import ProjectIndex, module_name
-from freezelint.static.project_root import MARKERS, find_project_root
+from freezelint.static.project_root import find_project_root
 from freezelint.static.pool import AffinityPool
 from freezelint.static.pool import usable as pool_usable
 from freezelint.static.notebook import decode_path
@@ -268,9 +268,9 @@ MAX_PROJECT_FILES = 20000
 
 
 def _project_files(root: str, req: CheckRequest, seen: set) -> List[_Entry]:
-    """The project's other Python files under `root` (excludes and .gitignore apply), if it has a marker."""
-    if not any(os.path.lexists(os.path.join(root, m)) for m in MARKERS):
-        return []  # no project here: the project is the linted paths themselves
+    """The project's other Python files under `root` (excludes and .gitignore apply). Without a marker
+    `root` is the working directory (or the linted files' folder outside it: `find_project_root`), so
+    `check train.py` in a folder of scripts sees `models.py` beside it, as `check .` does."""
     out: List[_Entry] = []
     settings = req.resolver.for_path(os.path.join(root, "__init__.py"))  # only max-file-size is read for these
     for path, _explicit in discover([root], req.resolver):
