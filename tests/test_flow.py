@@ -544,3 +544,19 @@ def test_an_assignments_own_events_come_before_those_of_its_value():
     assert [(e.kind, e.target) for e in tls["f"].events if e.kind in (flow.HEAD, flow.EVAL, flow.UNFREEZE)] == [
         (flow.HEAD, "model.backbone.fc"), (flow.EVAL, "model"),
     ]
+
+
+@pytest.mark.parametrize("chain", ["elif", "else_if"])
+def test_every_arm_of_an_if_chain_excludes_the_others(chain):
+    arms = (
+        "    elif b:\n        model.b.requires_grad_(False)\n"
+        if chain == "elif"
+        else "    else:\n        if b:\n            model.b.requires_grad_(False)\n"
+    )
+    tail = "    else:\n        model.c.requires_grad_(False)\n" if chain == "elif" else "        else:\n            model.c.requires_grad_(False)\n"
+    src = "def f(model, a, b):\n    if a:\n        model.a.requires_grad_(False)\n" + arms + tail + "    model.d.requires_grad_(False)\n"
+    tls, _ = timelines(src)
+    ev = {e.target: e for e in tls["f"].events if e.kind == flow.FREEZE}
+    for x, y in [("model.a", "model.b"), ("model.a", "model.c"), ("model.b", "model.c")]:
+        assert flow.exclusive(ev[x], ev[y]) and flow.exclusive(ev[y], ev[x])
+    assert not any(flow.exclusive(ev["model.d"], ev[x]) for x in ("model.a", "model.b", "model.c"))

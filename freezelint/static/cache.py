@@ -230,7 +230,8 @@ class Cache:
             return self
         folder, problem = open_folder(self.directory, self.root if self._inside else None, create=False)
         if problem == SYMLINK:
-            self._refuse(f"{self._shown()} is a symlink or lies behind one (a cache folder inside the project must be a real folder; nothing is written through a link)")
+            self._refuse(f"{self._shown()} is a symlink or lies behind one (a cache folder inside the project "
+                         "must be a real folder; nothing is written through a link)")
         if folder is None:
             return self
         try:

@@ -26,7 +26,11 @@ _WRAPPERS = {
     "fully_shard": "fully_shard",
 }
 _PEFT_WRAPPERS = frozenset({"get_peft_model", "PeftModel", "PeftModelForCausalLM", "PeftModelForSeq2SeqLM", "PeftMixedModel"})
-_NOT_USES = frozenset({"print", "len", "isinstance", "hasattr", "getattr", "setattr", "type", "id", "str", "repr", "list", "tuple", "dict", "set", "sorted", "enumerate", "zip", "range", "filter", "map", "sum", "any", "all", "super", "iter", "next", "format"})
+_NOT_USES = frozenset({
+    "print", "len", "isinstance", "hasattr", "getattr", "setattr", "type", "id", "str", "repr", "list",
+    "tuple", "dict", "set", "sorted", "enumerate", "zip", "range", "filter", "map", "sum", "any", "all",
+    "super", "iter", "next", "format",
+})
 _FREEZE_HELPER_PREFIXES = ("freeze", "_freeze")
 _UNFREEZE_HELPER_PREFIXES = ("unfreeze", "_unfreeze")
 
@@ -387,4 +391,5 @@ def _is_optimizer_name(name: str, tl: Timeline) -> bool:
     last = name.rsplit(".", 1)[-1].lower()
     if "sched" in last or "lr" in last.split("_"):
         return False
-    return last in ("opt", "optim", "optimizer", "optimiser") or last.startswith(("optim", "opt_")) or last.endswith(("_opt", "_optim", "_optimizer", "optimizer"))
+    return (last in ("opt", "optim", "optimizer", "optimiser") or last.startswith(("optim", "opt_"))
+            or last.endswith(("_opt", "_optim", "_optimizer", "optimizer")))

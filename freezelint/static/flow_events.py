@@ -99,27 +99,15 @@ class Builder(CallEvents, Paths):
 
     # -- structure
     def _enter_if(self, node: ast.If) -> List[_Item]:
-        outer = self.stmts[-1] if self.stmts else None
-        if isinstance(outer, ast.If) and self._is_elif(outer, node) and self.branches:
-            self.branches[-1] = (id(outer), id(node))  # `elif`: the outer if's other arm
+        # `elif` is an `if` alone in the outer if's `orelse`: taken as `else: if`, its arms are the
+        # outer's else arm then its own, so every arm of the chain excludes every other (flow.exclusive)
         self.stmts.append(node)
         self.branches.append((id(node), id(node.body)))
         self.guards.append(node.test)
         seq: List[_Item] = [node.test, *node.body, (Builder._leave_if_body, node)]
-        if node.orelse and self._is_elif(node, node.orelse[0]):
-            seq.append(node.orelse[0])
-        elif node.orelse:
+        if node.orelse:
             seq += [(Builder._enter_else, node), *node.orelse, (Builder._leave_else, node)]
         return seq
-
-    def _is_elif(self, outer: ast.If, node: ast.AST) -> bool:
-        """`elif` (not `else:` holding an `if`): ast spells both as an If alone in `orelse`."""
-        if not (len(outer.orelse) == 1 and outer.orelse[0] is node and isinstance(node, ast.If)):
-            return False
-        source = self.facts.source
-        if source is None:  # facts built without the text: an `elif` starts at the `if`'s column
-            return node.col_offset == outer.col_offset
-        return source.line(node.lineno).lstrip().startswith("elif")
 
     def _leave_if_body(self, node: ast.If) -> None:
         if self.branches and self.branches[-1][1] == id(node.body) and ends_in_exit(node.body):

@@ -165,15 +165,32 @@ PARAMLESS_TORCH_MODULES = frozenset(
 )
 # Module methods that return the module itself.
 SELF_RETURNING_MODULE_METHODS = frozenset(
-    {"to", "cuda", "cpu", "train", "eval", "float", "half", "double", "bfloat16", "requires_grad_", "apply", "type", "to_empty", "share_memory", "xpu", "mps", "zero_grad"}
+    {
+        "to", "cuda", "cpu", "train", "eval", "float", "half", "double", "bfloat16", "requires_grad_",
+        "apply", "type", "to_empty", "share_memory", "xpu", "mps", "zero_grad",
+    }
 )
 # Tensor methods that return something other than a tensor.
 NON_TENSOR_TENSOR_METHODS = frozenset(
-    {"item", "tolist", "size", "dim", "numel", "numpy", "data_ptr", "element_size", "stride", "storage", "untyped_storage", "backward", "register_hook", "type", "get_device", "is_contiguous", "is_floating_point", "nelement", "ndimension", "__len__", "keys", "items", "values"}
+    {
+        "item", "tolist", "size", "dim", "numel", "numpy", "data_ptr", "element_size", "stride", "storage",
+        "untyped_storage", "backward", "register_hook", "type", "get_device", "is_contiguous",
+        "is_floating_point", "nelement", "ndimension", "__len__", "keys", "items", "values",
+    }
 )
 # torch.<lower> functions that do not return a tensor.
 TORCH_NON_TENSOR_FUNCS = frozenset(
-    {"no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "device", "dtype", "load", "save", "manual_seed", "seed", "compile", "get_default_dtype", "set_default_dtype", "is_tensor", "numel", "typename", "use_deterministic_algorithms", "set_num_threads", "get_num_threads", "set_printoptions", "is_inference_mode_enabled", "autocast", "Generator", "chunk", "split", "unbind", "broadcast_tensors", "meshgrid", "sort", "max", "min", "topk", "svd", "qr", "eig", "lu", "cummax", "cummin", "mode", "median", "kthvalue", "std_mean", "var_mean", "unique", "where", "nonzero", "tensor_split", "hsplit", "vsplit", "dsplit", "aminmax", "frexp", "histogram", "slogdet", "lobpcg", "pca_lowrank", "svd_lowrank", "equal", "allclose", "is_nonzero", "is_storage", "is_complex", "is_floating_point", "result_type", "promote_types", "can_cast", "from_numpy"}
+    {
+        "no_grad", "enable_grad", "inference_mode", "set_grad_enabled", "is_grad_enabled", "device", "dtype",
+        "load", "save", "manual_seed", "seed", "compile", "get_default_dtype", "set_default_dtype",
+        "is_tensor", "numel", "typename", "use_deterministic_algorithms", "set_num_threads",
+        "get_num_threads", "set_printoptions", "is_inference_mode_enabled", "autocast", "Generator", "chunk",
+        "split", "unbind", "broadcast_tensors", "meshgrid", "sort", "max", "min", "topk", "svd", "qr", "eig",
+        "lu", "cummax", "cummin", "mode", "median", "kthvalue", "std_mean", "var_mean", "unique", "where",
+        "nonzero", "tensor_split", "hsplit", "vsplit", "dsplit", "aminmax", "frexp", "histogram", "slogdet",
+        "lobpcg", "pca_lowrank", "svd_lowrank", "equal", "allclose", "is_nonzero", "is_storage",
+        "is_complex", "is_floating_point", "result_type", "promote_types", "can_cast", "from_numpy",
+    }
 ) - {"from_numpy"}
 TENSOR_FACTORIES_OUTSIDE_TORCH = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.Buffer"})
 MODULE_FACTORY_SUFFIXES = ("from_pretrained", "from_config")

@@ -14,7 +14,10 @@ _INTENT_COMMENT = re.compile(r"\b(freez\w*|frozen|fixed)\b", re.I)
 _MODE_COMMENT = re.compile(r"batch.?norm|\bbn\b|statistic|stats|dropout|running|inference|evaluat|valid", re.I)
 # "freeze gradients/weights/parameters": the article's misconception stated outright, whatever else
 # the comment says ("# Freeze gradients during evaluation" above `model.eval()`)
-_GRAD_FREEZE_COMMENT = re.compile(r"\b(freez\w*|frozen)\b.*\b(grad\w*|weights?|param\w*|layers?)\b|\b(grad\w*|weights?|param\w*)\b.*\b(freez\w*|frozen)\b", re.I)
+_GRAD_FREEZE_COMMENT = re.compile(
+    r"\b(freez\w*|frozen)\b.*\b(grad\w*|weights?|param\w*|layers?)\b|\b(grad\w*|weights?|param\w*)\b.*\b(freez\w*|frozen)\b",
+    re.I,
+)
 _MODE_NAME = re.compile(r"bn|norm|stat|dropout")
 _EVAL_FUNCS = ("val", "test", "eval", "predict", "infer", "sample", "generate", "score", "export", "benchmark", "demo", "visuali")
 

@@ -109,7 +109,9 @@ class OptimizerBeforeFreeze(FlowRule):
             if grad_state.stale_before_step(tl, f) and not grad_state.clears_by_hand(tl, o.name):
                 why.append("the freeze comes between `backward()` and `step()`, so their grads are still applied")
             who = wording.subject(tl, f, self.facts)  # the user's own expression, never a flow path
-            head = f"{who} {wording.verb(who)} frozen{flow.describe(f)} after `{opt}` was built over {'its' if wording.verb(who) == 'is' else 'their'} parameters ({self.code_of(o.node)})"
+            its = "its" if wording.verb(who) == "is" else "their"
+            head = (f"{who} {wording.verb(who)} frozen{flow.describe(f)} after `{opt}` was built over {its} "
+                    f"parameters ({self.code_of(o.node)})")
             tail = "freeze first, then build the optimizer over `filter(lambda p: p.requires_grad, ...)`"
             codemod = plans.move_optimizer(tl, o, f)
             if why:
