@@ -9,10 +9,11 @@ from __future__ import annotations
 import ast
 
 from freezelint.static.astutil import positional
-from freezelint.static.evidence import MODULE_ONLY_METHODS, library_class_kind, unwrapped_model
+from freezelint.static.evidence import MODULE_ONLY_METHODS, is_optimizer_class, library_class_kind, unwrapped_model
 from freezelint.static.kinds import (
     CLASS, CONTAINER, FUNC, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, MODULE_FACTORIES, MODULE_FACTORY_SUFFIXES,
-    NEUTRAL_TAG, NON_MODULE_PRETRAINED, NON_TENSOR_TENSOR_METHODS, OPTIMIZER, PARAM_CONTAINER, REF, SD_ITEMS,
+    NEUTRAL_TAG, NON_MODULE_PRETRAINED, NON_TENSOR_TENSOR_METHODS, OPTIMIZER, OPTIMIZER_CLASS_NAMES, PARAM_CONTAINER, REF,
+    SD_ITEMS,
     SD_VALUE, SD_VALUES, STATE_DICT, TENSOR, TENSOR_FACTORIES_OUTSIDE_TORCH, TORCH_NON_TENSOR_FUNCS, TUPLE, UNKNOWN,
     Kind, element_kind, module_method_kind,
 )
@@ -103,7 +104,7 @@ class CallKinds:
             return Kind(MODULE, qual)  # the library class, so its own facts can be asked (holds_no_parameters)
         if parts[:3] == ["torch", "nn", "functional"] or parts[:3] == ["torch", "nn", "init"]:
             return K_TENSOR
-        if parts[:2] == ["torch", "optim"] and last[:1].isupper():
+        if last[:1].isupper() and is_optimizer_class(qual, last, OPTIMIZER_CLASS_NAMES):
             return Kind(OPTIMIZER)
         if qual == "torch.compile" or qual == "copy.deepcopy":
             args = positional(call)
@@ -130,8 +131,9 @@ class CallKinds:
             return UNKNOWN
         if last[:1].isupper() and (last in self.project.module_classes) and last not in self.project.ambiguous_classes:
             return Kind(MODULE, last)
-        if last[:1].isupper() and parts[0] not in ("torch", "typing", "collections", "dataclasses"):
-            k = library_class_kind(qual)  # `BertModel(config)`, `ResNet(...)`: the knowledge base
+        if last[:1].isupper() and parts[0] not in ("typing", "collections", "dataclasses"):
+            # `BertModel(config)`, `ResNet(...)`, `torch.optim.swa_utils.AveragedModel(model)`: the knowledge base
+            k = library_class_kind(qual)
             if k is not None:
                 return k
         return self._factory_kind(qual)

@@ -43,6 +43,20 @@ def duck_kind(methods: AbstractSet[str]) -> Optional[Kind]:
     return None
 
 
+def is_optimizer_class(qualname: Optional[str], last: str, known_names: AbstractSet[str]) -> bool:
+    """Does calling this build an optimizer? The knowledge base decides for the libraries it reads
+    (`torch.optim.swa_utils.AveragedModel` is a Module, `StepLR` a scheduler, `bnb.optim.PagedLion8bit`
+    an optimizer); a class it does not know counts by its name (`FusedAdam` of apex)."""
+    if qualname and "." in qualname:
+        from freezelint.static import knowledge
+
+        if knowledge.is_optimizer_class(qualname):
+            return True
+        if knowledge.resolve(qualname) is not None or qualname.startswith("torch."):
+            return False  # a library class the base knows, and not an optimizer
+    return last in known_names
+
+
 def library_class_kind(qualname: Optional[str]) -> Optional[Kind]:
     """`transformers.BertModel` -> Module of that class, from the knowledge base; None when not a Module class."""
     if not qualname or "." not in qualname:

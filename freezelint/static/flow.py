@@ -31,6 +31,7 @@ import ast
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set, Tuple
 
+from freezelint.static.kinds import OPTIMIZER_CLASS_NAMES
 from freezelint.static.facts import FileFacts
 
 # event kinds
@@ -62,13 +63,7 @@ SUBSET = "subset"  # selected by name or another test
 NO_GRAD_MODES = ("no_grad", "inference_mode")
 
 _DROP_SEGMENTS = frozenset({"module", "_orig_mod"})
-_OPTIMIZER_CLASSES = frozenset(
-    {
-        "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "RMSprop", "Rprop", "ASGD", "LBFGS",
-        "SparseAdam", "Adafactor", "Lion", "LAMB", "Lamb", "LARS", "AdamW8bit", "Adam8bit", "PagedAdamW", "PagedAdamW8bit",
-        "FusedAdam", "FusedLAMB", "DeepSpeedCPUAdam", "Muon", "Adan", "AdaBelief", "NovoGrad", "SGDW", "Lookahead",
-    }
-)
+_OPTIMIZER_CLASSES = OPTIMIZER_CLASS_NAMES
 # Every rule needs at least one event that one of these words produces (FREEZE/UNFREEZE,
 # EVAL/TRAIN, BACKWARD, GRAD_OFF); scopes without any of them get an empty timeline.
 _CORE_WORDS = frozenset(

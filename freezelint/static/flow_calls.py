@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 
 from freezelint.static.astutil import arg, bool_literal, dotted_name, method_name
 from freezelint.static.facts import Scope
+from freezelint.static.evidence import is_optimizer_class
 from freezelint.static.flow import (
     _OPTIMIZER_CLASSES, ADD_GROUP, BACKWARD, EVAL, FORWARD, FREEZE, GRAD_OFF, GRAD_ON, OPT, PASS, PEFT, RUN, STEP, TRAIN,
     UNFREEZE, WRAP, ZERO_GRAD, Timeline, _normalize, segments,
@@ -50,9 +51,7 @@ class CallEvents:
                 return
         qual = self.facts.qualified(func, self.scope) or ""
         last = qual.rsplit(".", 1)[-1] if qual else (dotted_name(func) or "").rsplit(".", 1)[-1]
-        if qual.startswith("torch.optim.") and last[:1].isupper() and "lr_scheduler" not in qual and last != "Optimizer":
-            return self._optimizer(node)
-        if last in _OPTIMIZER_CLASSES and (qual or isinstance(func, ast.Name)):
+        if (qual or isinstance(func, ast.Name)) and last != "Optimizer" and is_optimizer_class(qual, last, _OPTIMIZER_CLASSES):
             return self._optimizer(node)
         if not qual and isinstance(func, ast.Name) and self._names_optimizer_class(func):
             return self._optimizer(node)  # `optimizer_class = torch.optim.AdamW` (or `bnb.optim.AdamW8bit`) ... `optimizer_class(...)`
@@ -199,7 +198,7 @@ class CallEvents:
             arms = [b.expr.body, b.expr.orelse] if isinstance(b.expr, ast.IfExp) else [b.expr]
             for a in arms:
                 qual = self.facts.qualified(a, self.scope) or ""
-                if not (qual.rsplit(".", 1)[-1] in _OPTIMIZER_CLASSES or (qual.startswith("torch.optim.") and qual.count(".") == 2)):
+                if not is_optimizer_class(qual, qual.rsplit(".", 1)[-1], _OPTIMIZER_CLASSES):
                     return False
         return True
 

@@ -244,3 +244,14 @@ def module_method_kind(recv: Kind, method: str, call: ast.Call) -> Kind:
     if method == "forward":
         return K_TENSOR
     return UNKNOWN
+
+
+# Optimizer classes by name, for libraries the knowledge base does not read (apex's FusedAdam,
+# timm's Lookahead, a project's own Lion); for the others it decides (`evidence.is_optimizer_class`).
+OPTIMIZER_CLASS_NAMES = frozenset(
+    {
+        "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "RMSprop", "Rprop", "ASGD", "LBFGS",
+        "SparseAdam", "Adafactor", "Lion", "LAMB", "Lamb", "LARS", "AdamW8bit", "Adam8bit", "PagedAdamW", "PagedAdamW8bit",
+        "FusedAdam", "FusedLAMB", "DeepSpeedCPUAdam", "Muon", "Adan", "AdaBelief", "NovoGrad", "SGDW", "Lookahead",
+    }
+)
