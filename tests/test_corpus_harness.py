@@ -11,27 +11,9 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "corpus.py"
 
-BUGGY = """\
-import torch.nn as nn
-
-
-class Net(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.backbone = nn.Linear(4, 4)
-        self.head = nn.Linear(4, 2)
-
-
-model = Net()
-model.backbone.requires_grad = False
-"""
-
-CORRECT = """\
-import torch.nn as nn
-
-model = nn.Linear(4, 2)
-model.requires_grad_(False)
-"""
+# the same two files as the realworld harness' tests: a module-level FRZ001 at line 12, and a correct freeze
+from test_realworld_harness import CLEAN as CORRECT  # noqa: E402
+from test_realworld_harness import FROZEN_ATTR as BUGGY  # noqa: E402
 
 
 @pytest.fixture(scope="module")
