@@ -100,6 +100,10 @@ class ProjectIndex:
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
     class_table: ClassTable = field(default_factory=ClassTable)  # project_modes: BatchNorm, train() overrides
     freeze_words: FrozenSet[str] = frozenset()  # attribute names written near a freeze in any file
+    unfreeze_words: FrozenSet[str] = frozenset()  # summary_unfreezes: attribute names some file sets trainable
+    # project Module class (short name) -> the attribute names its instances are stored under in the project
+    # (`self.vision_tower = CLIPVisionTower(...)`, or `= build_vision_tower(cfg)`, a builder one of whose returns is it)
+    stored_as: Dict[str, FrozenSet[str]] = field(default_factory=dict)
     # construction.constructed_names: classes whose __init__ freezes or evals below the instance, their factories
     constructed_names: FrozenSet[str] = frozenset()
 
@@ -209,6 +213,7 @@ class _Builder:
         params: Set[str] = set()
         overriding: Set[str] = set()
         words: Set[str] = set()
+        unfrozen: Set[str] = set()
         functions: Dict[str, Tuple[str, FileSummary, object]] = {}
         short: Dict[str, List[str]] = {}
         for module, s in zip(self.modules, self.summaries):
@@ -220,6 +225,7 @@ class _Builder:
                     overriding.add(name)
             option.update(s.option_classes)
             words.update(s.freeze_words)
+            unfrozen.update(s.unfreeze_words)
             params.update(s.def_params)
             for fname, f in s.functions.items():
                 q = f"{module}.{fname}" if module else fname
@@ -263,9 +269,13 @@ class _Builder:
         index.effect_names = index.effect_names | index.constructed_names
         # only the names of classes' submodules are ever asked (and an edit elsewhere keeps the digest)
         index.freeze_words = frozenset(words & {a for f in index.class_table.classes.values() for a, _ in f.attrs})
+        index.stored_as = self._stored_as(index.class_table, functions, trusted)
+        index.unfreeze_words = frozenset(unfrozen & {a for names in index.stored_as.values() for a in names})
         h = hashlib.sha256()
         h.update(index.class_table.digest_part().encode())
-        for part in (sorted(trusted), sorted(ambiguous), sorted(option), sorted(params), sorted(overriding), sorted(index.freeze_words)):
+        stored = sorted((k, sorted(v)) for k, v in index.stored_as.items())
+        for part in (sorted(trusted), sorted(ambiguous), sorted(option), sorted(params), sorted(overriding), sorted(index.freeze_words),
+                     sorted(index.unfreeze_words), stored):
             h.update(repr(part).encode())
         h.update(json.dumps(factories, sort_keys=True).encode())
         h.update(json.dumps({k: list(v) for k, v in effects.items()}, sort_keys=True).encode())
@@ -286,6 +296,18 @@ class _Builder:
                                               info.init)
                 table.short.setdefault(name, []).append(q)
         return table
+
+    def _stored_as(self, table: ClassTable, functions, trusted: Set[str]) -> Dict[str, FrozenSet[str]]:
+        out: Dict[str, Set[str]] = {}
+        for c in table.classes.values():
+            for attr, ctor in c.attrs:
+                built = {ctor.rsplit(".", 1)[-1]}
+                if ctor in functions:  # a builder: every class its returns build
+                    module, s, f = functions[ctor]
+                    built = {self.resolve(r, module, s).rsplit(".", 1)[-1] for r in [f.returns or ""] + f.returns_also if r}
+                for name in built & trusted:
+                    out.setdefault(name, set()).add(attr)
+        return {k: frozenset(v) for k, v in out.items()}
 
     def _returns_module(self, ctor: str, trusted: Set[str]) -> Optional[str]:
         last = ctor.rsplit(".", 1)[-1]

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from freezelint.static import summary_freezes, summary_modes
+from freezelint.static import summary_freezes, summary_modes, summary_unfreezes
 from freezelint.static.astutil import dotted_name
 from freezelint.static.summary_functions import (
     EVAL, FREEZE, TRAIN, UNFREEZE, FunctionSummary, function_summary, statements as _statements,
@@ -55,6 +55,7 @@ class FileSummary:
     def_params: List[str] = field(default_factory=list)  # parameter names close to requires_grad
     functions: Dict[str, FunctionSummary] = field(default_factory=dict)
     freeze_words: List[str] = field(default_factory=list)  # summary_freezes.freeze_words: names near a freeze
+    unfreeze_words: List[str] = field(default_factory=list)  # summary_unfreezes: names of what is set trainable
 
     def to_json(self) -> dict:
         return {
@@ -69,10 +70,11 @@ class FileSummary:
             },
             "o": self.option_classes,
             "w": self.freeze_words,
+            "u": self.unfreeze_words,
             "d": self.def_params,
             "f": {
                 n: [f.params, f.returns, f.returns_param, [list(e) for e in f.effects],
-                    [[callee, {str(k): list(v) for k, v in m.items()}] for callee, m in f.passes]]
+                    [[callee, {str(k): list(v) for k, v in m.items()}] for callee, m in f.passes], f.returns_also]
                 for n, f in self.functions.items()
             },
         }
@@ -92,10 +94,11 @@ class FileSummary:
             s.classes.append((n, tuple(bases)))
         s.option_classes = list(data.get("o", []))
         s.freeze_words = list(data.get("w", []))
+        s.unfreeze_words = list(data.get("u", []))
         s.def_params = list(data.get("d", []))
-        for n, (params, returns, returns_param, effects, passes) in data.get("f", {}).items():
+        for n, (params, returns, returns_param, effects, passes, *also) in data.get("f", {}).items():
             s.functions[n] = FunctionSummary(
-                list(params), returns, returns_param, [tuple(e) for e in effects],
+                list(params), returns, returns_param, list(also[0]) if also else [], [tuple(e) for e in effects],
                 [(callee, {int(k): (v[0], v[1]) for k, v in m.items()}) for callee, m in passes],
             )
         return s
@@ -117,6 +120,8 @@ def summarize_tree(tree: ast.Module, is_near_requires_grad=None, text: Optional[
         _top_level(s, stmt, is_near_requires_grad, reads_option, bn_words, freezes)
     if freezes and text is not None:
         s.freeze_words = summary_freezes.freeze_words(text)
+    if text is None or "requires_grad" in text:
+        s.unfreeze_words = summary_unfreezes.unfreeze_words(tree)
     if any(c.reads_requires_grad for c in s.class_info.values()):
         s.option_classes = list(s.class_info)
     return s

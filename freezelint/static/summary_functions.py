@@ -48,6 +48,7 @@ class FunctionSummary:
     params: List[str] = field(default_factory=list)
     returns: Optional[str] = None  # the constructor/factory it returns, as written in this file ("nn.Linear")
     returns_param: Optional[int] = None  # returns its own parameter (a `m.to(device)`-style helper)
+    returns_also: List[str] = field(default_factory=list)  # the constructors its other `return`s build (a builder's arms)
     # (parameter index, path below it ("" : the parameter itself), FREEZE/UNFREEZE/EVAL/TRAIN)
     effects: List[Tuple[int, str, str]] = field(default_factory=list)
     # (callee as written, {callee param index: (our param index, path below it)})
@@ -195,5 +196,7 @@ def _record_return(out: FunctionSummary, value: ast.AST, index) -> None:
                 return
             if out.returns is None:
                 out.returns = ctor
+            elif ctor != out.returns and ctor not in out.returns_also:
+                out.returns_also.append(ctor)
     elif isinstance(value, ast.Name) and value.id in index:
         out.returns_param = index[value.id]
