@@ -140,6 +140,11 @@ def _run(module, argv, frozen, trainable, ignore_, steps, stop, no_static, outpu
             click.echo(f"freezelint: note: {n}", err=True)
         click.echo(f"freezelint: {NOTHING_RAN}", err=True)
         return outcome.exit_code
+    rank = _launcher_rank()
+    if rank:  # under torchrun / accelerate launch every rank audits its own shard; rank 0 prints
+        if not report.ok:
+            click.echo(f"freezelint: rank {rank}: {report.summary_line()} (the report is printed by rank 0)", err=True)
+        return 1 if not report.ok else outcome.exit_code
     color = output_format == "text" and not output_file and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     _write(report.render(output_format, color=color), output_file)
     if html_file:
@@ -149,6 +154,14 @@ def _run(module, argv, frozen, trainable, ignore_, steps, stop, no_static, outpu
     if not report.ok:
         return 1
     return outcome.exit_code
+
+
+def _launcher_rank() -> int:
+    """This process's global rank when a launcher (torchrun, accelerate launch, deepspeed) set one; else 0."""
+    try:
+        return int(os.environ.get("RANK", "0"))
+    except ValueError:
+        return 0
 
 
 __all__ = ["read_audit_config", "run_command"]

@@ -156,3 +156,14 @@ def test_html_report_is_written(tmp_path):
     assert p.returncode == 1
     page = (tmp_path / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and 'data-module="backbone"' in page and "FRZ504" in page
+
+
+def test_under_a_launcher_rank_0_prints_and_other_ranks_only_set_the_exit_code(tmp_path):
+    script = variant("plain_loop.py", "mistake", tmp_path)
+    rank0 = run([script], tmp_path, env={"RANK": "0", "WORLD_SIZE": "2"})
+    rank1 = run([script], tmp_path, env={"RANK": "1", "WORLD_SIZE": "2"})
+    assert rank0.returncode == 1 and "FRZ504" in rank0.stdout
+    assert rank1.returncode == 1 and "FRZ" not in rank1.stdout
+    assert "rank 1:" in rank1.stderr and "printed by rank 0" in rank1.stderr
+    clean = run([variant("plain_loop.py", "correct", tmp_path)], tmp_path, env={"RANK": "1", "WORLD_SIZE": "2"})
+    assert clean.returncode == 0 and "rank 1" not in clean.stderr
