@@ -78,3 +78,32 @@ def project_torch_max(root: Optional[str]) -> Optional[Version]:
             if v is not None and (best is None or v < best):
                 best = v
     return best
+
+
+def oldest_allowed(spec: str) -> Optional[Version]:
+    """The oldest (major, minor) a specifier such as `>=4.40,<5` allows; None when it has no lower bound."""
+    best: Optional[Version] = None
+    for op, major, minor, _micro in _CLAUSE.findall(spec):
+        if op in ("==", ">=", "~=", ">"):
+            bound = (int(major), int(minor) if minor and minor != "*" else 0)
+            if best is None or bound > best:
+                best = bound
+    return best
+
+
+def project_package_range(root: Optional[str], package: str) -> Tuple[Optional[Version], Optional[Version]]:
+    """(oldest, newest) (major, minor) of `package` the project at `root` allows, from the same files as
+    torch's; None where its requirements do not bound it (`transformers>=4.40,<5` -> ((4, 40), (4, 999)))."""
+    if not root:
+        return None, None
+    pip = re.compile(rf"""(?<![\w.-]){re.escape(package)}\s*(?:\[[^\]]*\])?\s*((?:[<>=!~]=?\s*[\d.*]+\s*,?\s*)+)""")
+    low: Optional[Version] = None
+    high: Optional[Version] = None
+    for text in _texts(root):
+        for m in pip.finditer(text):
+            lo, hi = oldest_allowed(m.group(1)), newest_allowed(m.group(1))
+            if lo is not None and (low is None or lo > low):
+                low = lo
+            if hi is not None and (high is None or hi < high):
+                high = hi
+    return low, high
