@@ -65,11 +65,11 @@ NO_GRAD_MODES = ("no_grad", "inference_mode")
 _DROP_SEGMENTS = frozenset({"module", "_orig_mod"})
 _OPTIMIZER_CLASSES = OPTIMIZER_CLASS_NAMES
 # Every rule needs at least one event that one of these words produces (FREEZE/UNFREEZE,
-# EVAL/TRAIN, BACKWARD, GRAD_OFF); scopes without any of them get an empty timeline.
+# EVAL/TRAIN, BACKWARD, GRAD_OFF, PEFT); scopes without any of them get an empty timeline.
 _CORE_WORDS = frozenset(
     {
         "requires_grad", "requires_grad_", "freeze", "unfreeze", "make_trainable", "unfreeze_and_add_param_group",
-        "eval", "train", "backward", "manual_backward", "set_grad_enabled",
+        "eval", "train", "backward", "manual_backward", "set_grad_enabled", "get_peft_model", "PeftModel",
     }
 )
 # A same-file helper can contribute events to its callers only if its own words include one of these.

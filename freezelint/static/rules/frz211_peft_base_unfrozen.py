@@ -104,12 +104,12 @@ class PeftBaseUnfrozen(FlowRule):
             return "all"
         if u.name_var is None:
             return None
-        tests = [t for g in u.guards for t in _name_tests(g, u.name_var)]
+        tests = [t for g in u.guards for t in name_tests(g, u.name_var)]
         if not tests or any(positive for positive, _ in tests):
             return None
         if any(w in (string_value(c) or "").lower() for g in u.guards for c in ast.walk(g) for w in _ADAPTER_WORDS):
             return None
-        return self.code_of(next(g for g in reversed(u.guards) if any(True for _ in _name_tests(g, u.name_var))))
+        return self.code_of(next(g for g in reversed(u.guards) if any(True for _ in name_tests(g, u.name_var))))
 
     def _report(self, p: flow.Event, u: flow.Event, how: str) -> None:
         model = self.code_of(p.node.args[0]) if isinstance(p.node, ast.Call) and p.node.args else "the model"
@@ -133,15 +133,15 @@ def _same_or_rebound(tl: flow.Timeline, p: flow.Event, u: flow.Event, name: str)
     return any(q is not p and name in ((q.target,) + q.names) for q in tl.between(p, u, flow.PEFT))
 
 
-def _name_tests(test: ast.expr, var: str, negated: bool = False) -> Iterator[tuple]:
+def name_tests(test: ast.expr, var: str, negated: bool = False) -> Iterator[tuple]:
     """(positive?, node) for each test of the name variable in `test`: `"x" in name` is positive,
     `"x" not in name` / `not name.startswith("x")` negative."""
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        yield from _name_tests(test.operand, var, not negated)
+        yield from name_tests(test.operand, var, not negated)
         return
     if isinstance(test, ast.BoolOp):
         for v in test.values:
-            yield from _name_tests(v, var, negated)
+            yield from name_tests(v, var, negated)
         return
     if isinstance(test, ast.Compare) and len(test.ops) == 1:
         sides: List[ast.expr] = [test.left] + list(test.comparators)
