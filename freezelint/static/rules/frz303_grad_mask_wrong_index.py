@@ -72,12 +72,22 @@ class GradMaskWrongIndex(FlowRule):
         if not loops:
             return
         offsets = [(loop, got) for loop in loops for got in [_offset_loop(loop)] if got is not None]
-        if not offsets:
-            return
         paths = grad_masks.ParamPaths(self.flow, tl, scope)
-        masks = _mask_names(grad_masks.grad_writes(paths, tl.node))
+        writes = grad_masks.grad_writes(paths, tl.node)
+        masks = _mask_names(writes)
         if not masks:
             return
+        for loop in loops:
+            for stmt, target in _overwritten_masks(loop, masks, writes):
+                var = self.code_of(loop.target)
+                self.report(
+                    stmt,
+                    f"`{target}` is assigned anew at each pass of `for {var} in {self.code_of(loop.iter)}` from "
+                    f"`{var}` alone, so after the loop it holds the last item only: the gradient rows of the others "
+                    f"are zeroed at every step and they never learn; combine the passes (`{target} = {target} & "
+                    f"...` from a mask built before the loop, or one test over all of them: `torch.isin(...)`)",
+                    statement=stmt,
+                )
         for loop, (var, seq, k) in offsets:
             for stmt, target, sub in _mask_updates(loop, var, seq, masks):
                 items = self.code_of(seq)
@@ -116,6 +126,28 @@ def _offset_loop(loop: ast.For) -> Optional[Tuple[str, ast.expr, int]]:
     if isinstance(low.value, bool) or not isinstance(low.value, int) or low.value <= 0:
         return None
     return var, sliced.value, low.value
+
+
+def _overwritten_masks(loop: ast.For, masks: Set[str], writes: List[grad_masks.GradWrite]):
+    """`mask = <from the loop variable, not from mask>` in a loop over several items, the mask then used
+    by a gradient write after the loop (not inside it)."""
+    targets = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    after = [w for w in writes if w.rows and w.mask is not None and w.stmt.lineno > (loop.end_lineno or loop.lineno)]
+    inside = {id(n) for n in ast.walk(loop)}
+    if not targets or not after or any(id(w.stmt) in inside for w in writes):
+        return
+    for stmt in loop.body:
+        name = _written_name(stmt)
+        if name is None or name not in masks or not isinstance(stmt, ast.Assign):
+            continue
+        used = {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+        if name in used or not (used & targets):
+            continue
+        if any(isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Load) for o in loop.body if o is not stmt
+               for n in ast.walk(o)):
+            continue  # read back in the loop (accumulated elsewhere)
+        if any(name in {n.id for n in ast.walk(w.mask) if isinstance(n, ast.Name)} for w in after):
+            yield stmt, name
 
 
 def _mask_names(writes: List[grad_masks.GradWrite]) -> Set[str]:
