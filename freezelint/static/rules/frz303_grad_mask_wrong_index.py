@@ -25,6 +25,11 @@ class GradMaskWrongIndex(FlowRule):
     only `<new1>` (diffusers#7294). With a single item the loop is empty and
     nothing shows.
 
+    Also flagged: a mask assigned anew at each pass of a loop over several
+    items from the loop variable alone (`for t in ids: keep = arange != t`)
+    and used by the gradient write after the loop: it is the last item's
+    mask only.
+
     At run time: the auditor checks whole parameters, and the embedding
     still gets a gradient (its other new rows), so only this rule sees it.
 
@@ -60,7 +65,7 @@ class GradMaskWrongIndex(FlowRule):
 
     code = "FRZ303"
     name = "grad-mask-wrong-index"
-    summary = "a gradient mask built by a loop over `x[1:]` that indexes `x[i]`: the last item is never kept"
+    summary = "a gradient mask built by a loop that drops items: `x[i]` over `range(len(x[1:]))`, or reassigned each pass"
     severity = Severity.ERROR
     triggers = (".grad",)
 
@@ -83,9 +88,10 @@ class GradMaskWrongIndex(FlowRule):
                 self.report(
                     stmt,
                     f"`{target}` is assigned anew at each pass of `for {var} in {self.code_of(loop.iter)}` from "
-                    f"`{var}` alone, so after the loop it holds the last item only: the gradient rows of the others "
-                    f"are zeroed at every step and they never learn; combine the passes (`{target} = {target} & "
-                    f"...` from a mask built before the loop, or one test over all of them: `torch.isin(...)`)",
+                    f"`{var}` alone, so after the loop it is the last item's mask only: the gradient write below "
+                    f"treats the other items as if they were not listed (a new token among them is zeroed and never "
+                    f"learns); combine the passes (`{target} = {target} & ...` from a mask built before the loop), "
+                    f"or test all items at once (`torch.isin(torch.arange(n), torch.tensor(ids))`)",
                     statement=stmt,
                 )
         for loop, (var, seq, k) in offsets:
