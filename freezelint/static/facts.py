@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 from freezelint.static.astutil import FUNCTION_NODES, SourceText, dotted_name, has_star_args, keyword, positional
 from freezelint.static.call_kinds import CallKinds
 from freezelint.static.evidence import annotation_evidence, duck_kind, library_class_kind
-from freezelint.static.narrowing import isinstance_guards, narrowing_test
+from freezelint.static.narrowing import isinstance_guards, narrowed_param, narrowing_test, union_narrowed
 from freezelint.static.kinds import (
     CONTAINER, CONTAINER_ATTRS, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, NEUTRAL, NEUTRAL_TAG,
     PARAMLESS_TORCH_MODULES, PARAM_CONTAINER, REF, SD_VALUE, STATE_DICT, SUBMODULE_ATTRS, TENSOR, TENSOR_ATTRS,
@@ -126,7 +126,7 @@ class FileFacts(CallKinds):
         return ".".join([k.detail] + attrs[::-1]) if k.tag == REF else None
 
     def _param_kind(self, scope: Scope, name: str, ann) -> Kind:
-        narrowed = self._narrowed_param(scope, name)
+        narrowed = narrowed_param(self, scope, name)
         if narrowed is not None:
             return narrowed
         if ann is not None:
@@ -148,20 +148,6 @@ class FileFacts(CallKinds):
         if isinstance(func, FUNCTION_NODES) and not scope.class_name:
             return self._param_kind_from_calls(scope, name)
         return UNKNOWN
-
-    def _narrowed_param(self, scope: Scope, name: str) -> Optional[Kind]:
-        """A parameter the function body checks first thing (`if not isinstance(x, nn.Linear): raise`,
-        at its top level): every use below sees that class, so its bindings do too (`self.x = x`)."""
-        func = scope.node
-        if not isinstance(func, FUNCTION_NODES) or name in scope.bindings:
-            return None  # rebound somewhere: the check says nothing about the other values
-        for stmt in func.body:
-            test = narrowing_test(stmt)
-            if test is not None:
-                got = isinstance_guards(test, self, scope).get(name)
-                if got is not None:
-                    return got
-        return None
 
     def _param_kind_from_calls(self, scope: Scope, name: str) -> Kind:
         """One level of interprocedural evidence: what do this file's calls pass in?"""
@@ -305,8 +291,9 @@ class FileFacts(CallKinds):
                 return UNKNOWN
             k = join(self._binding_kind(b) for b in bindings)
             k = UNKNOWN if k.tag == NEUTRAL_TAG and not bindings else k
-            if k == UNKNOWN:  # the methods called on it may still say what it is
-                return duck_kind(self.collector.name_methods.get((id(scope.node), expr.id), frozenset())) or k
+            if k == UNKNOWN:  # an isinstance test around it, or the methods called on it, may still say
+                return (union_narrowed(self, expr, scope, bindings)
+                        or duck_kind(self.collector.name_methods.get((id(scope.node), expr.id), frozenset())) or k)
             return k
         if isinstance(expr, ast.Attribute):
             return self._attribute_kind(expr, scope, guards)
