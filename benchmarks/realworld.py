@@ -190,7 +190,9 @@ def frz000_cell(counts) -> str:
     return f"{counts['FRZ000']}" + (f" ({', '.join(notes)})" if notes else "")
 
 
-def render(command: str, manifest: list, results: dict, judgements: dict, misses: str, corpus_scores: str = "") -> str:
+def render(
+    command: str, manifest: list, results: dict, judgements: dict, misses: str, corpus_scores: str = "", fixes: str = ""
+) -> str:
     engines = sorted({r["engine"] for r in results.values()})
     runs = sorted({r.get("command", "?") for r in results.values()} - {command})
     out = ["# Real-world measurement", "",
@@ -240,8 +242,9 @@ def render(command: str, manifest: list, results: dict, judgements: dict, misses
             "A FALSE here is fixed; a TRUE here is a finding the engine lost.", ""]
     out += [f"- {g['verdict']} {g['repo']} `{g['path']}:{g['line']}` {g['code']}: {g['reason']}" for g in gone] or ["None."]
     out += ["", "## Misses (found by reading)", "", misses.rstrip(), ""]
-    if corpus_scores:
-        out += ["", corpus_scores.rstrip(), ""]
+    for section in (corpus_scores, fixes):
+        if section:
+            out += ["", section.rstrip(), ""]
     return "\n".join(out)
 
 
@@ -287,7 +290,10 @@ def run(args) -> int:
             results[entry["repo"]] = load_json(path, "result")
     scores_path = HERE / "corpus_scores.md"  # written by corpus.py: the labelled corpus, per kind
     scores = scores_path.read_text(encoding="utf-8") if scores_path.exists() else ""
-    Path(args.output).write_text(render(command.strip(), manifest, results, judgements, misses, scores), encoding="utf-8")
+    fixes_path = HERE / "fixes_realworld.md"  # written by fixes_realworld.py: the statement fixes on this code
+    fixes = fixes_path.read_text(encoding="utf-8") if fixes_path.exists() else ""
+    page = render(command.strip(), manifest, results, judgements, misses, scores, fixes)
+    Path(args.output).write_text(page, encoding="utf-8")
     merged = [f for r, res in results.items() for f in merge(r, res["findings"], judgements)]
     counts = tally(merged)
     failed = [r for r, res in results.items() if res["error"]]

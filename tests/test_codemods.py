@@ -141,6 +141,99 @@ def test_frz107_goes_into_a_passthrough_override_after_its_super_call():
     )
 
 
+_MODULE_HEAD = "import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the eval runs only when a constructor argument says so
+        "    def __init__(self, freeze_bn=False):\n        super().__init__()\n        self.stem = nn.BatchNorm1d(2)\n"
+        "        self.head = nn.Linear(2, 2)\n        if freeze_bn:\n            self.stem.eval()\n",
+        # a helper given that argument (speechbrain's Pretrained._prepare_modules(freeze_params))
+        "    def __init__(self, freeze_params=True):\n        super().__init__()\n        self.stem = nn.BatchNorm1d(2)\n"
+        "        self.head = nn.Linear(2, 2)\n        self._prepare(freeze_params)\n\n"
+        "    def _prepare(self, freeze_params):\n        if freeze_params:\n            self.stem.eval()\n",
+        # a helper called under a condition
+        "    def __init__(self, freeze=True):\n        super().__init__()\n        self.stem = nn.BatchNorm1d(2)\n"
+        "        self.head = nn.Linear(2, 2)\n        if freeze:\n            self._freeze()\n\n"
+        "    def _freeze(self):\n        self.stem.eval()\n",
+    ],
+)
+def test_frz107_no_fix_for_an_eval_that_ran_under_a_condition_or_arguments(body):
+    """Re-applying it unconditionally would freeze models built not to be frozen (or call a helper without its argument)."""
+    text = _MODULE_HEAD + body
+    found = [f for f in lint_findings(text) if f.code == "FRZ107"]
+    assert len(found) == 1 and found[0].fix is None
+    assert "then `self.stem.eval()` again, only when it ran at construction (keep the condition on `self`)" in found[0].message
+    assert _fix(text, "FRZ107").text == text
+
+
+def test_frz107_helper_always_called_plainly_is_called_again():
+    text = _MODULE_HEAD + (
+        "    def __init__(self, frozen_stages=1):\n        super().__init__()\n        self.frozen_stages = frozen_stages\n"
+        "        self.stem = nn.BatchNorm1d(2)\n        self.head = nn.Linear(2, 2)\n        self._freeze_stages()\n\n"
+        "    def _freeze_stages(self):\n        if self.frozen_stages >= 0:\n            self.stem.eval()\n"
+    )
+    (found,) = [f for f in lint_findings(text) if f.code == "FRZ107"]
+    assert found.fix is not None and found.message.endswith("then `self._freeze_stages()`")
+    assert _fix(text, "FRZ107").text == text + (
+        "\n    def train(self, mode=True):\n        super().train(mode)\n        self._freeze_stages()\n        return self\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "init, helper, line",
+    [
+        # mmpretrain's BEiT: `if self.frozen_stages > 0: self._freeze_stages()`
+        ("        if self.frozen_stages > 0:\n            self._freeze_stages()\n",
+         "\n    def _freeze_stages(self):\n        self.stem.eval()\n", "self._freeze_stages()"),
+        ("        if self.frozen_stages > 0:\n            self.stem.eval()\n", "", "self.stem.eval()"),
+    ],
+)
+def test_frz107_eval_under_a_condition_on_self_is_reapplied_under_it(init, helper, line):
+    text = _MODULE_HEAD + (
+        "    def __init__(self, frozen_stages=1):\n        super().__init__()\n        self.frozen_stages = frozen_stages\n"
+        "        self.stem = nn.BatchNorm1d(2)\n        self.head = nn.Linear(2, 2)\n" + init + helper
+    )
+    (found,) = [f for f in lint_findings(text) if f.code == "FRZ107"]
+    assert found.fix is not None and found.message.endswith(f"then `if self.frozen_stages > 0: {line}`")
+    fixed = _fix(text, "FRZ107").text
+    assert fixed == text + (
+        "\n    def train(self, mode=True):\n        super().train(mode)\n        if self.frozen_stages > 0:\n"
+        f"            {line}\n        return self\n"
+    )
+    assert not [f for f in lint_findings(fixed) if f.code == "FRZ107"]
+
+
+_BN_HEAD = _MODULE_HEAD + "    def __init__(self, freeze_bn=False):\n        super().__init__()\n        self.freeze_bn = freeze_bn\n" \
+    "        self.bn1 = nn.BatchNorm2d(2)\n        self.head = nn.Linear(2, 2)\n"
+_BN_LOOP = "for p in self.bn1.parameters():\n    p.requires_grad = False\n"
+
+
+@pytest.mark.parametrize(
+    "freeze, override",
+    [
+        (textwrap.indent(_BN_LOOP, " " * 8), "        self.bn1.eval()\n"),
+        ("        if self.freeze_bn:\n" + textwrap.indent(_BN_LOOP, " " * 12), "        if self.freeze_bn:\n            self.bn1.eval()\n"),
+        ("        if freeze_bn:\n" + textwrap.indent(_BN_LOOP, " " * 12), None),  # a constructor argument: no fix
+    ],
+)
+def test_frz106_class_override_only_for_a_freeze_at_construction_it_can_repeat(freeze, override):
+    text = _BN_HEAD + freeze
+
+    def lint(t):  # with the file's project summary, as `check` lints it
+        return lint_findings(t, "FRZ106", torch_version="2.4")
+
+    (found,) = lint(text)
+    fixed = fix_text("t.py", text, lint, True).text
+    if override is None:
+        assert found.fix is None and fixed == text
+        return
+    assert fixed == text + "\n    def train(self, mode=True):\n        super().train(mode)\n" + override + "        return self\n"
+    assert lint(fixed) == []
+
+
 def test_two_fixes_of_one_class_make_one_override():
     """Two findings of one class: the second fix goes into the override the first one added."""
     text = textwrap.dedent(
@@ -277,6 +370,52 @@ def test_frz203_adds_only_what_was_unfrozen_after_the_whole_loop():
     )
 
 
+_ADD = 'optimizer.add_param_group({"params": [p for p in model.encoder.parameters() if p.requires_grad]})'
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "for epoch in range(epochs):\n    if epoch >= 2:\n        model.encoder.requires_grad_(True)",
+        "for epoch in range(epochs):\n    model.encoder.requires_grad_(True)",
+        "for epoch in range(epochs):\n    for p in model.encoder.parameters():\n        p.requires_grad = True",
+        "for epoch in range(epochs):\n    if epoch == 2 or epoch == 4:\n        model.encoder.requires_grad_(True)",
+        "while step < 100:\n    if step == 10:\n        model.encoder.requires_grad_(True)",  # step never moves
+        "for epoch in range(epochs):\n    if not done:\n        model.encoder.requires_grad_(True)",  # done never set
+    ],
+)
+def test_frz203_no_fix_for_an_unfreeze_that_runs_at_every_pass_of_a_loop(loop):
+    """A second add_param_group of the same parameters raises: no fix, and the advice says add them once."""
+    body = textwrap.indent(loop, "    ")
+    text = f"import torch\n\n\ndef train(model, epochs, step=0, done=False):\n    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=1e-3)\n{body}\n"
+    found = [f for f in lint_findings(text) if f.code == "FRZ203"]
+    assert len(found) == 1 and found[0].fix is None
+    assert "runs at every pass of its loop, so add them once" in found[0].message
+    assert _fix(text, "FRZ203").text == text
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        "for epoch in range(epochs):\n    if epoch == 2:\n        model.encoder.requires_grad_(True)",
+        "for i, batch in enumerate(loader):\n    if i == 100 and epochs:\n        model.encoder.requires_grad_(True)",
+        "while step < 100:\n    if step == 10:\n        model.encoder.requires_grad_(True)\n    step += 1",
+        "for epoch in range(epochs):\n    if not self.unfrozen:\n        model.encoder.requires_grad_(True)\n        self.unfrozen = True",
+        "for epoch in range(epochs):\n    pass\nmodel.encoder.requires_grad_(True)",
+    ],
+)
+def test_frz203_fix_for_an_unfreeze_that_runs_once(loop):
+    body = textwrap.indent(loop, "    ")
+    text = (
+        "import torch\n\n\ndef train(self, model, epochs, loader, step=0):\n"
+        f"    optimizer = torch.optim.Adam(model.classifier.parameters(), lr=1e-3)\n{body}\n"
+    )
+    found = [f for f in lint_findings(text) if f.code == "FRZ203"]
+    assert len(found) == 1 and found[0].fix is not None and f"`{_ADD}`" in found[0].message
+    fixed = _fix(text, "FRZ203").text
+    assert fixed.count(_ADD) == 1 and "requires_grad_(True)\n" + " " * (fixed.index(_ADD) - fixed.rindex("\n", 0, fixed.index(_ADD)) - 1) + _ADD in fixed
+
+
 def test_frz203_no_fix_when_the_optimizer_holds_some_of_what_is_unfrozen():
     text = textwrap.dedent(
         """\
@@ -351,6 +490,23 @@ def test_notebook_cell_gets_the_inserted_line(run_cli, tmp_path):
     assert got[0] == cells[0] and got[2] == cells[2]
 
 
+def test_notebook_class_override_stays_in_the_class_cell(run_cli, tmp_path):
+    head, cls = CLASS_EVAL.split("\n\n\n")
+    sources = [head + "\n", cls.rstrip("\n"), "net = Net(None)\nnet.train()"]
+    cells = [
+        {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": s.splitlines(True)}
+        for s in sources
+    ]
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}, indent=1))
+    run_cli("check", "--no-cache", "--fix", "--unsafe-fixes", "--select", "FRZ107", str(path))
+    got = json.loads(path.read_text())["cells"]
+    assert got[0] == cells[0] and got[2] == cells[2]
+    assert "".join(got[1]["source"]).rstrip("\n") == cls.rstrip("\n") + (
+        "\n\n    def train(self, mode=True):\n        super().train(mode)\n        self.backbone.eval()\n        return self"
+    )
+
+
 def test_code_action_offers_the_unsafe_fix(tmp_path):
     from freezelint.server.actions import actions_for
     from freezelint.server.documents import Snapshot
@@ -364,3 +520,38 @@ def test_code_action_offers_the_unsafe_fix(tmp_path):
     actions = actions_for(result, path.as_uri(), (1, 4), (1, 10))
     fix = [a for a in actions if a.title.startswith("Fix FRZ101")]
     assert len(fix) == 1 and "unsafe" in fix[0].title and not fix[0].preferred
+    from freezelint.server.actions import apply_changes
+
+    assert apply_changes(text, fix[0].changes[path.as_uri()]) == text + "    model.backbone.requires_grad_(False)\n"
+
+
+CLASS_EVAL = """\
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        self.backbone.eval()  # frozen
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+"""
+
+
+def test_diff_and_show_fixes_of_the_statement_fixes(run_cli, tmp_path):
+    """--diff shows them only with --unsafe-fixes and writes nothing; --show-fixes lists what --fix applied."""
+    path = tmp_path / "net.py"
+    path.write_text(CLASS_EVAL)
+    code, out, err = run_cli("check", "--no-cache", "--diff", str(path))
+    assert out == "" and "2 more with `--unsafe-fixes`" in err
+    code, out, err = run_cli("check", "--no-cache", "--diff", "--unsafe-fixes", str(path))
+    assert "+        self.backbone.requires_grad_(False)" in out and "+    def train(self, mode=True):" in out
+    assert "Would fix 2 findings" in err and path.read_text() == CLASS_EVAL
+    code, out, err = run_cli("check", "--no-cache", "--fix", "--unsafe-fixes", "--show-fixes", str(path))
+    assert code == 0 and "1 × FRZ101 (eval-as-freeze)" in err and "1 × FRZ107 (eval-in-init-undone-by-train)" in err
+    fixed = path.read_text()
+    assert fixed.endswith("\n    def train(self, mode=True):\n        super().train(mode)\n        self.backbone.eval()\n        return self\n")
+    assert run_cli("check", "--no-cache", "--select", "FRZ101,FRZ107", str(path))[0] == 0

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import libcst as cst
 from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
+from freezelint.static.codemods.plans import whole_loop
 from freezelint.static.codemods.requests import Insert, Move
 
 _COMPOUND = cst.BaseCompoundStatement
@@ -73,23 +74,18 @@ class CstFile:
         return self._ast_parents.get(id(node))
 
     def whole_loop(self, stmt: ast.stmt) -> ast.stmt:
-        """The outermost `for` around `stmt` (through `for`s and `if`s only) whose loop variable `stmt`
-        acts on: `for p in m.parameters(): p.requires_grad = False` is one freeze."""
-        used = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
-        out, cur = stmt, stmt
-        while True:
-            up = self.ast_parent(cur)
-            if not isinstance(up, (ast.For, ast.AsyncFor, ast.If)) or cur not in getattr(up, "body", ()):
-                return out
-            if isinstance(up, (ast.For, ast.AsyncFor)):
-                if {n.id for n in ast.walk(up.target) if isinstance(n, ast.Name)} & used:
-                    out = up
-                else:
-                    return out
-            cur = up
+        return whole_loop(stmt, self.ast_parent)
 
     def statement(self, line: str) -> cst.BaseStatement:
-        return cst.parse_statement(line + self.module.default_newline, config=self.module.config_for_parsing)
+        """One line of a request as a statement: `if c: x()` becomes a block (`if c:` / `x()`)."""
+        return blockify(cst.parse_statement(line + self.module.default_newline, config=self.module.config_for_parsing))
+
+
+def blockify(stmt: cst.BaseStatement) -> cst.BaseStatement:
+    """`if c: x()` written on one line (how a request spells it) as an `if` block."""
+    if isinstance(stmt, cst.If) and isinstance(stmt.body, cst.SimpleStatementSuite) and stmt.orelse is None:
+        return stmt.with_changes(body=cst.IndentedBlock(body=[cst.SimpleStatementLine(body=stmt.body.body)]))
+    return stmt
 
 
 def insert(f: CstFile, editor: "BlockEditor", op: Insert) -> None:

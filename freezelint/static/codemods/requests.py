@@ -2,7 +2,8 @@
 
 Each operation names the `ast` statements it works on; `build.build_fixes` finds the
 same statements in the libcst tree by position. Statement texts are single lines of
-source without indentation: the codemod indents them like their neighbours.
+source without indentation: the codemod indents them like their neighbours (`if c: x()`
+becomes a two-line block).
 """
 
 from __future__ import annotations

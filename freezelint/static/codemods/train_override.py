@@ -20,7 +20,7 @@ from typing import List, Optional
 
 import libcst as cst
 
-from freezelint.static.codemods.cst_ops import BlockEditor, CstFile, NoFix
+from freezelint.static.codemods.cst_ops import BlockEditor, CstFile, NoFix, blockify
 from freezelint.static.codemods.requests import KeepInTrain
 
 
@@ -38,6 +38,7 @@ def keep_in_train(f: CstFile, editor: BlockEditor, op: KeepInTrain) -> None:
     blank = _blank_lines_before(body, anchor)
     code = _override_text(f, op.lines)
     method = cst.parse_statement(code, config=f.module.config_for_parsing)
+    method = method.with_changes(body=method.body.with_changes(body=[blockify(s) for s in method.body.body]))
     method = method.with_changes(leading_lines=[cst.EmptyLine(indent=False)] * blank)
     editor.insert_after(anchor, [method])
 

@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Set, Tuple
 from freezelint.findings import Severity
 from freezelint.static import flow, flow_file
 from freezelint.static.astutil import FUNCTION_NODES
+from freezelint.static.codemods import plans
 from freezelint.static.codemods.requests import Codemod, KeepInTrain, train_override
 from freezelint.static.rules.base import Rule
 
@@ -46,11 +47,62 @@ def init_only_methods(cls: ast.ClassDef, elsewhere: Dict[str, int]) -> Dict[str,
     return out
 
 
-def _reapply(method: str, found: List[flow.Event]) -> Tuple[str, ...]:
-    """What a `train()` override runs again: the init-only helper, or the evals of `__init__`."""
+def _reapply(method: str, found: List[flow.Event], plain: Dict[str, Optional[ast.expr]], init: ast.AST) -> Optional[Tuple[str, ...]]:
+    """What a `train()` override runs again: the init-only helper when `__init__` always calls it with no
+    argument, or under a condition on `self` it can test again (`plain`); else the evals of `__init__`
+    themselves, when each ran always or under such a condition. None otherwise (`if freeze_bn:
+    self.bn.eval()` on a constructor argument, `self._prepare(freeze_params)`)."""
+    if method in plain:
+        return (plans.guarded(f"self.{method}()", plain[method]),)
     if method != "__init__":
-        return (f"self.{method}()",)
-    return tuple(f"{x.target}.eval()" for x in found)
+        return None
+    out = []
+    for x in found:
+        test = None
+        if x.maybe:
+            guard = plans.top_level_if(init, x.stmt)
+            if guard is None or len(x.branches) != 1 or not plans.self_only(guard.test):
+                return None
+            test = guard.test
+        out.append(plans.guarded(f"{x.target}.eval()", test))
+    return tuple(out)
+
+
+def plainly_called(methods: Dict[str, ast.AST]) -> Dict[str, Optional[ast.expr]]:
+    """The init-only helpers run with no argument at every construction, or under a condition on `self`
+    (-> that condition): each call of them is a statement `self.<name>()` at the top of `__init__`'s body
+    or of a helper that always runs; or the only call is such a statement in the body of an `if` at the
+    top of `__init__`'s body whose test `plans.self_only` accepts."""
+    calls: Dict[str, List[Tuple[str, Optional[ast.expr], bool]]] = {}  # helper -> (caller, condition, plain?)
+    for caller, m in methods.items():
+        top: Dict[int, Optional[ast.expr]] = {}
+        for s in getattr(m, "body", ()):
+            if isinstance(s, ast.Expr):
+                top[id(s.value)] = None
+            elif caller == "__init__" and isinstance(s, ast.If) and plans.self_only(s.test):
+                top.update((id(b.value), s.test) for b in s.body if isinstance(b, ast.Expr))
+        for n in ast.walk(m):
+            if (
+                isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in methods
+                and isinstance(n.func.value, ast.Name) and n.func.value.id == "self"
+            ):
+                ok = id(n) in top and not n.args and not n.keywords
+                calls.setdefault(n.func.attr, []).append((caller, top.get(id(n)), ok))
+    out: Dict[str, Optional[ast.expr]] = {}
+    changed = True
+    while changed:
+        changed = False
+        for name, got in calls.items():
+            if name in out or name == "__init__" or not all(ok for _, _, ok in got):
+                continue
+            if all(test is None and (c == "__init__" or (c in out and out[c] is None)) for c, test, _ in got):
+                out[name] = None
+            elif len(got) == 1 and got[0][0] == "__init__":
+                out[name] = got[0][1]
+            else:
+                continue
+            changed = True
+    return out
 
 
 class EvalInInitUndoneByTrain(Rule):
@@ -110,7 +162,11 @@ class EvalInInitUndoneByTrain(Rule):
     The fix adds the `train()` override shown above (at the end of the class;
     into the class's own pass-through override after its `super().train(...)`
     call when it has one), re-applying every `eval()` of `__init__` (or calling
-    the init-only helper again). It is unsafe: the modules then stay in eval
+    the init-only helper again, when `__init__` calls it with no argument), under
+    the same `if` when it ran under a condition on `self` (`if self.frozen_stages
+    > 0:`). One that ran under another condition (a constructor argument) or in
+    a helper given arguments gets no fix: the override must test the same
+    condition, kept on `self`. It is unsafe: the modules then stay in eval
     mode whatever the trainer does, which is the point but changes behaviour.
     """
 
@@ -163,7 +219,9 @@ class EvalInInitUndoneByTrain(Rule):
             if found:
                 per_method.append((name, found))
         # one override re-applies them all: fixing one finding must not hide the others (the class then overrides train())
-        reapply = tuple(dict.fromkeys(line for name, found in per_method for line in _reapply(name, found)))
+        plain = plainly_called(methods)
+        lines = [_reapply(name, found, plain, methods["__init__"]) for name, found in per_method]
+        reapply = None if None in lines else tuple(dict.fromkeys(line for got in lines for line in got))
         for name, found in per_method:
             self._report(node, name, found, reapply)
 
@@ -227,18 +285,29 @@ class EvalInInitUndoneByTrain(Rule):
             return None
         return False
 
-    def _report(self, cls: ast.ClassDef, method: str, found: List[flow.Event], reapply: Tuple[str, ...]) -> None:
-        """One finding per method, at its first eval(): they share one cause and one fix."""
+    def _report(self, cls: ast.ClassDef, method: str, found: List[flow.Event], reapply: Optional[Tuple[str, ...]]) -> None:
+        """One finding per method, at its first eval(): they share one cause and one fix (`reapply`: the
+        override's lines; None when the evals ran under a condition or arguments: no fix)."""
         e = found[0]
         code = f"`{self.ctx.code(e.node).strip()}`"
         if len(found) > 1:
             code += f" (and {len(found) - 1} more `eval()` here)"
         where = "in `__init__`" if method == "__init__" else f"in `{method}`, called only from `__init__`"
         what = "them" if len(found) > 1 else f"`{e.target}`"
-        advice = train_override(reapply)
         codemod = None
-        if not any("*" in line for line in reapply):
+        if reapply is None:
+            evals = list(dict.fromkeys(f"`{x.target}.eval()`" for x in found if "*" not in x.target))
+            if len(evals) < len(found) and any("*" in x.target for x in found):
+                evals.append("the other `eval()` calls")
+            advice = (
+                f"override `train()`: `super().train(mode)` then {' and '.join(evals)} again, only when "
+                f"{'they' if len(evals) > 1 else 'it'} ran at construction (keep the condition on `self`)"
+            )
+        elif not any("*" in line for line in reapply):
+            advice = train_override(reapply)
             codemod = Codemod(f"in `{cls.name}`, {advice}", (KeepInTrain(cls, reapply),))
+        else:
+            advice = train_override(reapply)
         self.report(
             e.node,
             f"{code} runs once, {where}; `{cls.name}` and its bases do not override `train()`, so the first "

@@ -4,9 +4,9 @@ import ast
 
 from freezelint.findings import Severity
 from freezelint.static import flow
-from freezelint.static.rules import add_group_advice
 from freezelint.static.codemods import plans
 from freezelint.static.codemods.requests import add_param_group
+from freezelint.static.rules import add_group_advice
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -106,9 +106,11 @@ class UnfreezeNotInOptimizer(FlowRule):
     The fix adds `optimizer.add_param_group({"params": [p for p in X.parameters()
     if p.requires_grad]})` after the unfreeze of `X` (after its whole loop), only
     when the optimizer holds none of `X`'s parameters (built over other modules,
-    or from a `requires_grad` filter while all of `X` was frozen). It is unsafe:
-    the new group takes the optimizer's defaults, and an unfreeze that runs again
-    (in a loop without a one-time condition) would add the parameters twice.
+    or from a `requires_grad` filter while all of `X` was frozen), and only when
+    the unfreeze runs once per call: in a loop, only under a one-time condition
+    (`if epoch == 5:`, or `if not done:` whose body sets `done = True`), since a
+    second `add_param_group` of the same parameters is an error. It is unsafe: the
+    new group takes the optimizer's defaults.
     """
 
     code = "FRZ203"
@@ -151,10 +153,12 @@ class UnfreezeNotInOptimizer(FlowRule):
             if isinstance(o.node, ast.ClassDef) and o.via:
                 self._report_finetuning(u, o, target)
                 continue
-            codemod = plans.add_group_after_unfreeze(u, o.name) if _none_held(tl, o, target) else None
+            codemod = plans.add_group_after_unfreeze(tl, u, o.name) if _none_held(tl, o, target) else None
             who, advice = add_group_advice.advise(tl, u, o, opt, self.facts)  # Python that runs, never a duplicate
             if codemod is not None:  # the fix's own line (none of them is held)
                 advice = f"add them with `{add_param_group(opt, target)}`, or rebuild the optimizer"
+            elif u.stmt is not None and not u.via and plans.repeats(tl.node, u.stmt):  # no fix for that reason
+                advice = f"the unfreeze runs at every pass of its loop, so add them once (under a condition true once): {advice}"
             self.report_at(
                 u,
                 f"{who} {'are' if who.startswith(('the ', 'some ')) else 'is'} unfrozen{flow.describe(u)} but "
