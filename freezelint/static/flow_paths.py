@@ -56,6 +56,17 @@ class Paths:
                 it = it.value
             else:
                 break
+        if isinstance(it, ast.IfExp):  # `a.module.visual.modules() if ddp else a.visual.modules()`: when both arms agree
+            arms = [self._bind_loop(target, arm) for arm in (it.body, it.orelse)]
+            return arms[0] if arms[0] == arms[1] else {}
+        if isinstance(it, ast.Name) and self._loopvar(it.id) is None and self._alias_depth <= 8:
+            bound = self._iterable_binding(it)  # `mods = model.visual.modules()` ... `for m in mods:`
+            if bound is not None:
+                self._alias_depth += 1
+                try:
+                    return self._bind_loop(target, bound)
+                finally:
+                    self._alias_depth -= 1
         depth = len(self.guards)
         chained = self._chained_parameters(it)
         if chained and isinstance(target, ast.Name):
@@ -90,6 +101,17 @@ class Paths:
             if base is not None and self.facts.kind_of(it, self.scope).tag == "container":
                 out[target.id] = _LoopVar("mod", base + ".*", whole, depth)
         return out
+
+    def _iterable_binding(self, name: ast.Name) -> Optional[ast.expr]:
+        """The one expression of this scope bound to `name` where it is iterated, when it is a call or a
+        conditional (an iterator such as `.modules()` is used up by one loop: the binding is that loop's)."""
+        bindings = self.facts.bindings_at(name, self.scope)
+        if not bindings or len(bindings) != 1:
+            return None
+        b = bindings[0]
+        if b.scope is not self.scope or b.iterate or b.path or not isinstance(b.expr, (ast.Call, ast.IfExp)):
+            return None
+        return b.expr
 
     def _chained_parameters(self, it: ast.expr) -> Optional[List[str]]:
         """The module paths of `itertools.chain(a.parameters(), b.parameters(), ...)`; None if not that."""

@@ -55,8 +55,8 @@ class EvalUndoneByTrain(FlowRule):
     triggers = ("eval(", "train(False", "train(mode=False")
 
     def check(self, tl: flow.Timeline) -> None:
-        if (tl.func_name or "") == "train":
-            return
+        if (tl.func_name or "") == "train" and getattr(self.facts.scope_of.get(id(tl.node)), "class_name", None):
+            return  # a `train()` override: what it switches is its own business
         evals = tl.of(flow.EVAL)
         if not evals:
             return
