@@ -168,6 +168,8 @@ class CallEvents:
             # `model.freeze_feature_encoder()`: a freeze of something inside the receiver we cannot name
             self.add(FREEZE if m.startswith("freeze_") else UNFREEZE, node, target=None)
             return True
+        if m == "apply" and len(node.args) == 1 and not node.keywords and self._apply(node, recv, node.args[0]):
+            return True
         if m in ("fit",) or m.startswith(("train_", "fit_")):
             self.add(RUN, node)
             return False
@@ -332,24 +334,27 @@ class CallEvents:
             self._summary_event(node, path, below, kind, m)
         return True
 
-    def _splice(self, call: ast.Call, fdef: ast.AST, scope: Scope, mapping: Dict[str, str]) -> None:
-        """Place a helper's events at this call site, its parameters replaced by our arguments."""
+    def _splice(self, call: ast.Call, fdef: ast.AST, scope: Scope, mapping: Dict[str, str], apply: bool = False) -> None:
+        """Place a helper's events at this call site, its parameters replaced by our arguments (`apply`: the
+        mapping is given, and only its freezes and mode switches count)."""
         sub = self.flow.timeline(fdef, follow=False)
         params = [p[0] for p in scope.params]
         offset = 1 if mapping.get("self") else 0
         positional = [v for v, kw, star in call_args(call) if kw is None and not star]
-        for i, v in enumerate(positional):
+        for i, v in enumerate(positional if not apply else ()):
             if i + offset < len(params):
                 p = self.path_of(v)
                 if p:
                     mapping[params[i + offset]] = p
-        for v, kw, _ in call_args(call):
+        for v, kw, _ in call_args(call) if not apply else ():
             if kw is not None:
                 p = self.path_of(v)
                 if p:
                     mapping[kw] = p
         local = set(scope.bindings)
         for ev in sub.events:
+            if apply and ev.kind not in (FREEZE, UNFREEZE, EVAL, TRAIN):
+                continue
             target = _retarget(ev.target, mapping, local)
             if ev.target is not None and target is None:
                 continue

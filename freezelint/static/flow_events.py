@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from freezelint.static.astutil import bool_literal, dotted_name, ends_in_exit
 from freezelint.static.facts import Scope
 from freezelint.static.flow import FREEZE, HEAD, NO_GRAD_MODES, TRAIN_REPLACED, UNFREEZE, Event, Timeline, segments
+from freezelint.static.flow_apply import ApplyEvents
 from freezelint.static.flow_calls import CallEvents
 from freezelint.static.flow_params import grad_mode_of
 from freezelint.static.flow_paths import Paths, _LoopVar, _unstar
@@ -41,7 +42,7 @@ _NOT_ENTERED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 _Item = object
 
 
-class Builder(CallEvents, Paths):
+class Builder(CallEvents, ApplyEvents, Paths):
     def __init__(self, flow, tl: Timeline, scope: Scope, follow: bool):
         self.flow = flow
         self.facts = flow.facts

@@ -27,7 +27,10 @@ class FrozenBatchNormLeftTraining(FlowRule):
     it: a freeze function that puts the other modules it freezes in eval mode
     but not this one (the stem frozen, never `eval()`'d), and a
     `freeze_bn`-style helper that calls `.eval()` only when the module passed
-    is itself a BatchNorm, called with a whole stage. Whether a module holds
+    is itself a BatchNorm, called with a whole stage, and `model.apply(fn)`
+    (a function or a lambda) freezing the modules `fn` selects by `isinstance`
+    or by class name (`'Backbone' in m.__class__.__name__`) without putting
+    them in eval mode, with training after it. Whether a module holds
     BatchNorm is read from its construction: torch.nn classes, the project's
     classes in any file (their submodules, bases, `norm_cfg=dict(type="BN")`
     / `norm_layer=` arguments) and library classes such as ResNets.
@@ -110,6 +113,9 @@ class FrozenBatchNormLeftTraining(FlowRule):
         self._partial_eval(tl, done)
         self._bn_only_helper_calls(tl)
         self._never_evaluated(tl, done)
+        from freezelint.static.rules.apply_freezes import report_apply_freezes
+
+        report_apply_freezes(self, tl, done, _OUTS)  # `model.apply(freeze_fn)`: the modules fn selects
 
     # -- frozen before training, and nothing in the file ever puts it (or an ancestor) in eval mode
     def _never_evaluated(self, tl: flow.Timeline, done: set) -> None:
