@@ -8,7 +8,7 @@ vocabulary: this module sits above both, so there is no import cycle.
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Set, Tuple
 
 from freezelint.static.astutil import FUNCTION_NODES
 from freezelint.static.facts import FileFacts
@@ -25,6 +25,8 @@ class FileFlow:
         self._cache: Dict[Tuple[int, bool], Timeline] = {}
         self._all: Optional[List[Timeline]] = None
         self.train_after_build: Optional[list] = None  # construction.train_sites: computed on first use
+        # FRZ101: the `self.*` paths each class's methods freeze (None: functions outside a class); first use
+        self.self_frozen: Optional[Dict[Optional[str], Set[str]]] = None
 
     def timeline(self, node: ast.AST, follow: bool = True) -> Timeline:
         key = (id(node), follow)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Optional, Set
+from typing import Dict, Optional, Set
 
 from freezelint.findings import Severity
 from freezelint.static import flow
+from freezelint.static.astutil import dotted_name
 from freezelint.static.codemods.requests import Codemod, Insert, requires_grad_off
 from freezelint.static.rules.flow_rule import FlowRule
 
@@ -77,8 +78,13 @@ class EvalAsFreeze(FlowRule):
     Flags `.eval()` / `.train(False)` on a module that is evidently meant to
     be frozen — the enclosing function is called `freeze*`/`fix*`, a comment
     on or above the line says freeze/frozen/fixed, a `freeze_*` flag guards
-    it, or its parameters go into an optimizer built afterwards — while
-    nothing sets `requires_grad` to False for that module. Also the other
+    it, its parameters go into an optimizer built afterwards, or it is a
+    network loaded with pretrained weights (`torch.hub.load`,
+    `from_pretrained`, `pretrained=`/`weights=`) inside a loss, put in eval
+    mode in the loss's `__init__` (the class, or the class of this file that
+    builds it, is named `...Loss`/`Perceptual...`/`LPIPS`, or derives from a
+    torch loss): a loss's network is never trained — while nothing sets
+    `requires_grad` to False for that module (in the class, for `self`). Also the other
     side of the same mistake: a `trainable` flag whose only effect is
     `if trainable: encoder.train()` in `__init__` (the encoder "frozen" by
     staying in the eval mode it was loaded in), when `__init__` reads the flag
@@ -240,6 +246,12 @@ class EvalAsFreeze(FlowRule):
             return "is commented as a freeze"
         if _guard_intent(e.guards):
             return "is guarded by a freeze flag"
+        if tl.func_name == "__init__" and e.target and e.target.startswith("self") and not e.guards:
+            from freezelint.static.rules.loss_networks import loss_network_intent
+
+            why = loss_network_intent(self.facts, self.facts.scope_of.get(id(tl.node)), e.target)
+            if why:
+                return why
         for o in tl.after(e, flow.OPT):
             if any(how == flow.ALL and flow.inside(e.target, t) for t, how in o.over) and len(flow.segments(e.target)) > 1:
                 if not tl.between(e, o, flow.TRAIN, flow.BACKWARD, flow.STEP):
@@ -253,38 +265,70 @@ class EvalAsFreeze(FlowRule):
             if f.target is None:
                 return None
             own.add(f.target)
-        shared = self.facts.__dict__.get("_frz101_self_frozen")
-        if shared is None:
-            shared = {
-                f.target
-                for other in self.flow.all_timelines()
-                for f in other.of(flow.FREEZE)
-                if f.target and f.target.startswith("self")
-            } | self._run_under_no_grad()
-            self.facts.__dict__["_frz101_self_frozen"] = shared
-        return own | shared
+        ff = self.flow
+        if ff.self_frozen is None:
+            ff.self_frozen = {}
+            for other in ff.all_timelines():
+                cls = getattr(self.facts.scope_of.get(id(other.node)), "class_name", None)
+                for f in other.of(flow.FREEZE):
+                    if f.target and f.target.startswith("self"):
+                        ff.self_frozen.setdefault(cls, set()).add(f.target)
+            ff.self_frozen.setdefault(None, set())
+            for name, called in self._run_under_no_grad().items():
+                ff.self_frozen.setdefault(name, set()).update(called)
+        # `self` is the instance: the freezes of its class's methods and of its same-file relatives count
+        cls = getattr(self.facts.scope_of.get(id(tl.node)), "class_name", None)
+        related = _related_classes(self.facts, cls) if cls is not None else set(ff.self_frozen)
+        return own.union(ff.self_frozen[None], *(ff.self_frozen.get(c, ()) for c in related))
 
-    def _run_under_no_grad(self) -> Set[str]:
-        """`self.x` submodules that a `forward` runs inside `with torch.no_grad():` (a freeze flag's way to freeze)."""
+    def _run_under_no_grad(self) -> Dict[str, Set[str]]:
+        """Per class, the `self.x` submodules its `forward` runs inside `with torch.no_grad():` (a freeze flag's
+        way to freeze), also through a method of the class called there (`self.extract_features(wav)`)."""
         from freezelint.static.flow_params import grad_mode_of
 
-        out: Set[str] = set()
-        for infos in self.facts.classes.values():
+        out: Dict[str, Set[str]] = {}
+        for name, infos in self.facts.classes.items():
             for info in infos:
-                for fn in info.node.body:
-                    if not (isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "forward"):
-                        continue
-                    scope = self.facts.scope_of.get(id(fn), self.facts.module_scope)
-                    for w in ast.walk(fn):
-                        if isinstance(w, ast.With) and any(
-                            grad_mode_of(self.facts, item.context_expr, scope) in flow.NO_GRAD_MODES for item in w.items
-                        ):
-                            for call in ast.walk(w):
-                                if isinstance(call, ast.Call):
-                                    name = flow_path(call.func)
-                                    if name and name.startswith("self."):
-                                        out.add(name)
+                methods = {fn.name: fn for fn in info.node.body if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                fn = methods.get("forward")
+                if fn is None:
+                    continue
+                scope = self.facts.scope_of.get(id(fn), self.facts.module_scope)
+                for w in ast.walk(fn):
+                    if isinstance(w, ast.With) and any(
+                        grad_mode_of(self.facts, item.context_expr, scope) in flow.NO_GRAD_MODES for item in w.items
+                    ):
+                        called = _self_calls(w)
+                        for m in [c.split(".", 1)[1] for c in called if c.count(".") == 1]:
+                            if m in methods and m != "forward":
+                                called |= _self_calls(methods[m])
+                        out.setdefault(name, set()).update(called)
         return out
+
+
+def _self_calls(node: ast.AST) -> Set[str]:
+    """The `self.x(...)` / `self.x.y(...)` callees below `node`."""
+    out = set()
+    for call in ast.walk(node):
+        if isinstance(call, ast.Call):
+            name = flow_path(call.func)
+            if name and name.startswith("self."):
+                out.add(name)
+    return out
+
+
+def _related_classes(facts, cls: str) -> Set[Optional[str]]:
+    """`cls`, its bases and its subclasses among this file's classes (by name, transitively)."""
+    bases = {name: {(dotted_name(b) or "").rsplit(".", 1)[-1] for i in infos for b in i.bases} for name, infos in facts.classes.items()}
+    out = {cls}
+    changed = True
+    while changed:
+        changed = False
+        for name, bs in bases.items():
+            if name not in out and (bs & out or any(name in bases.get(c, ()) for c in out)):
+                out.add(name)
+                changed = True
+    return out
 
 
 def _insert_after_eval(e: flow.Event, line: str, code: str) -> Optional[Codemod]:
