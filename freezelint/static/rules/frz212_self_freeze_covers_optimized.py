@@ -153,7 +153,7 @@ class SelfFreezeCoversOptimized(Rule):
         cond = f" (`{self.ctx.code(fr.guards[-1]).strip()}`)" if fr.guards else ""
         meant = _meant_part(cls, fr)
         instead = (f"freeze only the part meant: `self.{meant}.requires_grad_(False)`" if meant else
-                   "freeze only the submodules meant to stay fixed (`self.<name>.requires_grad_(False)`)")
+                   "freeze only the submodules meant to stay fixed, each with its own `requires_grad_(False)`")
         self.report(
             fr.node,
             f"`{self.ctx.code(fr.node).strip()}` freezes all of `{cls.name}`, {held} included, which {where} "
