@@ -152,16 +152,13 @@ class ClassTable:
             return ctor_holds_batchnorm(name, None)
         facts = self.classes[q]
         if attr is not None:
-            if attr in facts.batchnorm_attrs:
-                return True
-            ctor = dict(facts.attrs).get(attr)
-            if ctor is None:
-                for base in facts.bases:  # defined by a base class
-                    got = self.holds_batchnorm(base, attr) if self.find(base) else None
-                    if got:
-                        return True
-                return None
-            return ctor_holds_batchnorm(ctor, self)
+            for cls in self.mro(q):  # the first class of the hierarchy that sets it (a base may name its subclass)
+                if attr in self.classes[cls].batchnorm_attrs:
+                    return True
+                ctor = dict(self.classes[cls].attrs).get(attr)
+                if ctor is not None:
+                    return ctor_holds_batchnorm(ctor, self)
+            return None
         if q in self._bn:
             return self._bn[q]
         self._bn[q] = None  # recursion guard

@@ -30,7 +30,10 @@ class FrozenBatchNormLeftTraining(FlowRule):
     is itself a BatchNorm, called with a whole stage, and `model.apply(fn)`
     (a function or a lambda) freezing the modules `fn` selects by `isinstance`
     or by class name (`'Backbone' in m.__class__.__name__`) without putting
-    them in eval mode, with training after it. Whether a module holds
+    them in eval mode, with training after it; also a module frozen before
+    training (directly, or through a helper of any file whose body freezes
+    its argument: `freeze_net_layers(net.base_net)`) that nothing puts in
+    eval mode, in a file that calls `eval()` somewhere. Whether a module holds
     BatchNorm is read from its construction: torch.nn classes, the project's
     classes in any file (their submodules, bases, `norm_cfg=dict(type="BN")`
     / `norm_layer=` arguments) and library classes such as ResNets.
@@ -119,7 +122,7 @@ class FrozenBatchNormLeftTraining(FlowRule):
 
     # -- frozen before training, and nothing in the file ever puts it (or an ancestor) in eval mode
     def _never_evaluated(self, tl: flow.Timeline, done: set) -> None:
-        freezes = [f for f in tl.of(flow.FREEZE) if f.target and f.whole and "*" not in f.target and f.via is None]
+        freezes = [f for f in tl.of(flow.FREEZE) if f.target and f.whole and "*" not in f.target and self._known_freeze(tl, f)]
         if not freezes:
             return
         scope = self.facts.scope_of.get(id(tl.node))
@@ -139,6 +142,23 @@ class FrozenBatchNormLeftTraining(FlowRule):
                 f"`{f.target}.eval()` after every `model.train()`, {_OUTS}",
                 codemod=plans.eval_after_train(self.facts, tl, f, self._class_of(tl)),
             )
+
+    def _known_freeze(self, tl: flow.Timeline, f: flow.Event) -> bool:
+        """A freeze written here, or through a helper whose body says what it does (this file's, spliced, or
+        another file's summary) with the model trained after it here (a step, a backward, a `train()`, a
+        training call; an optimizer alone is not enough); not one inferred from a helper's name alone."""
+        if f.via is None:
+            return True
+        if not tl.after(f, flow.BACKWARD, flow.STEP, flow.RUN, flow.TRAIN):
+            return False
+        call = f.node
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == f.via):
+            return False  # a method's or `.apply`'s: its own checks
+        if len(self.facts.functions.get(f.via, ())) == 1:
+            return True
+        scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
+        qual = self.facts.qualified(call.func, scope) or f.via
+        return bool(self.facts.project.function_effects(qual))
 
     def _class_eval_targets(self, class_name: Optional[str]) -> List[str]:
         """`self.*` paths put in eval by any method of the class (other classes' `self` is another object)."""
