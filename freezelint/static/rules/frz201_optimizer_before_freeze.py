@@ -4,8 +4,8 @@ import ast
 
 from freezelint.findings import Severity
 from freezelint.static import flow, grad_state
-from freezelint.static.rules import wording
 from freezelint.static.codemods import plans
+from freezelint.static.rules import wording
 from freezelint.static.rules.flow_rule import FlowRule
 
 
