@@ -91,6 +91,9 @@ def _worker(rank, world, out_dir):
         res["restored"] = _local_bits(model) == before
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as fh:
             json.dump(res, fh)
+        # both ranks done before either tears gloo down: a rank destroying the group while the other
+        # still has collectives in flight can abort ("terminate called without an active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
