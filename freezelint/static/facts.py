@@ -292,8 +292,7 @@ class FileFacts(CallKinds):
             k = join(self._binding_kind(b) for b in bindings)
             k = UNKNOWN if k.tag == NEUTRAL_TAG and not bindings else k
             if k == UNKNOWN:  # an isinstance test around it, or the methods called on it, may still say
-                return (union_narrowed(self, expr, scope, bindings)
-                        or duck_kind(self.collector.name_methods.get((id(scope.node), expr.id), frozenset())) or k)
+                return union_narrowed(self, expr, scope, bindings) or self.duck_name(expr.id, scope) or k
             return k
         if isinstance(expr, ast.Attribute):
             return self._attribute_kind(expr, scope, guards)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
+from freezelint.static.evidence import library_class_kind
 from freezelint.static.project_modes import ClassFacts, ClassTable
 from freezelint.static.summary import FileSummary, summarize_tree
 from freezelint.static.torch_target import project_torch_max
@@ -50,11 +51,9 @@ def summarize(text: str, is_near_requires_grad=None) -> FileSummary:
 
 def _library_module_base(base: Optional[str]) -> bool:
     """A base resolved through the file's imports to a library class: is it an nn.Module?"""
-    if not base or "." not in base or base.startswith(("torch.nn.", "typing.", "abc.")):
-        return False
-    from freezelint.static import knowledge
-
-    return knowledge.is_module_class(base)
+    if not base or base.startswith(("torch.nn.", "typing.", "abc.")):
+        return False  # torch.nn classes: base_is_module already knows them
+    return library_class_kind(base) is not None
 
 
 def base_is_module(base: str, module_classes: AbstractSet[str]) -> bool:
