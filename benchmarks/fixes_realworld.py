@@ -128,8 +128,8 @@ def imports(root: Path, rels: list) -> dict:
 
 def compiles(path: Path, rel: str) -> bool:
     """The file's Python compiles; a notebook's cells as the linter joins them (magics masked)."""
-    from freezelint.static import engine
-    from freezelint.static.source import SourceError
+    from freezelint.static.run import engine
+    from freezelint.static.input.source import SourceError
 
     try:
         text = engine.read_source(str(path), 1 << 30).text

@@ -16,10 +16,10 @@ import os
 import sys
 import time
 
-from freezelint.static import engine
-from freezelint.static.astutil import SourceText
-from freezelint.static.facts import FileFacts
-from freezelint.static.flow import file_flow
+from freezelint.static.run import engine
+from freezelint.static.parse.astutil import SourceText
+from freezelint.static.semantic.facts import FileFacts
+from freezelint.static.flow.timeline import file_flow
 from freezelint.static.rules import load_rules
 
 WORDS = ("requires_grad", "eval(", "no_grad", "optim", "freeze")

@@ -60,9 +60,9 @@ def _format(opts: CheckOptions) -> str:
 
 
 def _line_source(stdin_text: Optional[str], stdin_name: str):
-    from freezelint.static import engine
-    from freezelint.static.fixer import split_lines
-    from freezelint.static.source import SourceError
+    from freezelint.static.run import engine
+    from freezelint.static.fix.fixer import split_lines
+    from freezelint.static.input.source import SourceError
 
     cache: Dict[str, Optional[List[str]]] = {}
 
@@ -88,7 +88,7 @@ def run(opts: CheckOptions) -> int:
     from freezelint.report import progress as progress_line
     from freezelint.report import render, statistics, text
     from freezelint.report.file_places import with_stdin
-    from freezelint.static.checker import CheckRequest, run_check
+    from freezelint.static.run.checker import CheckRequest, run_check
 
     stdin = sys.stdin.buffer.read() if opts.paths == ["-"] else None
     fix = (opts.fix or opts.fix_only) and not opts.diff
@@ -182,7 +182,7 @@ def run(opts: CheckOptions) -> int:
 
 
 def _add_noqa(result, opts: CheckOptions) -> int:
-    from freezelint.static.add_noqa import add_noqa
+    from freezelint.static.run.add_noqa import add_noqa
 
     sizes = {f.path: opts.resolver.for_path(f.path).max_file_size for f in result.findings if f.source == "static"}
     done = add_noqa(result.findings, sizes)

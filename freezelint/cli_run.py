@@ -50,7 +50,7 @@ def _static_declarations(script: Optional[str]):
     def read():
         if script is None:
             return []
-        from freezelint.static.intent import read_intent
+        from freezelint.static.run.intent import read_intent
 
         return read_intent(script)
 

@@ -289,7 +289,7 @@ def settings_from_table(table: dict, config_file: Path) -> Settings:
     elif config_file.is_file():
         kwargs["target_version"] = requires_python_target(config_file)
     if "target-torch-version" in table:
-        from freezelint.static.torch_target import parse_version
+        from freezelint.static.input.torch_target import parse_version
 
         kwargs["target_torch_version"] = parse_version(table["target-torch-version"])
         if kwargs["target_torch_version"] is None:

@@ -1,6 +1,6 @@
 """What the code declares frozen or trainable, as plain records: the seam between the two passes.
 
-The static pass (`freezelint.static.intent`) reads declarations from the code (its flow timelines
+The static pass (`freezelint.static.run.intent`) reads declarations from the code (its flow timelines
 and its FRZ001/FRZ002/FRZ101 judgements); the runtime runner (`freezelint.runtime.run_intent`) turns
 them into `frozen=` / `trainable=` selectors for the model it audits. Neither side imports the other
 through this module: it imports nothing of freezelint (like `rule_info.RuleInfo`).

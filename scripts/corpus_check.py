@@ -44,7 +44,7 @@ def package_dir(name: str) -> Optional[str]:
 def python_files(folder: str) -> List[str]:
     """The files `check` would lint in the folder (its own discovery, default excludes)."""
     from freezelint.config import ConfigResolver, Overrides
-    from freezelint.static.discover import discover
+    from freezelint.static.input.discover import discover
 
     return [p for p, _ in discover([folder], ConfigResolver(Overrides(isolated=True)))]
 

@@ -8,7 +8,7 @@ reads every library's Python sources with `ast` (nothing is imported or installe
 writes freezelint/static/knowledge/libraries.json. Where the sources come from:
 
   --from-pip        `pip download --no-deps` the pinned version of each library (see
-                    freezelint/static/knowledge/gen/sources.py) into --cache and unzip its
+                    tools/knowledge_gen/sources.py) into --cache and unzip its
                     .py files there; torch is always read from the running interpreter's
                     installed torch; mmcv (its sdist cannot be prepared) and bitsandbytes (its
                     wheels are ~100 MB of CUDA kernels) only from --source checkouts.
@@ -31,9 +31,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))  # the generator is not shipped
 
-from freezelint.static.knowledge.gen.build import build  # noqa: E402
-from freezelint.static.knowledge.gen.sources import BY_NAME, library_roots  # noqa: E402
+from knowledge_gen.build import build  # noqa: E402
+from knowledge_gen.sources import BY_NAME, library_roots  # noqa: E402
 
 DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "freezelint", "static", "knowledge", "libraries.json")
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "freezelint-knowledge")

@@ -5,7 +5,7 @@ import pytest
 def _cache_in_a_temporary_folder(tmp_path_factory, monkeypatch):
     """No test writes a result cache into the repository: every run of `check`
     caches in a fresh temporary folder unless the test says otherwise."""
-    from freezelint.static.cache import ENV_VAR
+    from freezelint.static.run.cache import ENV_VAR
 
     monkeypatch.setenv(ENV_VAR, str(tmp_path_factory.mktemp("freezelint-cache")))
 

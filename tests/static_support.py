@@ -13,7 +13,7 @@ def lint_findings(text, select="ALL", path="t.py", torch_version=None):
     The one way tests lint a text, so an engine change is followed in one place.
     Raises SourceError when the text does not parse.
     """
-    from freezelint.static import engine
+    from freezelint.static.run import engine
     from freezelint.static.rules import load_rules
 
     prefixes = None if select == "ALL" else tuple(s.strip() for s in select.split(","))

@@ -4,10 +4,10 @@ and which modules `fn` acts on is read from its tests (module_filters.selection)
 import ast
 import textwrap
 
-from freezelint.static import engine
-from freezelint.static.facts import FileFacts
-from freezelint.static.astutil import SourceText
-from freezelint.static.module_filters import Selection, selection
+from freezelint.static.run import engine
+from freezelint.static.semantic.facts import FileFacts
+from freezelint.static.parse.astutil import SourceText
+from freezelint.static.flow.module_filters import Selection, selection
 
 
 def _selection(src, guard_line):

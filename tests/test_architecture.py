@@ -94,3 +94,44 @@ def test_module_size(name):
 
 def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c"]]
+
+
+# The static pass's packages in pipeline order: a package imports only from its own layer or earlier
+# ones, so the import graph shows the essential depth (parse -> summaries -> semantic -> flow ->
+# lifecycle -> rules) and a question answered in one layer is never re-asked by an earlier one.
+STATIC_LAYERS = [
+    {"parse", "input", "knowledge"},
+    {"summaries"},
+    {"semantic"},
+    {"flow"},
+    {"lifecycle"},
+    {"fix"},  # edits and codemod requests in `ast` terms, which rules attach to findings
+    {"rules"},
+    {"run"},
+]
+
+
+def _static_layer(module):
+    parts = module.split(".")
+    if parts[:2] != ["freezelint", "static"] or len(parts) < 3:
+        return None
+    return next(i for i, layer in enumerate(STATIC_LAYERS) if parts[2] in layer)
+
+
+def test_static_packages_import_only_earlier_layers():
+    modules = _modules()
+    upward = []
+    for name, path in modules.items():
+        layer = _static_layer(name)
+        if layer is None:
+            continue
+        for dep in _imports(name, path, modules):
+            dep_layer = _static_layer(dep)
+            if dep_layer is not None and dep_layer > layer:
+                upward.append(f"{name} -> {dep}")
+    assert upward == []
+
+
+def test_every_static_module_lives_in_a_pipeline_package():
+    loose = [n for n in _modules() if n.startswith("freezelint.static.") and n.count(".") == 2 and _static_layer(n) is None]
+    assert loose == [], "static modules belong in one of the pipeline packages"

@@ -10,8 +10,8 @@ import time
 import pytest
 
 import freezelint
-from freezelint.static import cache as cache_mod
-from freezelint.static import engine
+from freezelint.static.run import cache as cache_mod
+from freezelint.static.run import engine
 
 BAD = "import torch.nn as nn\n\nmodel = nn.Linear(4, 2)\nmodel.requires_grad = False\n"
 GOOD = "import torch.nn as nn\n\nmodel = nn.Linear(4, 2)\nmodel.requires_grad_(False)\n"

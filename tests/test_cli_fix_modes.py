@@ -2,7 +2,7 @@
 a fix that cannot be applied is named, with the reason."""
 
 from freezelint.findings import Applicability, Edit, Finding, Fix
-from freezelint.static.fixer import fix_text
+from freezelint.static.fix.fixer import fix_text
 
 from cli_support import BAD, GOOD
 
@@ -98,7 +98,7 @@ def test_fix_text_names_a_fix_that_breaks_the_parse_and_keeps_the_others():
 
 
 def test_cli_says_which_fix_failed_and_why(run_cli, tmp_path, monkeypatch):
-    from freezelint.static import engine
+    from freezelint.static.run import engine
 
     real = engine.lint_text
 

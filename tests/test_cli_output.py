@@ -198,7 +198,7 @@ def test_default_format_is_full_on_a_terminal(tmp_path):
 
 
 def test_internal_error_is_one_line_and_debug_gives_the_traceback(run_cli, tmp_path, monkeypatch):
-    from freezelint.static import checker
+    from freezelint.static.run import checker
 
     def boom(req):
         raise RuntimeError("boom")

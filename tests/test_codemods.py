@@ -1,4 +1,4 @@
-"""The statement-level fixes (freezelint/static/codemods): FRZ101, FRZ106, FRZ107, FRZ201, FRZ203.
+"""The statement-level fixes (freezelint/static/fix/codemods): FRZ101, FRZ106, FRZ107, FRZ201, FRZ203.
 
 Each fixture's fixed text parses, lints without the fixable findings of its rule, and keeps every
 comment and blank line; the shapes the codemods must get right (an existing train() override,
@@ -18,7 +18,7 @@ import pytest
 from fixture_markers import options
 from static_support import FIXTURES, lint_findings
 from freezelint.findings import Applicability
-from freezelint.static.fixer import fix_text
+from freezelint.static.fix.fixer import fix_text
 
 CODES = ["FRZ101", "FRZ106", "FRZ107", "FRZ201", "FRZ203"]
 

@@ -4,11 +4,11 @@ hierarchy and its `self` calls (ClassTable.construction_effects), and asked at a
 import ast
 import textwrap
 
-from freezelint.static import engine
-from freezelint.static.project import ProjectIndex
-from freezelint.static.summary import FileSummary
-from freezelint.static.summary_functions import function_summary
-from freezelint.static.summary_init import init_summary
+from freezelint.static.run import engine
+from freezelint.static.semantic.project import ProjectIndex
+from freezelint.static.summaries.file_summary import FileSummary
+from freezelint.static.summaries.functions import function_summary
+from freezelint.static.summaries.constructor import init_summary
 
 from static_support import lint_findings
 

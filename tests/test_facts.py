@@ -4,12 +4,12 @@ import ast
 
 import pytest
 
-from freezelint.static.astutil import SourceText
-from freezelint.static.context import FileContext, RuleRunner
-from freezelint.static.engine import summarize_text
-from freezelint.static.facts import FileFacts
-from freezelint.static.project import ProjectIndex
-from freezelint.static.walk import walk
+from freezelint.static.parse.astutil import SourceText
+from freezelint.static.rules.context import FileContext, RuleRunner
+from freezelint.static.run.engine import summarize_text
+from freezelint.static.semantic.facts import FileFacts
+from freezelint.static.semantic.project import ProjectIndex
+from freezelint.static.parse.walk import walk
 
 class _Probe:
     """Records the kind of every `probe(<expr>)` argument, with loop/isinstance context."""

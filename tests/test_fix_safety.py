@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from freezelint.static.source import decode
+from freezelint.static.input.source import decode
 
 BAD = "import torch.nn as nn\n\nmodel = nn.Linear(4, 2)\nmodel.requires_grad = False\n"
 GOOD = "import torch.nn as nn\n\nmodel = nn.Linear(4, 2)\nmodel.requires_grad_(False)\n"
@@ -97,7 +97,7 @@ def test_fix_writes_through_a_symlink(run_cli, tmp_path):
 
 def _break_fixes(monkeypatch, content):
     """Make every fix the rules offer produce `content` instead of the right code."""
-    from freezelint.static import engine
+    from freezelint.static.run import engine
 
     real = engine.lint_text
 
@@ -133,7 +133,7 @@ def test_fix_that_would_break_the_file_is_not_written(run_cli, tmp_path, monkeyp
 
 
 def test_file_changed_between_read_and_write_is_not_overwritten(run_cli, tmp_path, monkeypatch):
-    from freezelint.static import fixer
+    from freezelint.static.fix import fixer
 
     f = tmp_path / "m.py"
     f.write_text(BAD)
@@ -145,7 +145,7 @@ def test_file_changed_between_read_and_write_is_not_overwritten(run_cli, tmp_pat
         f.write_text(edited)  # after we read it, before we write it
         return result
 
-    monkeypatch.setattr("freezelint.static.checker.fix_text", fix_text_while_user_edits)
+    monkeypatch.setattr("freezelint.static.run.checker.fix_text", fix_text_while_user_edits)
     code, out, err = run_cli("check", "--no-cache", str(f), "--fix")
     assert f.read_text() == edited
     assert f"freezelint: warning: {f}: changed on disk while fixing; not overwritten" in err
@@ -154,7 +154,7 @@ def test_file_changed_between_read_and_write_is_not_overwritten(run_cli, tmp_pat
 
 
 def test_file_deleted_between_read_and_write_is_not_recreated(run_cli, tmp_path, monkeypatch):
-    from freezelint.static import fixer
+    from freezelint.static.fix import fixer
 
     f = tmp_path / "m.py"
     f.write_text(BAD)
@@ -165,7 +165,7 @@ def test_file_deleted_between_read_and_write_is_not_recreated(run_cli, tmp_path,
         f.unlink()
         return result
 
-    monkeypatch.setattr("freezelint.static.checker.fix_text", fix_text_then_delete)
+    monkeypatch.setattr("freezelint.static.run.checker.fix_text", fix_text_then_delete)
     code, out, err = run_cli("check", "--no-cache", str(f), "--fix")
     assert not f.exists()
     assert f"{f}: cannot write fix: No such file or directory" in err
@@ -238,7 +238,7 @@ def test_sigint_mid_fix_leaves_every_file_old_or_new(tmp_path):
 
 
 def test_write_atomic_refuses_text_the_encoding_cannot_hold(tmp_path):
-    from freezelint.static.fixer import write_atomic
+    from freezelint.static.fix.fixer import write_atomic
 
     raw = "# -*- coding: latin-1 -*-\nx = 1\n".encode("latin-1")
     f = tmp_path / "m.py"

@@ -11,9 +11,9 @@ import pytest
 
 from static_support import FIXTURES, lint_findings
 from fixture_markers import expected, options
-from freezelint.static.fixer import fix_text
+from freezelint.static.fix.fixer import fix_text
 from freezelint.static.rules import load_rules
-from freezelint.static.torch_target import parse_version
+from freezelint.static.input.torch_target import parse_version
 
 FIXTURE_FILES = sorted(
     p for p in glob.glob(os.path.join(FIXTURES, "**", "*.py"), recursive=True) if not p.endswith(".fixed.py")

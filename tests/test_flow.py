@@ -5,9 +5,10 @@ import textwrap
 
 import pytest
 
-from freezelint.static import flow, flow_file
-from freezelint.static.astutil import SourceText
-from freezelint.static.facts import FileFacts
+from freezelint.static.flow import timeline as flow
+from freezelint.static.flow import file_flow as flow_file
+from freezelint.static.parse.astutil import SourceText
+from freezelint.static.semantic.facts import FileFacts
 
 
 def parsed(src):
@@ -469,7 +470,7 @@ def test_deepspeed_takes_the_model_positionally_or_by_keyword():
 
 def test_frz201_is_an_error_only_when_zero_filled_grads_or_a_mid_step_freeze_make_it_worse():
     from freezelint.findings import Severity
-    from freezelint.static import engine
+    from freezelint.static.run import engine
     from freezelint.static.rules import load_rules
 
     rules = [r for r in load_rules() if r.code == "FRZ201"]

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from freezelint.static.torch_target import oldest_allowed, project_package_range
+from freezelint.static.input.torch_target import oldest_allowed, project_package_range
 
 TRAIN = """
 from peft import LoraConfig, get_peft_model

@@ -11,9 +11,9 @@ from hypothesis import strategies as st  # noqa: E402
 from static_support import lint_findings  # noqa: E402
 from freezelint.findings import Applicability  # noqa: E402
 from freezelint.registry import all_rules  # noqa: E402
-from freezelint.static import engine  # noqa: E402
-from freezelint.static.fixer import fix_text  # noqa: E402
-from freezelint.static.source import Source, SourceError  # noqa: E402
+from freezelint.static.run import engine  # noqa: E402
+from freezelint.static.fix.fixer import fix_text  # noqa: E402
+from freezelint.static.input.source import Source, SourceError  # noqa: E402
 
 ALL_CODES = frozenset(c for c, r in all_rules().items() if r.kind == "static")
 

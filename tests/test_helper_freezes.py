@@ -74,8 +74,8 @@ def test_a_helper_that_freezes_nothing_is_not_a_freeze(run_cli, tmp_path):
 
 
 def test_holds_batchnorm_of_an_attribute_through_a_cycle_of_bases():
-    from freezelint.static import engine
-    from freezelint.static.project import ProjectIndex
+    from freezelint.static.run import engine
+    from freezelint.static.semantic.project import ProjectIndex
 
     # `class BertModel(BertModel)` after an import: the short names make the bases a cycle
     src = "import torch.nn as nn\nclass A(B):\n    pass\nclass B(A):\n    def __init__(self):\n        self.bn = nn.BatchNorm2d(3)\n"

@@ -140,8 +140,8 @@ def test_long_attribute_chain_is_analysed(check, project):
 def test_recursion_in_the_analysis_is_a_per_file_diagnostic(run_cli, tmp_path):
     import sys
 
-    from freezelint.static import engine
-    from freezelint.static.source import Source
+    from freezelint.static.run import engine
+    from freezelint.static.input.source import Source
 
     text = TRIGGER + "x = a" + ".b" * 400 + "\nx.requires_grad = False\n"  # asking what `x` is recurses
     limit = sys.getrecursionlimit()
@@ -210,7 +210,7 @@ def test_file_without_read_permission(check, project):
 
 def test_file_without_read_permission_simulated(check, project, monkeypatch):
     """The same as above where the suite runs as root: `open` fails the way it would for a user."""
-    from freezelint.static import engine
+    from freezelint.static.run import engine
 
     f = project / "secret.py"
     f.write_text(BAD)
@@ -229,7 +229,7 @@ def test_file_without_read_permission_simulated(check, project, monkeypatch):
 
 
 def test_file_deleted_between_discovery_and_reading(run_cli, project, monkeypatch):
-    from freezelint.static import checker
+    from freezelint.static.run import checker
 
     victim = project / "gone.py"
     victim.write_text(BAD)
@@ -248,7 +248,7 @@ def test_file_deleted_between_discovery_and_reading(run_cli, project, monkeypatc
 
 def test_file_deleted_between_indexing_and_linting(run_cli, project, monkeypatch):
     """Workers read files again to lint them: a file gone by then is FRZ000 too."""
-    from freezelint.static import engine
+    from freezelint.static.run import engine
 
     victim = project / "gone.py"
     victim.write_text(BAD)
@@ -267,7 +267,7 @@ def test_file_deleted_between_indexing_and_linting(run_cli, project, monkeypatch
 
 
 def test_rule_that_crashes_is_frz000_for_that_file_only(check, project, monkeypatch):
-    from freezelint.static.rules.frz001_module_requires_grad_attribute import ModuleRequiresGradAttribute
+    from freezelint.static.rules.api.frz001_module_requires_grad_attribute import ModuleRequiresGradAttribute
 
     real = ModuleRequiresGradAttribute.visit_Assign
 
@@ -292,9 +292,9 @@ def test_rule_that_crashes_is_frz000_for_that_file_only(check, project, monkeypa
 
 
 def test_rule_crash_with_freezelint_debug_raises(monkeypatch, tmp_path):
-    from freezelint.static import engine
-    from freezelint.static.rules.frz001_module_requires_grad_attribute import ModuleRequiresGradAttribute
-    from freezelint.static.source import Source
+    from freezelint.static.run import engine
+    from freezelint.static.rules.api.frz001_module_requires_grad_attribute import ModuleRequiresGradAttribute
+    from freezelint.static.input.source import Source
 
     def explode(self, node):
         raise RuntimeError("boom")
@@ -362,8 +362,8 @@ def test_long_operator_chain_is_linted(run_cli, tmp_path):
 def test_file_that_grows_after_the_size_check_is_not_read_past_the_limit(tmp_path, monkeypatch):
     import os
 
-    from freezelint.static import engine
-    from freezelint.static.source import SourceError
+    from freezelint.static.run import engine
+    from freezelint.static.input.source import SourceError
 
     f = tmp_path / "grows.py"
     f.write_text("x = 1\n" * 100)

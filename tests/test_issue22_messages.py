@@ -13,7 +13,7 @@ import pytest
 
 from fixture_markers import options
 from static_support import FIXTURES, lint_findings
-from freezelint.static.torch_target import parse_version
+from freezelint.static.input.torch_target import parse_version
 
 FIXTURE_FILES = sorted(
     p for p in glob.glob(os.path.join(FIXTURES, "**", "*.py"), recursive=True) if not p.endswith(".fixed.py")

@@ -5,10 +5,11 @@ import ast
 import textwrap
 
 from static_support import lint_findings
-from freezelint.static import flow, flow_file
-from freezelint.static.astutil import SourceText
-from freezelint.static.facts import FileFacts
-from freezelint.static.lifecycle import lifecycle_timeline
+from freezelint.static.flow import timeline as flow
+from freezelint.static.flow import file_flow as flow_file
+from freezelint.static.parse.astutil import SourceText
+from freezelint.static.semantic.facts import FileFacts
+from freezelint.static.lifecycle.hooks import lifecycle_timeline
 
 MODULE_FILTER = """
 import lightning.pytorch as pl
@@ -132,7 +133,7 @@ def test_a_project_trainer_subclass_is_not_the_hf_trainer():
 
 
 def test_extending_an_existing_group_counts_as_adding_and_reading_lr_does_not():
-    from freezelint.static.lifecycle_finetuning import adds_to_groups
+    from freezelint.static.lifecycle.finetuning import adds_to_groups
 
     def cls(body):
         return ast.parse(textwrap.dedent("class C:\n    def f(self, optimizer, params):\n" + body)).body[0]

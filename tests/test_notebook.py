@@ -8,8 +8,8 @@ import re
 import pytest
 
 from fixture_markers import EXPECT_RE
-from freezelint.static.notebook import read_notebook
-from freezelint.static.source import SourceError
+from freezelint.static.input.notebook import read_notebook
+from freezelint.static.input.source import SourceError
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "notebooks", "finetune.ipynb")
 

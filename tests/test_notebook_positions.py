@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from freezelint.static.notebook_positions import NotebookText
+from freezelint.static.input.notebook_positions import NotebookText
 
 BUG = "model.requires_grad = False"
 

@@ -121,7 +121,7 @@ def test_without_a_marker_a_file_outside_the_working_directory_brings_its_folder
 
 @pytest.mark.parametrize("runs", [2])
 def test_a_warm_run_keeps_the_cross_file_facts(run_cli, tmp_path, monkeypatch, runs):
-    from freezelint.static.cache import ENV_VAR
+    from freezelint.static.run.cache import ENV_VAR
 
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "cache"))
     root = _project(tmp_path / "proj", TRAIN_BUGGY)
@@ -132,7 +132,7 @@ def test_a_warm_run_keeps_the_cross_file_facts(run_cli, tmp_path, monkeypatch, r
 
 
 def test_src_layout_and_relative_imports_resolve(tmp_path):
-    from freezelint.static.project import ProjectIndex, module_name, summarize
+    from freezelint.static.semantic.project import ProjectIndex, module_name, summarize
 
     root = tmp_path
     assert module_name(str(root / "src" / "pkg" / "factory.py"), str(root)) == "pkg.factory"

@@ -3,9 +3,9 @@
 import ast
 import textwrap
 
-from freezelint.static.project import ProjectIndex, summarize
-from freezelint.static.summary import FileSummary
-from freezelint.static.summary_modes import batchnorm_attrs, train_passthrough
+from freezelint.static.semantic.project import ProjectIndex, summarize
+from freezelint.static.summaries.file_summary import FileSummary
+from freezelint.static.summaries.modes import batchnorm_attrs, train_passthrough
 
 BLOCKS = """
 import torch.nn as nn

@@ -4,7 +4,7 @@ import ast
 
 import pytest
 
-from freezelint.static.facts import FileFacts
+from freezelint.static.semantic.facts import FileFacts
 
 
 def reaching_lines(source, name="x", probe="use"):

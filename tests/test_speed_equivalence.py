@@ -15,12 +15,12 @@ import re
 
 import pytest
 
-from freezelint.static import walk as walk_mod
+from freezelint.static.parse import walk as walk_mod
 from freezelint.static.rules import base
-from freezelint.static.rules.frz004_requires_grad_no_effect import RequiresGradNoEffect
-from freezelint.static.rules.frz007_grad_mode_call_discarded import GradModeCallDiscarded
-from freezelint.static.rules.frz008_decorator_never_applied import DecoratorNeverApplied
-from freezelint.static.rules.frz204_freeze_after_wrap import FreezeAfterWrap
+from freezelint.static.rules.api.frz004_requires_grad_no_effect import RequiresGradNoEffect
+from freezelint.static.rules.api.frz007_grad_mode_call_discarded import GradModeCallDiscarded
+from freezelint.static.rules.api.frz008_decorator_never_applied import DecoratorNeverApplied
+from freezelint.static.rules.optimizer.frz204_freeze_after_wrap import FreezeAfterWrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = sorted(glob.glob(os.path.join(ROOT, "fixtures", "static", "*.py")))
@@ -190,7 +190,7 @@ def _project(tmp_path, n=24):
 
 def _check(path, jobs):
     from freezelint.config import ConfigResolver
-    from freezelint.static.checker import CheckRequest, run_check
+    from freezelint.static.run.checker import CheckRequest, run_check
 
     res = run_check(CheckRequest(paths=[str(path)], resolver=ConfigResolver(), no_cache=True, jobs=jobs))
     return [(f.path, f.code, f.line, f.col, f.message) for f in res.findings], res.errors, res.files
@@ -207,7 +207,7 @@ def test_pool_finds_what_one_process_finds(tmp_path):
 
 
 def test_pool_hands_a_worker_out_of_work_the_file_that_pays_best():
-    from freezelint.static.pool import AffinityPool
+    from freezelint.static.run.pool import AffinityPool
 
     pool = AffinityPool.__new__(AffinityPool)  # no processes: only the planning
     pool.conns, pool.size, pool.owner = [None, None], {}, {}

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from freezelint.static.summary_freezes import class_freezes, freeze_words
+from freezelint.static.summaries.freezes import class_freezes, freeze_words
 
 
 def _cls(src: str) -> ast.ClassDef:
@@ -63,6 +63,6 @@ def test_freeze_words_take_attribute_names_near_a_freeze_only():
     ],
 )
 def test_container_holds_params(src, holds):
-    from freezelint.static.summary_freezes import container_holds_params
+    from freezelint.static.summaries.freezes import container_holds_params
 
     assert container_holds_params(ast.parse(src).body[0].value) is holds

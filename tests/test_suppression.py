@@ -3,7 +3,7 @@
 import pytest
 
 from static_support import lint_findings
-from freezelint.static.suppression import ALL, parse_suppressions
+from freezelint.static.run.suppression import ALL, parse_suppressions
 
 BAD_LINE = "model.requires_grad = False"
 PRELUDE = "import torch.nn as nn\n\nmodel = nn.Linear(4, 2)\n"

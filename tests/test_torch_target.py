@@ -5,8 +5,8 @@ import pytest
 
 from static_support import lint_findings
 from freezelint.config import ConfigError, settings_from_table
-from freezelint.static.project import ProjectIndex
-from freezelint.static.torch_target import newest_allowed, parse_version, project_torch_max
+from freezelint.static.semantic.project import ProjectIndex
+from freezelint.static.input.torch_target import newest_allowed, parse_version, project_torch_max
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ class FilePlaces:
         cannot be found there (the file changed or is gone)."""
         if f.cell is None:
             return f.line, f.col, f.end_line, f.end_col
-        from freezelint.static.notebook_positions import NotebookText
+        from freezelint.static.input.notebook_positions import NotebookText
 
         if f.path not in self._notebooks:
             text = self.raw_of(f.path)

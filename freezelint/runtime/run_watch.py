@@ -32,7 +32,7 @@ def _notebook_declarations() -> list:
     if not text:
         return []
     # static.intent is the static pass's public reading of intent (plain records, no parser object crosses).
-    from freezelint.static.intent import read_text_intent
+    from freezelint.static.run.intent import read_text_intent
 
     return read_text_intent(text, "<cells>")
 

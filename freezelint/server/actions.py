@@ -16,9 +16,9 @@ from freezelint.findings import Applicability, Finding
 from freezelint.registry import PARSE_ERROR_CODE
 from freezelint.server.linting import LintResult
 from freezelint.server.positions import UTF16, LineIndex, Position, TextChange, minimal_change, overlaps
-from freezelint.static.add_noqa import with_noqa
-from freezelint.static.fixer import apply_edits, fix_text
-from freezelint.static.source import SourceError
+from freezelint.static.run.add_noqa import with_noqa
+from freezelint.static.fix.fixer import apply_edits, fix_text
+from freezelint.static.input.source import SourceError
 
 QUICKFIX = "quickfix"
 FIX_ALL = "source.fixAll.freezelint"

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
-from freezelint.static.notebook import read_notebook
-from freezelint.static.source import Source
+from freezelint.static.input.notebook import read_notebook
+from freezelint.static.input.source import Source
 
 
 @dataclass(frozen=True)

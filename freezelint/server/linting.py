@@ -12,10 +12,11 @@ from freezelint.findings import Finding
 from freezelint.registry import PARSE_ERROR_CODE
 from freezelint.server.documents import Snapshot
 from freezelint.server.project_model import Project, Projects
-from freezelint.static import engine, parsed
-from freezelint.static.discover import force_excluded
-from freezelint.static.project import FileSummary
-from freezelint.static.source import Source, SourceError
+from freezelint.static.run import engine
+from freezelint.static.parse import parsed
+from freezelint.static.input.discover import force_excluded
+from freezelint.static.semantic.project import FileSummary
+from freezelint.static.input.source import Source, SourceError
 from freezelint.target_version import explain_syntax_error
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from freezelint.static.fixer import split_lines
+from freezelint.static.fix.fixer import split_lines
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 

@@ -15,12 +15,13 @@ import time
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from freezelint.config import ConfigResolver
-from freezelint.static import engine, parsed
-from freezelint.static.cache import Cache, content_hash, open_cache
-from freezelint.static.discover import discover
-from freezelint.static.project import FileSummary, ProjectIndex, module_name
-from freezelint.static.project_root import MARKERS, find_project_root
-from freezelint.static.source import SourceError
+from freezelint.static.run import engine
+from freezelint.static.parse import parsed
+from freezelint.static.run.cache import Cache, content_hash, open_cache
+from freezelint.static.input.discover import discover
+from freezelint.static.semantic.project import FileSummary, ProjectIndex, module_name
+from freezelint.static.input.project_root import MARKERS, find_project_root
+from freezelint.static.input.source import SourceError
 
 # As checker.MAX_PROJECT_FILES: past this, the project is only the open documents.
 MAX_PROJECT_FILES = 20000

@@ -1,4 +1,5 @@
-"""Static rules, one module per rule; they register by subclassing `Rule`."""
+"""Static rules, one module per rule in a package per family (api, modes, optimizer, selection);
+they register by subclassing `Rule`."""
 
 from __future__ import annotations
 
@@ -15,8 +16,11 @@ def load_rules() -> List[Type["Rule"]]:  # noqa: F821
     from freezelint.static.rules.base import Rule
 
     if not _LOADED:
-        for mod in pkgutil.iter_modules(__path__):
-            if mod.name.startswith("frz"):
-                importlib.import_module(f"{__name__}.{mod.name}")
+        for family in pkgutil.iter_modules(__path__):
+            if family.ispkg:
+                package = importlib.import_module(f"{__name__}.{family.name}")
+                for mod in pkgutil.iter_modules(package.__path__):
+                    if mod.name.startswith("frz"):
+                        importlib.import_module(f"{package.__name__}.{mod.name}")
         _LOADED.extend(sorted(Rule.registry.values(), key=lambda r: r.code))
     return list(_LOADED)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ast
 
-from freezelint.static import flow, flow_file
+from freezelint.static.flow import timeline as flow
+from freezelint.static.flow import file_flow as flow_file
 from freezelint.static.rules.base import Rule
 
 
@@ -23,7 +24,7 @@ class FlowRule(Rule):
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         if not self.checks_lifecycles:
             return
-        from freezelint.static.lifecycle import lifecycle_timeline
+        from freezelint.static.lifecycle.hooks import lifecycle_timeline
 
         tl = lifecycle_timeline(self.flow, node)
         if tl is not None:

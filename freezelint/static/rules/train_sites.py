@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import List
 
-from freezelint.static import construction
-from freezelint.static.summary_functions import EVAL, FREEZE
+from freezelint.static.flow import construction
+from freezelint.static.summaries.functions import EVAL, FREEZE
 
 
 def _short(q: str) -> str:

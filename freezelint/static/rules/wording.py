@@ -13,7 +13,7 @@ import keyword
 import re
 from typing import List, Optional
 
-from freezelint.static import flow
+from freezelint.static.flow import timeline as flow
 
 
 def python_path(path: Optional[str]) -> Optional[str]:

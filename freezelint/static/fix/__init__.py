@@ -1,0 +1,1 @@
+"""Applying fixes: text edits and statement-level codemods, each proved by a re-parse."""

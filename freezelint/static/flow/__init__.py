@@ -1,0 +1,1 @@
+"""Per-scope timelines of freeze-relevant events, built on the semantic model."""

@@ -1,0 +1,1 @@
+"""Framework lifecycles: the hooks a trainer calls, in order, as one timeline."""

@@ -1,0 +1,1 @@
+"""Parsing and the small `ast` questions every later stage asks."""

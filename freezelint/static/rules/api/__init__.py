@@ -1,0 +1,1 @@
+"""FRZ0xx: the freeze API misused (attributes that freeze nothing, calls whose result is dropped)."""

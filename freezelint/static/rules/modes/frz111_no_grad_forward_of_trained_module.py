@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+import ast
+from typing import List, Optional
+
+from freezelint.findings import Severity
+from freezelint.static.parse.astutil import FUNCTION_NODES
+from freezelint.static.flow.timeline import NO_GRAD_MODES
+from freezelint.static.flow.params import grad_mode_of
+from freezelint.static.rules.base import Rule
+
+
+class NoGradForwardOfTrainedModule(Rule):
+    """
+    ## What it does
+    Flags `@torch.no_grad()` (or `@torch.inference_mode()`) on the
+    `forward` of a project module class when the project sets it trainable
+    somewhere else: another file (a training script, a `--tune_vision_tower`
+    option) sets `requires_grad` True on the attribute the project stores
+    its instances under (`self.vision_tower = build_vision_tower(cfg)`, and
+    `vision_tower.requires_grad_(True)` or
+    `if "vision_tower" in name: param.requires_grad = True` in `train.py`).
+
+    ## Why is this bad?
+    A decorated `forward` records nothing for autograd, whatever
+    `requires_grad` says: when the training code unfreezes the module (or
+    puts LoRA adapters in it, or gives it its own learning rate), its
+    parameters never get a gradient and stay where they started, with no
+    error (TinyLLaVA/TinyLLaVA_Factory#17, AutoGeo-Official/AutoGeo#4). A
+    frozen tower is fixed by `requires_grad_(False)` alone; the decorator
+    only saves the activations' memory, at the price of making the
+    "train it" option a no-op. Teachers and EMA copies that nothing sets
+    trainable are not flagged, nor a `with torch.no_grad():` block inside
+    `forward` (often conditional on a flag).
+
+    At run time: FRZ506 (a trainable parameter held by the optimizer got
+    no gradient).
+
+    ## Example
+    ```python
+    import torch
+    import torch.nn as nn
+
+    class VisionTower(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Linear(8, 8)
+            self.encoder.requires_grad_(False)
+
+        @torch.no_grad()
+        def forward(self, images):
+            return self.encoder(images)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vision_tower = VisionTower()
+
+    def unlock(model):
+        model.vision_tower.requires_grad_(True)
+    ```
+
+    ## Use instead
+    ```python
+    import torch
+    import torch.nn as nn
+
+    class VisionTower(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.Linear(8, 8)
+            self.encoder.requires_grad_(False)
+
+        def forward(self, images):
+            return self.encoder(images)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.vision_tower = VisionTower()
+
+    def unlock(model):
+        model.vision_tower.requires_grad_(True)
+    ```
+    To keep the memory saving when it is frozen:
+    `with torch.set_grad_enabled(any(p.requires_grad for p in self.parameters())):`.
+    """
+
+    code = "FRZ111"
+    name = "no-grad-forward-of-trained-module"
+    summary = "`@torch.no_grad()` on the `forward` of a module the project sets trainable elsewhere"
+    severity = Severity.ERROR
+    triggers = ("no_grad", "inference_mode")
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        project = self.facts.project
+        if node.name not in project.module_classes:
+            return
+        names = sorted(project.stored_as.get(node.name, frozenset()) & project.unfreeze_words)
+        if not names:
+            return
+        fwd = next((m for m in node.body if isinstance(m, FUNCTION_NODES) and m.name == "forward"), None)
+        if fwd is None:
+            return
+        dec = self._grad_off_decorator(fwd)
+        if dec is None:
+            return
+        stored = ", ".join(f"`{n}`" for n in names)
+        self.report(
+            dec,
+            f"`@{self.ctx.code(dec).strip()}` runs every call of `{node.name}.forward` without gradients, but the "
+            f"project sets {stored} (where it stores `{node.name}` instances) trainable: its parameters, and any "
+            f"adapters in it, never get a gradient and stay where they started; remove the decorator (a frozen "
+            f"`{node.name}` stays fixed through `requires_grad_(False)`), or keep the memory saving only while it "
+            f"is frozen: `with torch.set_grad_enabled(any(p.requires_grad for p in self.parameters())):`",
+            statement=fwd,
+        )
+
+    def _grad_off_decorator(self, fwd: ast.AST) -> Optional[ast.expr]:
+        scope = self.facts.scope_of.get(id(fwd), self.facts.module_scope)
+        decorators: List[ast.expr] = list(fwd.decorator_list)  # type: ignore[attr-defined]
+        return next((d for d in decorators if grad_mode_of(self.facts, d, scope) in NO_GRAD_MODES), None)

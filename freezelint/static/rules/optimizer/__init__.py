@@ -1,0 +1,1 @@
+"""FRZ2xx: freezes against the optimizer, wrappers and the order of a training loop."""

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import ast
+from typing import List, Optional, Set
+
+from freezelint.findings import Severity
+from freezelint.static.flow import timeline as flow
+from freezelint.static.parse.astutil import string_value
+from freezelint.static.rules.flow_rule import FlowRule
+from freezelint.static.rules.optimizer.frz211_peft_base_unfrozen import name_tests
+
+
+class PeftRefreezesUnfrozen(FlowRule):
+    """
+    ## What it does
+    Flags `get_peft_model(model, config)` (or `PeftModel(...)`) when, before
+    it, the same function set part of `model` trainable (`model.lm_head.
+    requires_grad_(True)`, a `named_parameters()` loop picking
+    `"vision_tower"`) or installed a new head (`model.classifier =
+    nn.Linear(...)`), that part is not in the config's `modules_to_save`,
+    and nothing sets it trainable again after the call.
+
+    ## Why is this bad?
+    `get_peft_model` freezes every parameter of the base model except the
+    adapters and the modules named in `modules_to_save`. Whatever was made
+    trainable before it is frozen again: the new head stays at its random
+    initialisation and the part meant to be fine-tuned fully does not
+    train; nothing fails. It is also left out of the saved adapter.
+
+    At run time: FRZ506 (a part named by `trainable=` has requires_grad=False).
+
+    ## Example
+    ```python
+    import torch.nn as nn
+    from peft import LoraConfig, get_peft_model
+
+    def build(model):
+        model.classifier = nn.Linear(768, 3)
+        config = LoraConfig(target_modules=["query", "value"])
+        return get_peft_model(model, config)
+    ```
+
+    ## Use instead
+    ```python
+    import torch.nn as nn
+    from peft import LoraConfig, get_peft_model
+
+    def build(model):
+        model.classifier = nn.Linear(768, 3)
+        config = LoraConfig(target_modules=["query", "value"], modules_to_save=["classifier"])
+        return get_peft_model(model, config)
+    ```
+    """
+
+    code = "FRZ213"
+    name = "peft-refreezes-unfrozen"
+    summary = "`get_peft_model` freezes again a part set trainable (or a head installed) before it, left out of `modules_to_save`"
+    severity = Severity.WARNING
+    triggers = ("peft",)
+
+    def check(self, tl: flow.Timeline) -> None:
+        for p in tl.of(flow.PEFT):
+            base = p.target
+            if base is None or not isinstance(p.node, ast.Call):
+                continue
+            saved = self._modules_to_save(p, tl)
+            if saved is None:
+                continue  # not a literal list: cannot tell what it keeps
+            found = []
+            for ev in tl.before(p, flow.UNFREEZE, flow.HEAD):
+                if ev.target is None or not flow.overlap(ev.target, base):
+                    continue
+                parts = [part for part in self._parts(ev, base) if not _kept(part, saved)]
+                if parts and not self._unfrozen_again(tl, p, ev):
+                    found.append((ev, parts))
+            if found:
+                self._report(p, found, saved)
+
+    def _parts(self, ev: flow.Event, base: str) -> List[str]:
+        """The submodule names the event makes trainable below `base` ([] when it is all of it, or unknown)."""
+        if ev.kind == flow.UNFREEZE and not ev.whole:
+            if ev.name_var is None or ev.target != base:
+                return []
+            tests = [t for g in ev.guards for t in name_tests(g, ev.name_var)]
+            if not tests or not all(positive for positive, _ in tests):
+                return []
+            return [s for _, t in tests for s in _strings(t)]
+        if not flow.strictly_inside(ev.target, base):
+            return []
+        if ev.kind == flow.HEAD and _wraps_itself(ev):
+            return []  # `model.lm_head = CastOutputToFloat(model.lm_head)`: the old (frozen) layer, wrapped
+        return [flow.segments(ev.target)[-1]]
+
+    def _modules_to_save(self, p: flow.Event, tl: flow.Timeline) -> Optional[Set[str]]:
+        config = p.value
+        if isinstance(config, ast.Name):
+            scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
+            bindings = self.facts.bindings_at(config, scope) or []
+            if len(bindings) != 1 or bindings[0].expr is None:
+                return None
+            config = bindings[0].expr
+        if not isinstance(config, ast.Call):
+            return None
+        kw = next((k.value for k in config.keywords if k.arg == "modules_to_save"), None)
+        if any(k.arg is None for k in config.keywords):
+            return None
+        if kw is None or (isinstance(kw, ast.Constant) and kw.value is None):
+            return set()
+        if isinstance(kw, (ast.List, ast.Tuple, ast.Set)):
+            names = [string_value(e) for e in kw.elts]
+            return set(names) if all(names) else None  # type: ignore[arg-type]
+        return None
+
+    def _unfrozen_again(self, tl: flow.Timeline, p: flow.Event, ev: flow.Event) -> bool:
+        wrapped = [n for n in (p.target,) + p.names if n]
+        for later in tl.after(p, flow.UNFREEZE):
+            if later.target is None or any(flow.overlap(later.target, n) for n in wrapped):
+                return True
+        return False
+
+    def _report(self, p: flow.Event, found, saved: Set[str]) -> None:
+        whats = []
+        for ev, parts in found:
+            if ev.kind == flow.HEAD and isinstance(ev.stmt, ast.Assign):
+                whats.append(f"`{self.code_of(ev.stmt.targets[0])}` installed at line {ev.node.lineno}")
+            elif ev.name_var is not None and ev.guards:
+                whats.append(f"the loop picking `{self.code_of(ev.guards[-1])}` set trainable at line {ev.node.lineno}")
+            else:
+                whats.append(f"`{self.code_of(ev.node)}` set trainable at line {getattr(ev.node, 'lineno', 0)}")
+        parts = sorted({part for _, ps in found for part in ps})
+        names = ", ".join(f'"{s}"' for s in sorted(saved) + [x for x in parts if x not in saved])
+        self.report_at(
+            p,
+            f"`{self.code_of(p.node)}` freezes every base parameter not in `modules_to_save`, so what "
+            f"{' and '.join(whats)} ({', '.join(f'`{x}`' for x in parts)}) is frozen again: it does not train, nor is "
+            f"it saved with the adapter; name it in the config: `modules_to_save=[{names}]`",
+        )
+
+
+def _wraps_itself(ev: flow.Event) -> bool:
+    stmt = ev.stmt
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, ast.Call)):
+        return False
+    target = ast.dump(stmt.targets[0]).replace("ctx=Store()", "ctx=Load()")
+    return any(ast.dump(n) == target for a in stmt.value.args + [k.value for k in stmt.value.keywords] for n in ast.walk(a))
+
+
+def _strings(test: ast.AST) -> List[str]:
+    return [s.strip(".") for s in (string_value(n) for n in ast.walk(test)) if s]
+
+
+def _kept(part: str, saved: Set[str]) -> bool:
+    """PEFT keeps a module whose name ends with an entry of `modules_to_save`."""
+    last = part.split(".")[-1]
+    return any(s == last or part.endswith(s) or s.endswith(last) for s in saved)

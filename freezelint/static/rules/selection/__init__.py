@@ -1,0 +1,1 @@
+"""FRZ3xx: the wrong parameters selected (name matches, slices, masks, LoRA targets)."""

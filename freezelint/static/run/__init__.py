@@ -1,0 +1,1 @@
+"""`freezelint check` as a pipeline: discover, summarise, index, lint, cache, suppress, fix."""

@@ -1,0 +1,380 @@
+"""The result cache (ruff-style): findings per file, reused while nothing they depend on changed.
+
+One results file per freezelint build in `.freezelint_cache/` at the project
+root (`project_root.find_project_root`), or wherever `--cache-dir` /
+`FREEZELINT_CACHE_DIR` say. Per file (keyed by its path relative to the
+project root, so a cache restored at another checkout path still hits) it keeps:
+
+- the file's size and mtime, and the hash of its bytes: a file whose stat is
+  unchanged is not even read (a file whose mtime is too recent to trust is
+  always hashed, as git does for "racily clean" files);
+- its project summary (what it feeds into the cross-file Module index), so a
+  warm run rebuilds the index without reading any file;
+- its findings under a result key made of the freezelint build, the effective
+  settings that select rules for this file, and the digest of the cross-file
+  index. Any change to any file's class headers changes the digest, so no
+  result computed against an older index is ever reused.
+
+What is trusted. A results file is read only if its HMAC-SHA256 checks out
+under a key derived from the cache's own random secret (`key`, created with
+O_EXCL and mode 0600 at the first write). The secret alone proves nothing if
+the repository shipped it, so the key also says where the secret came from:
+
+- the folder is outside the project (named by --cache-dir or the environment
+  variable): the repository cannot put files there; the key is portable;
+- inside the project, git says nothing in the folder is tracked: a clone or a
+  fetched branch cannot have delivered it; portable (an `actions/cache`
+  restore at another path hits);
+- inside the project, something in the folder is tracked: the cache is off
+  (one-line warning), never read nor written;
+- inside the project, no git work tree (or git cannot answer): the key is
+  bound to the secret file's device, inode and ctime, which no archive or
+  copy can reproduce: a cache copied in is never trusted, one moved along
+  with the project (same file system) still is.
+
+JSON, not pickle. Writes go through `cache_folder` (no symlink followed, new
+files exclusive, atomic rename). A cache that cannot be read, has the wrong
+shape or the wrong MAC is treated as empty; one that cannot be written is
+skipped silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sys
+import time
+from dataclasses import fields, replace
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from freezelint.findings import Finding
+from freezelint.static.run.cache_folder import SYMLINK, git_tracked, open_folder
+from freezelint.static.summaries.file_summary import FileSummary
+from freezelint.static.input.project_root import find_project_root, is_within, relative_key
+
+CACHE_DIR_NAME = ".freezelint_cache"
+ENV_VAR = "FREEZELINT_CACHE_DIR"
+FORMAT = 2
+KEY_FILE = "key"
+# A file modified this recently (seconds) may change again within the mtime's
+# granularity without its stat changing: hash it next time instead of trusting the stat.
+RACY_SECONDS = 2.0
+# Result keys kept per file (e.g. default rules and --select ALL side by side).
+MAX_RESULTS_PER_FILE = 4
+MAX_RESULTS_BYTES = 256 * 1024 * 1024  # a bigger results file is not ours: ignored
+
+_BUILD_ID: Optional[str] = None
+
+def build_id() -> str:
+    """The freezelint version plus a hash of the contents of its own files
+    (code and the data files beside it), and the Python it runs on.
+
+    The version alone would keep stale results while the rules are being
+    edited in a development checkout. Contents, not mtimes: a fresh install
+    (every CI run) gives every file a new mtime, and results keyed by it
+    would never be reused. Hashing the package's ~1 MB costs a few ms.
+    """
+    global _BUILD_ID
+    import freezelint
+
+    if _BUILD_ID is None:
+        h = hashlib.blake2b(digest_size=8)
+        pkg = os.path.dirname(os.path.abspath(freezelint.__file__))
+        for dirpath, dirnames, filenames in os.walk(pkg):
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for f in sorted(filenames):
+                if f.endswith((".pyc", ".pyo")):
+                    continue
+                full = os.path.join(dirpath, f)
+                try:
+                    with open(full, "rb") as fh:
+                        data = fh.read()
+                except OSError:
+                    continue
+                h.update(f"{os.path.relpath(full, pkg)}:{len(data)}:".encode())
+                h.update(data)
+        _BUILD_ID = h.hexdigest()
+    # the interpreter too: which syntax parses (FRZ000) depends on it
+    return f"{freezelint.__version__}-{sys.implementation.cache_tag}-{_BUILD_ID}"
+
+
+def open_cache(cli_value: Optional[str], paths: Iterable[str]) -> Tuple[Optional["Cache"], Optional[str]]:
+    """The loaded cache for a run over `paths`, or (None, why) when it must stay off.
+
+    `cli_value` (--cache-dir) wins over FREEZELINT_CACHE_DIR, which wins over
+    `.freezelint_cache` at the project root.
+    """
+    root = find_project_root(paths)
+    directory = cli_value or os.environ.get(ENV_VAR) or os.path.join(root, CACHE_DIR_NAME)
+    store = Cache(os.path.abspath(directory), root).load()
+    if store.off is not None:
+        return None, store.off
+    return store, None
+
+
+def content_hash(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def summary_to_json(s: FileSummary) -> dict:
+    return s.to_json()
+
+
+def summary_from_json(data) -> FileSummary:
+    return FileSummary.from_json(data)
+
+
+def result_key(settings_key: str, project_digest: str) -> str:
+    return hashlib.sha256(f"{build_id()}|{settings_key}|{project_digest}".encode()).hexdigest()[:24]
+
+
+# Settings fields that only decide which files are found or how findings are
+# printed. Every other field goes into the result key, so a field added later
+# invalidates cached results by default instead of being silently ignored.
+_NOT_IN_KEY = frozenset(
+    {"root", "config_file", "exclude", "extend_exclude", "output_format", "output_format_set", "respect_gitignore", "docs_url"}
+)
+
+
+def settings_key(settings, project_root: Optional[str] = None) -> str:
+    """Everything in the settings that decides which rules run on a file and how.
+
+    Keyed on the selectors as written (not the expanded code set), so a warm
+    run need not load the rules: with the build id in the key, the same
+    selectors always expand to the same codes. The settings' root (what
+    per-file-ignores patterns are relative to) counts only where there are such
+    patterns, and relative to the project root, so the key survives a move.
+    """
+    parts = {f.name: _jsonable(getattr(settings, f.name)) for f in fields(settings) if f.name not in _NOT_IN_KEY}
+    if settings.per_file_ignores:
+        root = os.path.abspath(str(settings.root))
+        parts["root"] = relative_key(root, project_root) if project_root else root
+    return json.dumps(parts, sort_keys=True)
+
+
+def _jsonable(value):
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def resolve_cache_dir(cli_value: Optional[str], first_path: str, config_file=None) -> str:
+    """The cache folder for a run (the interface before `open_cache`, which also says why a cache is off)."""
+    del config_file  # the project root no longer follows the config file
+    return os.path.abspath(cli_value or os.environ.get(ENV_VAR) or os.path.join(find_project_root([first_path]), CACHE_DIR_NAME))
+
+
+class Cache:
+    """The cache for one run. `load()` once, query and record, then `save()`.
+
+    Files are named by absolute path in every method; entries are keyed by the
+    path relative to `root` (the project root).
+    """
+
+    def __init__(self, directory: str, root: Optional[str] = None):
+        self.directory = directory
+        self.root = root if root is not None else os.path.dirname(directory)
+        self.name = f"results-v{FORMAT}-{build_id()}.json"
+        self.path = os.path.join(directory, self.name)
+        self.entries: Dict[str, dict] = {}
+        self.off: Optional[str] = None  # why the cache is off (one line), if it is
+        self._inside = is_within(directory, self.root)
+        self._portable: Optional[bool] = None  # None: not decided yet (see _decide_trust)
+        self._secret: Optional[bytes] = None
+        self._dirty = False
+        self._started = time.time()
+
+    def _key(self, abspath: str) -> str:
+        return relative_key(abspath, self.root)
+
+    # -- trust ------------------------------------------------------------------
+    def _decide_trust(self) -> bool:
+        """Decide how the MAC key is bound (see the module doc); False: the cache is off."""
+        if self._portable is not None:
+            return True
+        if not self._inside:
+            self._portable = True
+            return True
+        tracked = git_tracked(self.directory)
+        if tracked:
+            self._refuse(f"{self._shown()} is tracked by git (a cache that comes with the repository is never trusted)")
+            return False
+        self._portable = tracked is False
+        return True
+
+    def _refuse(self, why: str) -> None:
+        self.off = f"cache off: {why}"
+        self.entries = {}
+
+    def _shown(self) -> str:
+        return relative_key(self.directory, os.getcwd()) if is_within(self.directory, os.getcwd()) else self.directory
+
+    def _mac_key(self, key_stat: os.stat_result) -> bytes:
+        assert self._secret is not None
+        if self._portable:
+            context = b"portable"
+        else:  # which file holds the secret: an archive or copy makes a different one
+            context = f"file:{key_stat.st_dev}:{key_stat.st_ino}:{key_stat.st_ctime_ns}".encode()
+        return hmac.new(self._secret, context, hashlib.sha256).digest()
+
+    # -- reading ----------------------------------------------------------------
+    def load(self) -> "Cache":
+        if is_within(self.root, self.directory):
+            # its .gitignore (`*`) would ignore the whole project, and prunes would run there
+            self._refuse(f"{self._shown()} is the project folder or holds it; name a folder of its own")
+            return self
+        folder, problem = open_folder(self.directory, self.root if self._inside else None, create=False)
+        if problem == SYMLINK:
+            self._refuse(f"{self._shown()} is a symlink or lies behind one (a cache folder inside the project "
+                         "must be a real folder; nothing is written through a link)")
+        if folder is None:
+            return self
+        try:
+            if not self._decide_trust():
+                return self
+            key = folder.read(KEY_FILE, 1024)
+            secret = _parse_secret(key[0]) if key is not None else None
+            if secret is None:
+                return self
+            self._secret = secret
+            data = folder.read(self.name, MAX_RESULTS_BYTES + 1)
+            if data is None or len(data[0]) > MAX_RESULTS_BYTES:
+                return self
+            self.entries = self._verified(data[0], key[1])
+        finally:
+            folder.close()
+        return self
+
+    def _verified(self, raw: bytes, key_stat: os.stat_result) -> Dict[str, dict]:
+        mac, _, payload = raw.partition(b"\n")
+        good = hmac.new(self._mac_key(key_stat), payload, hashlib.sha256).hexdigest().encode()
+        if not hmac.compare_digest(mac, good):
+            return {}  # not written with this cache's key: ignored, then overwritten
+        try:
+            data = json.loads(payload)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return {}
+        if isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("files"), dict):
+            return data["files"]
+        return {}
+
+    def lookup_stat(self, abspath: str, st: os.stat_result) -> Optional[dict]:
+        """The entry for a file whose stat shows it unchanged since it was recorded."""
+        e = self.entries.get(self._key(abspath))
+        if not isinstance(e, dict):
+            return None
+        m = e.get("m")
+        if isinstance(m, int) and m >= 0 and m == st.st_mtime_ns and e.get("s") == st.st_size and isinstance(e.get("h"), str):
+            return e
+        return None
+
+    def lookup_hash(self, abspath: str, digest: str) -> Optional[dict]:
+        e = self.entries.get(self._key(abspath))
+        if isinstance(e, dict) and e.get("h") == digest:
+            return e
+        return None
+
+    @staticmethod
+    def summary_of(entry: dict) -> Optional[FileSummary]:
+        try:
+            return summary_from_json(entry["sum"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    def results(self, abspath: str, digest: str, key: str, path: str) -> Optional[Tuple[List[Finding], bool]]:
+        """Cached (findings, error) for this content under this result key, with `path` as reported now."""
+        e = self.lookup_hash(abspath, digest)
+        if e is None:
+            return None
+        res = e.get("r")
+        if not isinstance(res, dict) or key not in res:
+            return None
+        try:
+            rec = res[key]
+            findings = [replace(Finding.from_dict(d), path=path) for d in rec["f"]]
+            return findings, bool(rec["e"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+
+    # -- writing ----------------------------------------------------------------
+    def record_file(self, abspath: str, st: os.stat_result, digest: str, summary: FileSummary) -> None:
+        """Record a file's stat, hash and summary (keeps its results if the content is unchanged)."""
+        k = self._key(abspath)
+        old = self.entries.get(k)
+        results = old.get("r") if isinstance(old, dict) and old.get("h") == digest and isinstance(old.get("r"), dict) else {}
+        racy = st.st_mtime >= self._started - RACY_SECONDS
+        self.entries[k] = {
+            "m": -1 if racy else st.st_mtime_ns,
+            "s": st.st_size,
+            "h": digest,
+            "sum": summary_to_json(summary),
+            "r": results,
+        }
+        self._dirty = True
+
+    def record_results(self, abspath: str, digest: str, key: str, findings: List[Finding], error: bool) -> None:
+        e = self.entries.get(self._key(abspath))
+        if not isinstance(e, dict) or e.get("h") != digest:
+            return
+        res = e.get("r")
+        if not isinstance(res, dict):
+            res = e["r"] = {}
+        res.pop(key, None)
+        while len(res) >= MAX_RESULTS_PER_FILE:
+            res.pop(next(iter(res)))
+        res[key] = {"f": [f.to_dict() for f in findings], "e": error}
+        self._dirty = True
+
+    def save(self) -> None:
+        if self.off is not None or not self._dirty:
+            return
+        try:
+            folder, _ = open_folder(self.directory, self.root if self._inside else None, create=True)
+            if folder is None:
+                return  # a symlink appeared, or the folder cannot be made: run without cache
+            try:
+                self._save_into(folder)
+            finally:
+                folder.close()
+        except OSError:
+            pass  # a read-only checkout still lints; it just does not get faster
+
+    def _save_into(self, folder) -> None:
+        if not self._decide_trust():
+            return
+        folder.create(".gitignore", b"# Automatically created by freezelint.\n*\n")
+        folder.create("CACHEDIR.TAG", b"Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by freezelint.\n")
+        if self._secret is None:
+            key = folder.read(KEY_FILE, 1024)  # another run may have made one since we looked
+            self._secret = _parse_secret(key[0]) if key is not None else None
+        if self._secret is None:
+            folder.remove(KEY_FILE)  # not a key we wrote (garbage, a symlink): unlinked, never followed
+            fresh = secrets.token_hex(32).encode()
+            if not folder.create(KEY_FILE, fresh + b"\n", mode=0o600):
+                return
+            self._secret = _parse_secret(fresh)
+        key_stat = folder.stat(KEY_FILE)
+        if key_stat is None:
+            return
+        payload = json.dumps({"format": FORMAT, "files": self.entries}, separators=(",", ":")).encode()
+        mac = hmac.new(self._mac_key(key_stat), payload, hashlib.sha256).hexdigest().encode()
+        folder.replace(self.name, mac + b"\n" + payload)
+        for name in folder.names():  # other builds' results are superseded for good
+            if name.startswith("results-") and name.endswith(".json") and name != self.name:
+                folder.remove(name)
+
+
+def _parse_secret(raw: bytes) -> Optional[bytes]:
+    """The secret in a key file: 64 hex digits (anything else is not a key we wrote)."""
+    text = raw.strip()
+    if len(text) != 64:
+        return None
+    try:
+        return bytes.fromhex(text.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
