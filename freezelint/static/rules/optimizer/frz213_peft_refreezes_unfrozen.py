@@ -8,6 +8,9 @@ from freezelint.static.flow import timeline as flow
 from freezelint.static.parse.astutil import string_value
 from freezelint.static.rules.flow_rule import FlowRule
 from freezelint.static.rules.optimizer.frz211_peft_base_unfrozen import name_tests
+from freezelint.static.rules.optimizer.new_token_rows import (
+    EMBEDDING_NAMES, config_adapts_embeddings, embeddings_unfrozen_after, resize_before,
+)
 
 
 class PeftRefreezesUnfrozen(FlowRule):
@@ -18,14 +21,22 @@ class PeftRefreezesUnfrozen(FlowRule):
     requires_grad_(True)`, a `named_parameters()` loop picking
     `"vision_tower"`) or installed a new head (`model.classifier =
     nn.Linear(...)`), that part is not in the config's `modules_to_save`,
-    and nothing sets it trainable again after the call.
+    and nothing sets it trainable again after the call. The same for the
+    embedding rows of new tokens: `tokenizer.add_tokens(...)` (or
+    `add_special_tokens` with more than a pad token) and
+    `model.resize_token_embeddings(...)` before the call, with neither the
+    embeddings nor the output layer in `modules_to_save`, LoRA's
+    `target_modules` or `trainable_token_indices`.
 
     ## Why is this bad?
     `get_peft_model` freezes every parameter of the base model except the
     adapters and the modules named in `modules_to_save`. Whatever was made
     trainable before it is frozen again: the new head stays at its random
     initialisation and the part meant to be fine-tuned fully does not
-    train; nothing fails. It is also left out of the saved adapter.
+    train; nothing fails. It is also left out of the saved adapter. New
+    tokens keep their initial embedding and output rows, so the model can
+    neither read them apart nor learn to produce them (a new end-of-turn
+    token is never generated).
 
     At run time: FRZ506 (a part named by `trainable=` has requires_grad=False).
 
@@ -75,6 +86,7 @@ class PeftRefreezesUnfrozen(FlowRule):
                     found.append((ev, parts))
             if found:
                 self._report(p, found, saved)
+            self._check_new_token_rows(p, tl, saved)
 
     def _parts(self, ev: flow.Event, base: str) -> List[str]:
         """The submodule names the event makes trainable below `base` ([] when it is all of it, or unknown)."""
@@ -91,7 +103,7 @@ class PeftRefreezesUnfrozen(FlowRule):
             return []  # `model.lm_head = CastOutputToFloat(model.lm_head)`: the old (frozen) layer, wrapped
         return [flow.segments(ev.target)[-1]]
 
-    def _modules_to_save(self, p: flow.Event, tl: flow.Timeline) -> Optional[Set[str]]:
+    def _config_call(self, p: flow.Event, tl: flow.Timeline) -> Optional[ast.Call]:
         config = p.value
         if isinstance(config, ast.Name):
             scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
@@ -99,7 +111,11 @@ class PeftRefreezesUnfrozen(FlowRule):
             if len(bindings) != 1 or bindings[0].expr is None:
                 return None
             config = bindings[0].expr
-        if not isinstance(config, ast.Call):
+        return config if isinstance(config, ast.Call) else None
+
+    def _modules_to_save(self, p: flow.Event, tl: flow.Timeline) -> Optional[Set[str]]:
+        config = self._config_call(p, tl)
+        if config is None:
             return None
         kw = next((k.value for k in config.keywords if k.arg == "modules_to_save"), None)
         if any(k.arg is None for k in config.keywords):
@@ -111,7 +127,27 @@ class PeftRefreezesUnfrozen(FlowRule):
             return set(names) if all(names) else None  # type: ignore[arg-type]
         return None
 
-    def _unfrozen_again(self, tl: flow.Timeline, p: flow.Event, ev: flow.Event) -> bool:
+    def _check_new_token_rows(self, p: flow.Event, tl: flow.Timeline, saved: Set[str]) -> None:
+        """Tokens added and the embeddings resized before the wrap: PEFT freezes the new rows too."""
+        base = p.node.args[0] if isinstance(p.node, ast.Call) and p.node.args else None
+        config = self._config_call(p, tl)
+        if base is None or config is None or any(s.split(".")[-1] in EMBEDDING_NAMES for s in saved):
+            return
+        resize = resize_before(tl.node, p.node, self.code_of(base), self.code_of)
+        if (resize is None or config_adapts_embeddings(config) or self._unfrozen_again(tl, p, None)
+                or embeddings_unfrozen_after(tl.node, p.node, self.code_of)):
+            return
+        names = ", ".join(f'"{s}"' for s in sorted(saved) + ["embed_tokens", "lm_head"])
+        self.report_at(
+            p,
+            f"`{self.code_of(resize)}` (line {resize.lineno}) adds embedding rows for the tokens added to the tokenizer, "
+            f"but `{self.code_of(p.node)}` freezes the embeddings and the output layer: the new tokens keep their "
+            f"initial vectors and the model cannot learn to read or produce them (a new end-of-turn token is never "
+            f"generated); keep both layers trainable: `modules_to_save=[{names}]` (your model's names for its input "
+            f"embeddings and output layer), or train only the new rows with `trainable_token_indices` (peft 0.15 and later)",
+        )
+
+    def _unfrozen_again(self, tl: flow.Timeline, p: flow.Event, ev: Optional[flow.Event]) -> bool:
         wrapped = [n for n in (p.target,) + p.names if n]
         for later in tl.after(p, flow.UNFREEZE):
             if later.target is None or any(flow.overlap(later.target, n) for n in wrapped):

@@ -1,0 +1,87 @@
+"""Embedding rows a script adds before wrapping the model in PEFT: `tokenizer.add_tokens(...)` (or
+`add_special_tokens` with more than a pad token) then `model.resize_token_embeddings(...)`. The new
+rows start from an initial value and only training gives them one of their own."""
+
+from __future__ import annotations
+
+import ast
+import re
+from typing import Optional
+
+from freezelint.static.parse.astutil import string_value
+
+# A pad token is masked out of the loss and attention: its rows never need training.
+_UNTRAINED_SPECIAL = frozenset({"pad_token"})
+# Where a PEFT config keeps (or adapts) the embedding rows: names of input embeddings and output layers
+# across transformers' model families.
+EMBEDDING_NAMES = frozenset(
+    {"embed_tokens", "lm_head", "wte", "word_embeddings", "embed_in", "embed_out", "shared", "tok_embeddings",
+     "output", "embeddings", "token_embedding", "decoder.embed_tokens", "encoder.embed_tokens"}
+)
+
+
+_EMBEDDING_WORDS = re.compile(r"embed|lm_head|wte|word_emb|tok_emb|get_(?:input|output)_embeddings")
+
+
+def embeddings_unfrozen_after(scope: ast.AST, after: ast.AST, code_of) -> bool:
+    """`model.get_input_embeddings().requires_grad_(True)`, `...embed_tokens.weight.requires_grad = True`
+    below `after` in `scope`: the script trains the embeddings itself."""
+    line = getattr(after, "end_lineno", None) or getattr(after, "lineno", 0)
+    for node in ast.walk(scope):
+        if getattr(node, "lineno", 0) <= line:
+            continue
+        receiver = None
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "requires_grad_"
+                and not (node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value is False)):
+            receiver = node.func.value
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and node.value.value is True:
+            receiver = next((t.value for t in node.targets if isinstance(t, ast.Attribute) and t.attr == "requires_grad"), None)
+        if receiver is not None and _EMBEDDING_WORDS.search(code_of(receiver)):
+            return True
+    return False
+
+
+def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of) -> Optional[ast.Call]:
+    """`<base>.resize_token_embeddings(...)` in `scope` above `before`, once new tokens (not only a pad
+    token) were added to a tokenizer in the same scope; None when there is no such resize."""
+    resize = None
+    adds_tokens = False
+    line = getattr(before, "lineno", 0)
+    for node in ast.walk(scope):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)) or node.lineno >= line:
+            continue
+        method = node.func.attr
+        if method == "resize_token_embeddings" and code_of(node.func.value).strip() == base_code:
+            resize = resize or node
+        elif method == "add_tokens" or (method == "add_special_tokens" and _adds_more_than_padding(node)):
+            adds_tokens = True
+    return resize if adds_tokens else None
+
+
+def _adds_more_than_padding(call: ast.Call) -> bool:
+    arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "special_tokens_dict"), None)
+    if isinstance(arg, ast.Dict):
+        keys = [string_value(k) if k is not None else None for k in arg.keys]
+        return not all(k in _UNTRAINED_SPECIAL for k in keys)
+    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "dict" and not arg.args:
+        return not all(k.arg in _UNTRAINED_SPECIAL for k in arg.keywords)
+    return True  # a dict built elsewhere: it may add any token
+
+
+def config_adapts_embeddings(config: ast.Call) -> bool:
+    """The config trains the embedding rows some other way: `trainable_token_indices`, or LoRA on the
+    embeddings themselves (`target_modules=[..., "embed_tokens"]`, or "all-linear" does not: embeddings
+    are not linear layers)."""
+    for kw in config.keywords:
+        if kw.arg == "trainable_token_indices" and not (isinstance(kw.value, ast.Constant) and kw.value.value is None):
+            return True
+        if kw.arg == "target_modules":
+            pattern = string_value(kw.value)
+            if pattern is not None:  # "all-linear" (linear layers only) or a regex
+                return pattern != "all-linear" and _EMBEDDING_WORDS.search(pattern) is not None
+            if not isinstance(kw.value, (ast.List, ast.Tuple, ast.Set)):
+                return True  # a name built elsewhere: it may name the embeddings
+            names = [string_value(e) for e in kw.value.elts]
+            if any(n is None or n.split(".")[-1] in EMBEDDING_NAMES for n in names):
+                return True
+    return False
