@@ -27,6 +27,8 @@ class FileFlow:
         self.train_after_build: Optional[list] = None  # construction.train_sites: computed on first use
         # FRZ101: the `self.*` paths each class's methods freeze (None: functions outside a class); first use
         self.self_frozen: Optional[Dict[Optional[str], Set[str]]] = None
+        # FRZ102, FRZ107: paths whose `train` attribute is replaced (`vae.train = disabled_train`); first use
+        self._train_replaced: Optional[List[str]] = None
 
     def timeline(self, node: ast.AST, follow: bool = True) -> Timeline:
         key = (id(node), follow)
@@ -79,11 +81,7 @@ class FileFlow:
 
 def file_flow(facts: FileFacts) -> FileFlow:
     """The flow analysis of a file, created on first use and shared by all rules."""
-    flow = facts.__dict__.get("_flow")
-    if flow is None:
-        flow = FileFlow(facts)
-        facts.__dict__["_flow"] = flow
-    return flow
+    return facts.derived(FileFlow)
 
 
 def timeline(facts: FileFacts, node: ast.AST) -> Timeline:
@@ -92,10 +90,8 @@ def timeline(facts: FileFacts, node: ast.AST) -> Timeline:
 
 def train_replaced_paths(flow_: "FileFlow") -> List[str]:
     """Paths whose `train` attribute is replaced anywhere in the file (`vae.train = disabled_train`)."""
-    cached = flow_.__dict__.get("_train_replaced")
-    if cached is None:
-        cached = [e.target for tl in flow_.all_timelines() for e in tl.of(TRAIN_REPLACED) if e.target]
-        flow_.__dict__["_train_replaced"] = cached
-    return cached
+    if flow_._train_replaced is None:
+        flow_._train_replaced = [e.target for tl in flow_.all_timelines() for e in tl.of(TRAIN_REPLACED) if e.target]
+    return flow_._train_replaced
 
 

@@ -7,6 +7,7 @@ kept apart because calls are most of the vocabulary and little of the evaluation
 from __future__ import annotations
 
 import ast
+from typing import Optional
 
 from freezelint.static.parse.astutil import positional
 from freezelint.static.semantic.evidence import MODULE_ONLY_METHODS, is_optimizer_class, library_class_kind, unwrapped_model
@@ -92,6 +93,20 @@ class CallKinds:
         return UNKNOWN
 
     def _ref_call_kind(self, qual: str, call: ast.Call, scope: Scope, guards) -> Kind:
+        if qual == "torch.compile" or qual == "copy.deepcopy":
+            args = positional(call)
+            if args:
+                inner = self.kind_of(args[0], scope, guards)
+                return inner if (inner.is_module() or inner.tag == TENSOR) else UNKNOWN
+            return UNKNOWN
+        k = self.constructor_kind(qual)
+        return k if k is not None else self._factory_kind(qual)
+
+    def constructor_kind(self, qual: str) -> Optional[Kind]:
+        """What calling `qual` builds, from its qualified name alone (`torch.nn.Linear`, `torch.zeros`,
+        `transformers.AutoModel.from_pretrained`, a project or knowledge-base class); None when the name does
+        not say. Asked for a call of an imported name (`_ref_call_kind`, which then tries the project's
+        factories) and for the constructor a class of another file stores in `self.x` (`facts._attribute_kind`)."""
         parts = qual.split(".")
         last = parts[-1]
         if qual in TENSOR_FACTORIES_OUTSIDE_TORCH or (parts[:2] == ["torch", "nn"] and last in ("Parameter", "Buffer")):
@@ -106,12 +121,6 @@ class CallKinds:
             return K_TENSOR
         if last[:1].isupper() and is_optimizer_class(qual, last, OPTIMIZER_CLASS_NAMES):
             return Kind(OPTIMIZER)
-        if qual == "torch.compile" or qual == "copy.deepcopy":
-            args = positional(call)
-            if args:
-                inner = self.kind_of(args[0], scope, guards)
-                return inner if (inner.is_module() or inner.tag == TENSOR) else UNKNOWN
-            return UNKNOWN
         if len(parts) == 2 and parts[0] == "torch" and last[:1].islower() and last not in TORCH_NON_TENSOR_FUNCS:
             return K_TENSOR
         if len(parts) == 2 and parts[0] == "torch" and last == "Tensor":
@@ -133,10 +142,8 @@ class CallKinds:
             return Kind(MODULE, last)
         if last[:1].isupper() and parts[0] not in ("typing", "collections", "dataclasses"):
             # `BertModel(config)`, `ResNet(...)`, `torch.optim.swa_utils.AveragedModel(model)`: the knowledge base
-            k = library_class_kind(qual)
-            if k is not None:
-                return k
-        return self._factory_kind(qual)
+            return library_class_kind(qual)
+        return None
 
     def _factory_kind(self, name: str) -> Kind:
         """A call of a project function that returns an nn.Module (any file, any depth)."""

@@ -11,11 +11,11 @@ missing evidence gives UNKNOWN, and rules stay silent on UNKNOWN.
 from __future__ import annotations
 
 import ast
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 from freezelint.static.parse.astutil import FUNCTION_NODES, SourceText, dotted_name, has_star_args, keyword, positional
 from freezelint.static.semantic.call_kinds import CallKinds
-from freezelint.static.semantic.evidence import annotation_evidence, duck_kind, library_class_kind
+from freezelint.static.semantic.evidence import annotation_evidence, duck_kind
 from freezelint.static.semantic.narrowing import isinstance_guards, narrowed_param, narrowing_test, union_narrowed
 from freezelint.static.semantic.kinds import (
     CONTAINER, CONTAINER_ATTRS, K_MODULE, K_OTHER, K_TENSOR, LIST, MODULE, NEUTRAL, NEUTRAL_TAG,
@@ -30,6 +30,7 @@ from freezelint.static.parse.walk import walk
 __all__ = ["Binding", "ClassInfo", "FileFacts", "Kind", "Scope", "dotted_name", "isinstance_guards", "narrowing_test", "K_MODULE", "K_TENSOR"]
 
 
+_T = TypeVar("_T")
 _NO_CYCLE = 1 << 30
 _ROUNDS = 4  # a cycle (a loop, bindings that refer to each other) that has not settled by then is UNKNOWN
 
@@ -66,6 +67,17 @@ class FileFacts(CallKinds):
         self._provisional: Dict[Tuple[int, int], Tuple[Kind, int]] = {}  # kinds computed from a guess, and its depth
         self._memo: Dict[Tuple[int, int], Kind] = {}
         self.reaching = Reaching(c.compounds, c.scope_of.values())
+        self._derived: Dict[Callable, object] = {}  # derived(): the later layers' per-file analyses
+
+    def derived(self, make: Callable[["FileFacts"], _T]) -> _T:
+        """The per-file analysis `make(self)` builds (`make`: a class of a later layer, built from these facts),
+        made at the first ask and shared by every later one: `flow.file_flow.FileFlow` (the timelines, asked by
+        the flow rules, `flow.construction`, `lifecycle` and `run.intent`). What one rule alone asks lives on
+        that rule's instance instead (`rules.context.RuleRunner` makes one of each rule per file)."""
+        got = self._derived.get(make)
+        if got is None:
+            got = self._derived[make] = make(self)
+        return got  # type: ignore[return-value]
 
     def code(self, node: ast.AST) -> str:
         """The node's source text."""
@@ -371,8 +383,9 @@ class FileFacts(CallKinds):
                 if attr in infos[0].body_names:
                     return UNKNOWN  # a method or property of the class
             elif not infos:  # a project class of another file: the constructor its methods store there
-                k = self._constructed_kind(self.project.class_table.attr_constructor(cls, attr))
-                if k is not None:
+                ctor = self.project.class_table.attr_constructor(cls, attr)
+                k = self.constructor_kind(ctor) if ctor else None
+                if k is not None and k != UNKNOWN:
                     return k
         if attr in TENSOR_ATTRS:
             return K_TENSOR
@@ -381,18 +394,6 @@ class FileFacts(CallKinds):
         if attr in SUBMODULE_ATTRS:
             return K_MODULE
         return self._self_attr_duck(expr, scope) or UNKNOWN
-
-    def _constructed_kind(self, ctor: Optional[str]) -> Optional[Kind]:
-        """A Module when `ctor` (a constructor as another file's summary names it) builds one:
-        a class of torch.nn, of the project or of a library the knowledge base knows."""
-        if not ctor:
-            return None
-        last = ctor.rsplit(".", 1)[-1]
-        if ctor.startswith("torch.nn.") and last[:1].isupper() and last not in ("Parameter", "Buffer"):
-            return Kind(CONTAINER) if last in ("Sequential", "ModuleList", "ModuleDict") else K_MODULE
-        if last in self.project.module_classes and last not in self.project.ambiguous_classes:
-            return Kind(MODULE, last)
-        return library_class_kind(ctor) if "." in ctor else None
 
     def _self_attr_duck(self, expr: ast.Attribute, scope: Scope) -> Optional[Kind]:
         """`self.x` whose bindings say nothing: the methods the class calls on it (`self.x.eval()`,

@@ -3,6 +3,8 @@ from __future__ import annotations
 import re
 
 import ast
+from functools import cached_property
+from typing import Optional, Set, Tuple
 
 from freezelint.findings import Applicability
 from freezelint.static.rules.base import Rule, requires_grad_call
@@ -71,7 +73,7 @@ class ModuleRequiresGradAttribute(Rule):
             replace = None
             if len(node.targets) == 1:
                 replace = (node, requires_grad_call(receiver, value))
-            read_back = (self.ctx.scope.class_name if receiver.startswith("self") else None, receiver) in self._read_back()
+            read_back = (self.ctx.scope.class_name if receiver.startswith("self") else None, receiver) in self._read_back
             self.report(
                 t,
                 message,
@@ -82,24 +84,23 @@ class ModuleRequiresGradAttribute(Rule):
                 + (f" (unsafe: `{receiver}.requires_grad` is read elsewhere in this file)" if read_back else ""),
             )
 
-    def _read_back(self):
+    @cached_property
+    def _read_back(self) -> Set[Tuple[Optional[str], str]]:
         """(class, receiver) pairs whose `.requires_grad` this file reads (`if not model.requires_grad:`);
-        the class only for `self...` receivers, since another class's `self` is another object."""
-        cached = self.facts.__dict__.get("_frz001_read_back")
-        if cached is None:
-            cached = set()
+        the class only for `self...` receivers, since another class's `self` is another object.
+        Worked out at this rule's first finding in a file (the runner keeps one rule instance per file)."""
+        out: Set[Tuple[Optional[str], str]] = set()
 
-            def reads(node):
-                for n in ast.walk(node):
-                    if isinstance(n, ast.Attribute) and n.attr == "requires_grad" and isinstance(n.ctx, ast.Load):
-                        yield self.ctx.code(n.value)
+        def reads(node):
+            for n in ast.walk(node):
+                if isinstance(n, ast.Attribute) and n.attr == "requires_grad" and isinstance(n.ctx, ast.Load):
+                    yield self.ctx.code(n.value)
 
-            cached.update((None, r) for r in reads(self.facts.module) if not r.startswith("self"))
-            for name, infos in self.facts.classes.items():
-                for info in infos:
-                    cached.update((name, r) for r in reads(info.node) if r.startswith("self"))
-            self.facts.__dict__["_frz001_read_back"] = cached
-        return cached
+        out.update((None, r) for r in reads(self.facts.module) if not r.startswith("self"))
+        for name, infos in self.facts.classes.items():
+            for info in infos:
+                out.update((name, r) for r in reads(info.node) if r.startswith("self"))
+        return out
 
     def _stores_an_option(self, target: ast.Attribute, value: ast.AST) -> bool:
         """On `self`, from a parameter of the method that the method also uses elsewhere (`freeze=not requires_grad`)."""

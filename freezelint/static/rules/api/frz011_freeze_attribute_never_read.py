@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import ast
+from functools import cached_property
+from typing import FrozenSet
 
 from freezelint.findings import Severity
 from freezelint.static.parse.astutil import bool_literal
@@ -68,7 +70,7 @@ class FreezeAttributeNeverRead(Rule):
         flag = bool_literal(node.value)
         if not isinstance(target, ast.Attribute) or target.attr not in FREEZE_WORDS or flag is None:
             return
-        if self.ctx.kind_of(target.value).tag != TENSOR or self._read_in_file(target.attr):
+        if self.ctx.kind_of(target.value).tag != TENSOR or target.attr in self._read_in_file:
             return
         frozen = flag if target.attr in _FROZEN_WHEN_TRUE else not flag
         recv = self.ctx.code(target.value).strip()
@@ -84,15 +86,14 @@ class FreezeAttributeNeverRead(Rule):
             f"{what}; write {instead}",
         )
 
-    def _read_in_file(self, attr: str) -> bool:
-        """The project reads this attribute itself here (`if p.trainable:`, `getattr(p, "trainable")`)."""
-        reads = self.ctx.__dict__.get("_frz011_reads")
-        if reads is None:
-            reads = set()
-            for n in ast.walk(self.ctx.module):
-                if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and n.attr in FREEZE_WORDS:
-                    reads.add(n.attr)
-                elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in FREEZE_WORDS:
-                    reads.add(n.value)
-            self.ctx.__dict__["_frz011_reads"] = reads
-        return attr in reads
+    @cached_property
+    def _read_in_file(self) -> FrozenSet[str]:
+        """The freeze words this file reads itself (`if p.trainable:`, `getattr(p, "trainable")`): the project
+        uses them as its own flags. Worked out once per file (the runner keeps one rule instance per file)."""
+        reads = set()
+        for n in ast.walk(self.ctx.module):
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Load) and n.attr in FREEZE_WORDS:
+                reads.add(n.attr)
+            elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in FREEZE_WORDS:
+                reads.add(n.value)
+        return frozenset(reads)

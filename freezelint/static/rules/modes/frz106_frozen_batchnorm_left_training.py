@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import ast
-from typing import List, Optional
+from functools import cached_property
+from typing import FrozenSet, List, Optional
 
 from freezelint.findings import Applicability, Severity
 from freezelint.static.flow import timeline as flow
@@ -230,14 +231,18 @@ class FrozenBatchNormLeftTraining(FlowRule):
         return False
 
     # -- `freeze_bn(m)`: eval() only if m itself is a BatchNorm, called with a whole stage
+    @cached_property
+    def _bn_only_helpers(self) -> FrozenSet[str]:
+        """The functions of this file (one definition) that put their argument in eval only when it is itself a
+        BatchNorm; found at the first timeline that asks (the runner keeps one rule instance per file)."""
+        return frozenset(
+            name for name, defs in self.facts.functions.items()
+            if len(defs) == 1 and {"eval", "isinstance"} <= self.facts.scope_words.get(id(defs[0]), set())
+            and _evals_only_a_batchnorm_argument(defs[0])
+        )
+
     def _bn_only_helper_calls(self, tl: flow.Timeline) -> None:
-        helpers = self.facts.__dict__.get("_frz106_bn_helpers")
-        if helpers is None:
-            helpers = self.facts.__dict__["_frz106_bn_helpers"] = {
-                name for name, defs in self.facts.functions.items()
-                if len(defs) == 1 and {"eval", "isinstance"} <= self.facts.scope_words.get(id(defs[0]), set())
-                and _evals_only_a_batchnorm_argument(defs[0])
-            }
+        helpers = self._bn_only_helpers
         if not helpers:
             return
         scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+from functools import cached_property
 from typing import Dict, List, Optional, Set, Tuple
 
 from freezelint.findings import Severity
@@ -178,6 +179,11 @@ class EvalInInitUndoneByTrain(Rule):
     triggers = ("eval(", "train(False", "train(mode=False")
     fixable = "unsafe"
 
+    @cached_property
+    def _not_self_mentions(self) -> Dict[str, int]:
+        """`not_self_mentions` of this file, counted at the first class that needs it (one rule instance per file)."""
+        return not_self_mentions(self.facts.module)
+
     def visit_Module(self, node: ast.Module) -> None:
         from freezelint.static.rules.train_sites import report_evals_undone
 
@@ -191,10 +197,7 @@ class EvalInInitUndoneByTrain(Rule):
             return  # the cheap question first: the class's own text
         if not self._is_module_class(node) or self._keeps_modes(node):
             return
-        elsewhere = self.facts.__dict__.get("_frz107_mentions")
-        if elsewhere is None:
-            elsewhere = self.facts.__dict__["_frz107_mentions"] = not_self_mentions(self.facts.module)
-        methods = init_only_methods(node, elsewhere)
+        methods = init_only_methods(node, self._not_self_mentions)
         if not methods:
             return
         replaced = flow_file.train_replaced_paths(flow_file.file_flow(self.facts))

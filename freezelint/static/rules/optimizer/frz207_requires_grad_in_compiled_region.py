@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cached_property
 from typing import Dict, Optional
 
 from freezelint.findings import Severity
@@ -35,9 +36,6 @@ def compiled_functions(facts) -> Dict[int, str]:
     `torch.compile` compiles: decorated, or compiled where it is assigned
     (`self.forward = torch.compile(self.forward)`, `step = torch.compile(step)`), or the
     `forward` of a project class whose instance is compiled (`model = torch.compile(Net())`)."""
-    cached = facts.__dict__.get("_compiled_functions")
-    if cached is not None:
-        return cached
     out: Dict[int, str] = {}
     for defs in facts.functions.values():
         for d in defs:
@@ -81,7 +79,6 @@ def compiled_functions(facts) -> Dict[int, str]:
             fwd = _methods(info).get("forward")
             if fwd is not None:
                 out.setdefault(id(fwd), f"the `forward` of `{cls}`, compiled by `{facts.code(call)}`")
-    facts.__dict__["_compiled_functions"] = out
     return out
 
 
@@ -217,10 +214,15 @@ class RequiresGradInCompiledRegion(FlowRule):
     # It reports a requires_grad write: a file that compiles but never spells one cannot fire.
     trigger_pattern = re.compile(r"requires_grad")
 
+    @cached_property
+    def _compiled(self) -> Dict[int, str]:
+        """`compiled_functions` of this file, found at the first timeline checked (one rule instance per file)."""
+        return compiled_functions(self.facts)
+
     def check(self, tl: flow.Timeline) -> None:
         if not isinstance(tl.node, FUNCTION_NODES):
             return
-        how = compiled_functions(self.facts).get(id(tl.node))
+        how = self._compiled.get(id(tl.node))
         if how is None:
             return
         scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)

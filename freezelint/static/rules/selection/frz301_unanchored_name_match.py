@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cached_property
 from typing import Iterator, Tuple
 
 from freezelint.findings import Severity
@@ -105,6 +106,11 @@ class UnanchoredNameMatch(FlowRule):
     severity = Severity.WARNING
     triggers = ("named_parameters", "named_modules", "named_children")
 
+    @cached_property
+    def _names(self) -> "_NameEvidence":
+        """What this file says about its models' names, read at the first match that needs it (one rule instance per file)."""
+        return _NameEvidence(self.facts)
+
     def check(self, tl: flow.Timeline) -> None:
         seen = set()
         for ev in tl.of(flow.FREEZE, flow.UNFREEZE):
@@ -116,17 +122,17 @@ class UnanchoredNameMatch(FlowRule):
                     if not value or not value[-1].isdigit() or id(lit) in seen:
                         continue
                     seen.add(id(lit))
-                    longer = name_evidence(self.facts).collision(value)
+                    longer = self._names.collision(value)
                     if longer is None:
                         continue
                     what = "freezing" if ev.kind == flow.FREEZE else "unfreezing"
-                    dotted = value.isdigit() or ("." in value and name_evidence(self.facts).prefixed)
+                    dotted = value.isdigit() or ("." in value and self._names.prefixed)
                     scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
                     prefixed = name_anchor.names_prefixed(self.facts, scope, ev.target)  # from the knowledge base
                     anchored = name_anchor.anchored_test(value, op, ev.name_var, dotted, prefixed)
                     self.report_at(
                         ev,
-                        f"`{self.ctx.code(lit)} {op} {ev.name_var}` also matches `{longer}` ({name_evidence(self.facts).why(value)}): "
+                        f"`{self.ctx.code(lit)} {op} {ev.name_var}` also matches `{longer}` ({self._names.why(value)}): "
                         f"when {what}, its parameters are treated like those of `{value}`; anchor it: "
                         f"`{anchored}`",
                         node=lit,
@@ -185,9 +191,3 @@ def _imported(facts):
             if b.kind is not None and b.kind.tag == "ref" and b.kind.detail:
                 yield b.kind.detail
 
-
-def name_evidence(facts) -> _NameEvidence:
-    got = facts.__dict__.get("_name_evidence")
-    if got is None:
-        got = facts.__dict__["_name_evidence"] = _NameEvidence(facts)
-    return got
