@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pickle
 import sys
@@ -17,6 +18,8 @@ from .records import FileSummary
 from .summarize import summarize_source
 
 FORMAT = 2
+SECTIONS = ("modules", "aliases", "factories", "optimizers", "non_module_pretrained", "registries", "wrappers",
+            "returns_self_exceptions")  # keyed by qualified name (grouped by module)
 RETURNS_SELF_FALLBACK = ["cpu", "cuda", "double", "eval", "float", "half", "requires_grad_", "to", "train", "type"]
 
 
@@ -216,8 +219,7 @@ def restrict(data: dict, top: str) -> dict:
         return q == top or q.startswith(top + ".")
 
     out = {}
-    for section in ("modules", "aliases", "factories", "optimizers", "non_module_pretrained", "registries", "wrappers",
-                    "returns_self_exceptions"):
+    for section in SECTIONS:
         out[section] = {k: v for k, v in data[section].items() if keep(k)}
     out["unwrappers"] = {
         "calls": {k: v for k, v in data["unwrappers"]["calls"].items() if keep(k)},
@@ -227,4 +229,36 @@ def restrict(data: dict, top: str) -> dict:
     if top == "torch":
         out["returns_self"] = data["returns_self"]
         out["source"] = data["sources"].get("torch")
+    return out
+
+
+def tops(names: Iterable[str]) -> List[str]:
+    """The top-level packages of these libraries."""
+    return [p for lib in LIBRARIES if lib.name in set(names) for p in lib.packages]
+
+
+def merge(old: dict, new: dict, names: Iterable[str]) -> dict:
+    """`old` with the entries and sources of the libraries `names` taken from `new` (an
+    `--only` run: the other libraries' entries stay as they were)."""
+    names = list(names)
+    out = json.loads(json.dumps(old))
+    owned = tuple(tops(names))
+
+    def mine(q: str) -> bool:
+        return q in owned or q.startswith(tuple(t + "." for t in owned))
+
+    for section in SECTIONS + ("unwrappers.calls",):
+        src, dst = (new, out) if "." not in section else (new["unwrappers"], out["unwrappers"])
+        key = section.rpartition(".")[2]
+        dst[key] = {k: v for k, v in dst[key].items() if not mine(k)}
+        dst[key].update({k: v for k, v in src[key].items() if mine(k)})
+        dst[key] = dict(sorted(dst[key].items()))
+    attrs = out["unwrappers"]["attributes"]
+    for attr in set(attrs) | set(new["unwrappers"]["attributes"]):
+        kept = [c for c in attrs.get(attr, []) if not mine(c)]
+        attrs[attr] = sorted(kept + [c for c in new["unwrappers"]["attributes"].get(attr, []) if mine(c)])
+    out["unwrappers"]["attributes"] = {a: v for a, v in sorted(attrs.items()) if v}
+    if "torch" in names:
+        out["returns_self"] = new["returns_self"]
+    out["sources"].update({n: new["sources"][n] for n in names})
     return out

@@ -7,11 +7,13 @@ the libraries: files are found on disk and read as text.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
-import subprocess
 import sys
 import tarfile
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -20,11 +22,17 @@ from typing import Dict, Iterator, List, Optional, Tuple
 @dataclass(frozen=True)
 class Library:
     name: str  # the key in the knowledge base's "sources"
-    dist: str  # the pip distribution
-    version: str  # pinned for --from-pip
+    dist: str  # the distribution on PyPI
+    version: str  # the exact release read (a final release on PyPI: no .dev, no +local)
     packages: Tuple[str, ...]  # top-level import packages it contributes
-    sdist: bool = False  # no usable wheel on PyPI: `pip download --no-binary`
+    sdist: bool = False  # read the sdist (mmcv: no wheel; deepspeed: its wheels are per platform)
     skip: Tuple[str, ...] = ()  # sub-paths (relative to the root, with /) not read
+    needs: Tuple[str, ...] = ("torch",)  # libraries read with it by `--only` (its bases, its calls)
+
+    @property
+    def spec(self) -> str:
+        """What the knowledge base records: `dist==version`, fetched from PyPI by `fetch`."""
+        return f"{self.dist}=={self.version}"
 
 
 # Parts of torch with no user-facing nn.Module, optimizer, factory or wrapper:
@@ -41,7 +49,9 @@ TORCH_SKIP = (
 _COMMON_SKIP = ("/tests/", "/test/", "/testing/", "/test_utils/")
 
 LIBRARIES: List[Library] = [
-    Library("torch", "torch", "2.13.0", ("torch",), skip=TORCH_SKIP),
+    # The wheels of one release carry the same .py files on every platform (torch's CPU build,
+    # 2.13.0+cpu, differs from 2.13.0 in version.py only): `fetch` reads the smallest one.
+    Library("torch", "torch", "2.13.0", ("torch",), skip=TORCH_SKIP, needs=()),
     Library("torchvision", "torchvision", "0.29.1", ("torchvision",)),
     Library("timm", "timm", "1.0.31", ("timm",)),
     Library("transformers", "transformers", "5.24.0", ("transformers",),
@@ -55,16 +65,31 @@ LIBRARIES: List[Library] = [
     Library("sentence_transformers", "sentence-transformers", "6.2.0", ("sentence_transformers",)),
     Library("open_clip", "open_clip_torch", "3.3.0", ("open_clip",)),
     Library("mmengine", "mmengine", "0.10.7", ("mmengine",)),
-    Library("mmpretrain", "mmpretrain", "1.2.0", ("mmpretrain",)),
-    # mmcv ships only an sdist whose metadata step needs a CUDA toolchain: give a checkout
-    # with --source mmcv=PATH (github.com/open-mmlab/mmcv).
-    Library("mmcv", "mmcv", "2.2.0", ("mmcv",), sdist=True),
-    # bitsandbytes' wheels carry ~100 MB of CUDA kernels for a few hundred KB of Python: give a
-    # checkout with --source bitsandbytes=PATH (github.com/bitsandbytes-foundation/bitsandbytes).
-    Library("bitsandbytes", "bitsandbytes", "0.50.2.dev0", ("bitsandbytes",)),
+    Library("mmpretrain", "mmpretrain", "1.2.0", ("mmpretrain",), needs=("torch", "mmengine", "mmcv")),
+    # Only an sdist, whose build step needs a CUDA toolchain: `fetch` unpacks it without building.
+    Library("mmcv", "mmcv", "2.2.0", ("mmcv",), sdist=True, needs=("torch", "mmengine")),
+    Library("bitsandbytes", "bitsandbytes", "0.50.2", ("bitsandbytes",)),
 ]
 BY_NAME = {lib.name: lib for lib in LIBRARIES}
-NOT_FROM_PIP = {"torch", "mmcv", "bitsandbytes"}  # torch: the installed one; the others: see above
+PYPI_SIMPLE = "https://pypi.org/simple"
+_RELEASE = re.compile(r"\d+(\.\d+)*(\.post\d+)?")  # a final release: no a/b/rc, .dev or +local
+
+
+def parse_spec(text: str) -> Tuple[str, str]:
+    """(dist, version) of a recorded source `dist==version`; ValueError unless it names a
+    final release of a distribution `fetch` can download (no .dev, rc or +local label)."""
+    dist, sep, version = text.partition("==")
+    if not sep or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", dist) or not _RELEASE.fullmatch(version):
+        raise ValueError(f"{text!r}: not `dist==version` of a final release")
+    return dist, version
+
+
+def recorded_source(lib: Library, found: Optional[str]) -> str:
+    """What the knowledge base records for `lib` read from a folder holding version `found`:
+    its spec when that is the pinned release or a local build of it; else `dist==found`, which names no
+    fetchable release (tests/test_knowledge_sources.py then fails until the pin is bumped)."""
+    release = (found or "").split("+")[0]  # a local build (torch 2.13.0+cpu) has the release's sources
+    return lib.spec if release == lib.version else f"{lib.dist}=={found or 'unknown'}"
 
 
 def skipped(lib: Library, rel: str) -> bool:
@@ -135,47 +160,89 @@ def _extract(archive: str, dest: str) -> None:
             t.extractall(dest, members=members, filter="data") if hasattr(tarfile, "data_filter") else t.extractall(dest, members=members)
 
 
-def from_pip(lib: Library, cache: str) -> str:
-    """Download `lib`'s pinned wheel (or sdist) into `cache` without installing it; unpack; return the root."""
-    dest = os.path.join(cache, "src", f"{lib.dist}-{lib.version}")
+def _get(url: str, accept: Optional[str] = None) -> bytes:
+    """One HTTP GET (the only network access; tests replace it)."""
+    req = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(req, timeout=300) as resp:
+        return resp.read()
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def pick_file(files: List[dict], lib: Library, py: str = f"cp{sys.version_info[0]}{sys.version_info[1]}") -> dict:
+    """The file of `lib`'s release to read, from PyPI's file list (PEP 691 JSON): the sdist when
+    `lib.sdist`, else the smallest wheel that is pure Python or built for this Python (`py`),
+    whatever its platform (they carry the same .py files)."""
+    found = []
+    for f in files:
+        fn = f["filename"]
+        if f.get("yanked"):
+            continue
+        if fn.endswith(".whl"):
+            parts = fn[:-4].split("-")
+            ok = not lib.sdist and len(parts) in (5, 6) and any(t in ("py3", py) for t in parts[-3].split("."))
+        else:
+            stem = fn[: -len(".tar.gz")] if fn.endswith(".tar.gz") else fn[:-4] if fn.endswith(".zip") else ""
+            parts = stem.rsplit("-", 1)
+            ok = lib.sdist and len(parts) == 2
+        if ok and _norm(parts[0]) == _norm(lib.dist) and parts[1] == lib.version:
+            found.append(f)
+    if not found:
+        kind = "sdist" if lib.sdist else f"wheel for py3 or {py}"
+        raise RuntimeError(f"{lib.spec}: no {kind} on PyPI")
+    return min(found, key=lambda f: (f.get("size") or 0, f["filename"]))
+
+
+def fetch(lib: Library, cache: str) -> str:
+    """Download `lib.spec` from PyPI into `cache` (hash checked, nothing installed or built),
+    unpack its .py files, return the root."""
+    dist, version = parse_spec(lib.spec)
+    dest = os.path.join(cache, "src", f"{dist}-{version}")
     root = find_root(dest, lib) if os.path.isdir(dest) else None
     if root:
         return root
+    index = json.loads(_get(f"{PYPI_SIMPLE}/{_norm(dist).replace('_', '-')}/", "application/vnd.pypi.simple.v1+json"))
+    f = pick_file(index["files"], lib)
+    data = _get(f["url"])
+    want = f.get("hashes", {}).get("sha256")
+    if want and hashlib.sha256(data).hexdigest() != want:
+        raise RuntimeError(f"{lib.spec}: {f['filename']} does not match PyPI's sha256")
     downloads = os.path.join(cache, "downloads")
     os.makedirs(downloads, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", "-d", downloads]
-    cmd += ["--no-binary=:all:", "--no-build-isolation"] if lib.sdist else ["--only-binary=:all:"]
-    cmd.append(f"{lib.dist}=={lib.version}")
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    prefixes = {lib.dist.replace("-", "_").lower(), lib.dist.lower()}
-    for fn in sorted(os.listdir(downloads)):
-        stem = fn.lower()
-        if any(stem.startswith(f"{p}-{lib.version}") for p in prefixes):
-            _extract(os.path.join(downloads, fn), dest)
+    archive = os.path.join(downloads, f["filename"])
+    with open(archive, "wb") as fh:
+        fh.write(data)
+    _extract(archive, dest)
     root = find_root(dest, lib)
     if root is None:
-        raise RuntimeError(f"{lib.dist}=={lib.version}: no {'/'.join(lib.packages)} package in the download")
+        raise RuntimeError(f"{lib.spec}: no {'/'.join(lib.packages)} package in {f['filename']}")
     return root
 
 
-def library_roots(args_sources: Dict[str, str], use_pip: bool, cache: str, only: Optional[List[str]]) -> Dict[str, Tuple[str, str]]:
-    """name -> (root, version label). Explicit --source wins, then pip, then installed packages."""
+def library_roots(args_sources: Dict[str, str], fetch_all: bool, cache: str, only: Optional[List[str]]) -> Dict[str, Tuple[str, str]]:
+    """name -> (root, recorded source). Explicit --source wins, then PyPI (`fetch_all`), then
+    the installed packages. `only`: these libraries and those they are read with."""
+    wanted = set(only or BY_NAME)
+    for name in list(wanted):
+        wanted |= set(BY_NAME[name].needs)
     out: Dict[str, Tuple[str, str]] = {}
     for lib in LIBRARIES:
-        if only and lib.name not in only:
+        if lib.name not in wanted:
             continue
         if lib.name in args_sources:
             path = args_sources[lib.name]
             root = find_root(path, lib)
             if root is None:
                 raise RuntimeError(f"--source {lib.name}={path}: no {'/'.join(lib.packages)} package there")
-            out[lib.name] = (root, version_of(root, lib) or "source")
-        elif use_pip and lib.name not in NOT_FROM_PIP:
-            out[lib.name] = (from_pip(lib, cache), lib.version)
+            out[lib.name] = (root, recorded_source(lib, version_of(root, lib)))
+        elif fetch_all:
+            out[lib.name] = (fetch(lib, cache), lib.spec)
         else:
             root = installed_root(lib.packages[0])
             if root is not None:
-                out[lib.name] = (root, version_of(root, lib) or "installed")
+                out[lib.name] = (root, recorded_source(lib, version_of(root, lib)))
     return out
 
 
