@@ -41,31 +41,84 @@ def embeddings_unfrozen_after(scope: ast.AST, after: ast.AST, code_of) -> bool:
     return False
 
 
-def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of) -> Optional[ast.Call]:
+def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of, functions) -> Optional[ast.AST]:
     """`<base>.resize_token_embeddings(...)` in `scope` above `before`, once new tokens (not only a pad
-    token) were added to a tokenizer in the same scope; None when there is no such resize."""
+    token) were added to a tokenizer there, directly or through a helper of this file
+    (`smart_tokenizer_and_embedding_resize(dict(...), tokenizer, model)`): the resize call, or the
+    helper's call; None when there is no such resize. `functions`: this file's defs by name."""
     resize = None
     adds_tokens = False
     line = getattr(before, "lineno", 0)
     for node in ast.walk(scope):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)) or node.lineno >= line:
+        if not isinstance(node, ast.Call) or node.lineno >= line:
+            continue
+        if isinstance(node.func, ast.Name):
+            defs = functions.get(node.func.id, [])
+            if len(defs) == 1:
+                resized, adds = _helper_effect(defs[0], node, base_code, code_of, scope)
+                resize = resize or (node if resized else None)
+                adds_tokens = adds_tokens or adds
+            continue
+        if not isinstance(node.func, ast.Attribute):
             continue
         method = node.func.attr
         if method == "resize_token_embeddings" and code_of(node.func.value).strip() == base_code:
             resize = resize or node
-        elif method == "add_tokens" or (method == "add_special_tokens" and _adds_more_than_padding(node)):
+        elif method == "add_tokens" or (method == "add_special_tokens"
+                                        and _adds_more_than_padding(_literal(_tokens_arg(node), scope))):
             adds_tokens = True
     return resize if adds_tokens else None
 
 
-def _adds_more_than_padding(call: ast.Call) -> bool:
-    arg = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "special_tokens_dict"), None)
+def _helper_effect(func: ast.AST, call: ast.Call, base_code: str, code_of, caller: ast.AST):
+    """(resizes the embeddings of the model passed as `base_code`, adds more than a pad token) for a call
+    of a helper of this file, its parameters bound to the call's arguments."""
+    if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False, False
+    params = [a.arg for a in func.args.posonlyargs + func.args.args]
+    bound = {params[i]: a for i, a in enumerate(call.args) if i < len(params) and not isinstance(a, ast.Starred)}
+    bound.update({k.arg: k.value for k in call.keywords if k.arg})
+    resized = adds = False
+    for node in ast.walk(func):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        method = node.func.attr
+        receiver = node.func.value
+        if method == "resize_token_embeddings" and isinstance(receiver, ast.Name):
+            passed = bound.get(receiver.id)
+            resized = resized or (passed is not None and code_of(passed).strip() == base_code)
+        elif method == "add_tokens":
+            adds = True
+        elif method == "add_special_tokens":
+            tokens = _tokens_arg(node)
+            if isinstance(tokens, ast.Name) and tokens.id in params:
+                tokens = _literal(bound.get(tokens.id), caller)  # None: the default, or not passed: unknown
+            else:
+                tokens = _literal(tokens, func)
+            adds = adds or _adds_more_than_padding(tokens)
+    return resized, adds
+
+
+def _literal(expr: Optional[ast.expr], scope: ast.AST) -> Optional[ast.expr]:
+    """A name bound once in `scope` to a dict: that dict (`tokens = {"additional_special_tokens": [...]}`)."""
+    if not isinstance(expr, ast.Name):
+        return expr
+    values = [n.value for n in ast.walk(scope) if isinstance(n, ast.Assign)
+              and any(isinstance(tg, ast.Name) and tg.id == expr.id for tg in n.targets)]
+    return values[0] if len(values) == 1 else None
+
+
+def _tokens_arg(call: ast.Call) -> Optional[ast.expr]:
+    return call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "special_tokens_dict"), None)
+
+
+def _adds_more_than_padding(arg: Optional[ast.expr]) -> bool:
     if isinstance(arg, ast.Dict):
         keys = [string_value(k) if k is not None else None for k in arg.keys]
         return not all(k in _UNTRAINED_SPECIAL for k in keys)
     if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "dict" and not arg.args:
         return not all(k.arg in _UNTRAINED_SPECIAL for k in arg.keywords)
-    return True  # a dict built elsewhere: it may add any token
+    return False  # a dict built elsewhere: what it adds is unknown, so no claim
 
 
 def config_adapts_embeddings(config: ast.Call) -> bool:
