@@ -81,6 +81,15 @@ TRAIN = {
         def train(model):
             model.vision_tower.requires_grad_(True)
         """,
+    "below it": """
+        def train(model):
+            model.vision_tower.encoder.requires_grad_(True)
+        """,
+    "another tower's path": """
+        def train(model):
+            for i in range(2):
+                model.vision_tower.vision_model.encoder.layers[i].requires_grad_(True)
+        """,
     "frozen only": """
         def train(model):
             model.vision_tower.requires_grad_(False)
@@ -111,7 +120,7 @@ def _lines(out):
     return sorted(int(line.split(":")[1]) for line in out.splitlines() if ": FRZ111" in line)
 
 
-@pytest.mark.parametrize("train", ["loop", "helper", "method"])
+@pytest.mark.parametrize("train", ["loop", "helper", "method", "below it"])
 def test_a_tower_the_training_code_unfreezes(run_cli, tmp_path, train):
     root = _project(tmp_path / "proj", TRAIN[train])
     code, out, _ = run_cli("check", "pkg/towers.py", "--select", "FRZ111", cwd=root)
@@ -120,8 +129,10 @@ def test_a_tower_the_training_code_unfreezes(run_cli, tmp_path, train):
     assert "`vision_tower`" in out and "ClipTower.forward" in out
 
 
-@pytest.mark.parametrize("train", ["frozen only", "other names"])
+@pytest.mark.parametrize("train", ["frozen only", "other names", "another tower's path"])
 def test_a_tower_nothing_unfreezes_stays_silent(run_cli, tmp_path, train):
+    # "another tower's path": the unfrozen `vision_tower.vision_model...` does not exist below these towers
+    # (their only submodule is `encoder`), so it sets some other class's instances trainable
     root = _project(tmp_path / "proj", TRAIN[train])
     code, out, _ = run_cli("check", "pkg/towers.py", "--select", "FRZ111", cwd=root)
     assert (code, _lines(out)) == (0, [])

@@ -100,6 +100,7 @@ class ProjectIndex:
     class_table: ClassTable = field(default_factory=ClassTable)  # project_modes: BatchNorm, train() overrides
     freeze_words: FrozenSet[str] = frozenset()  # attribute names written near a freeze in any file
     unfreeze_words: FrozenSet[str] = frozenset()  # summary_unfreezes: attribute names some file sets trainable
+    unfreeze_paths: FrozenSet[str] = frozenset()  # summary_unfreezes: the paths of it that name one of them
     # project Module class (short name) -> the attribute names its instances are stored under in the project
     # (`self.vision_tower = CLIPVisionTower(...)`, or `= build_vision_tower(cfg)`, a builder one of whose returns is it)
     stored_as: Dict[str, FrozenSet[str]] = field(default_factory=dict)
@@ -213,6 +214,7 @@ class _Builder:
         overriding: Set[str] = set()
         words: Set[str] = set()
         unfrozen: Set[str] = set()
+        unfrozen_paths: Set[str] = set()
         functions: Dict[str, Tuple[str, FileSummary, object]] = {}
         short: Dict[str, List[str]] = {}
         for module, s in zip(self.modules, self.summaries):
@@ -225,6 +227,7 @@ class _Builder:
             option.update(s.option_classes)
             words.update(s.freeze_words)
             unfrozen.update(s.unfreeze_words)
+            unfrozen_paths.update(s.unfreeze_paths)
             params.update(s.def_params)
             for fname, f in s.functions.items():
                 q = f"{module}.{fname}" if module else fname
@@ -270,11 +273,12 @@ class _Builder:
         index.freeze_words = frozenset(words & {a for f in index.class_table.classes.values() for a, _ in f.attrs})
         index.stored_as = self._stored_as(index.class_table, functions, trusted)
         index.unfreeze_words = frozenset(unfrozen & {a for names in index.stored_as.values() for a in names})
+        index.unfreeze_paths = frozenset(p for p in unfrozen_paths if index.unfreeze_words.intersection(p.replace("*", "").split(".")))
         h = hashlib.sha256()
         h.update(index.class_table.digest_part().encode())
         stored = sorted((k, sorted(v)) for k, v in index.stored_as.items())
         for part in (sorted(trusted), sorted(ambiguous), sorted(option), sorted(params), sorted(overriding), sorted(index.freeze_words),
-                     sorted(index.unfreeze_words), stored):
+                     sorted(index.unfreeze_words), sorted(index.unfreeze_paths), stored):
             h.update(repr(part).encode())
         h.update(json.dumps(factories, sort_keys=True).encode())
         h.update(json.dumps({k: list(v) for k, v in effects.items()}, sort_keys=True).encode())

@@ -58,6 +58,7 @@ class FileSummary:
     functions: Dict[str, FunctionSummary] = field(default_factory=dict)
     freeze_words: List[str] = field(default_factory=list)  # summary_freezes.freeze_words: names near a freeze
     unfreeze_words: List[str] = field(default_factory=list)  # summary_unfreezes: names of what is set trainable
+    unfreeze_paths: List[str] = field(default_factory=list)  # summary_unfreezes: the paths of it (`m.tower.layers.[]`)
 
     def to_json(self) -> dict:
         return {
@@ -73,6 +74,7 @@ class FileSummary:
             "o": self.option_classes,
             "w": self.freeze_words,
             "u": self.unfreeze_words,
+            **({"up": self.unfreeze_paths} if self.unfreeze_paths else {}),
             "d": self.def_params,
             "f": {
                 n: [f.params, f.returns, f.returns_param, [list(e) for e in f.effects],
@@ -97,6 +99,7 @@ class FileSummary:
         s.option_classes = list(data.get("o", []))
         s.freeze_words = list(data.get("w", []))
         s.unfreeze_words = list(data.get("u", []))
+        s.unfreeze_paths = list(data.get("up", []))
         s.def_params = list(data.get("d", []))
         for n, (params, returns, returns_param, effects, passes, *also) in data.get("f", {}).items():
             s.functions[n] = FunctionSummary(
@@ -123,7 +126,7 @@ def summarize_tree(tree: ast.Module, is_near_requires_grad=None, text: Optional[
     if freezes and text is not None:
         s.freeze_words = summary_freezes.freeze_words(text)
     if text is None or "requires_grad" in text:
-        s.unfreeze_words = summary_unfreezes.unfreeze_words(tree)
+        s.unfreeze_words, s.unfreeze_paths = summary_unfreezes.unfreezes(tree)
     if any(c.reads_requires_grad for c in s.class_info.values()):
         s.option_classes = list(s.class_info)
     return s

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import ast
-from typing import List, Optional
+from typing import Dict, FrozenSet, List, Optional, Sequence
 
 from freezelint.findings import Severity
 from freezelint.static.parse.astutil import FUNCTION_NODES
 from freezelint.static.flow.timeline import NO_GRAD_MODES
 from freezelint.static.flow.params import grad_mode_of
+from freezelint.static.semantic.kinds import MODULE, join
 from freezelint.static.rules.base import Rule
 
 
@@ -31,7 +32,11 @@ class NoGradForwardOfTrainedModule(Rule):
     only saves the activations' memory, at the price of making the
     "train it" option a no-op. Teachers and EMA copies that nothing sets
     trainable are not flagged, nor a `with torch.no_grad():` block inside
-    `forward` (often conditional on a flag).
+    `forward` (often conditional on a flag), nor a class whose instances the
+    unfreeze cannot reach: where the rest of the unfrozen path after the
+    attribute name does not exist below this class in its file
+    (`tower.vision_tower.vision_model.layers[i]` when this class's
+    `vision_tower` has no `vision_model`: the path is another tower's).
 
     At run time: FRZ506 (a trainable parameter held by the optimizer got
     no gradient).
@@ -105,6 +110,9 @@ class NoGradForwardOfTrainedModule(Rule):
         dec = self._grad_off_decorator(fwd)
         if dec is None:
             return
+        names = [n for n in names if self._reaches(node.name, n)]
+        if not names:
+            return
         stored = ", ".join(f"`{n}`" for n in names)
         self.report(
             dec,
@@ -115,6 +123,63 @@ class NoGradForwardOfTrainedModule(Rule):
             f"is frozen: `with torch.set_grad_enabled(any(p.requires_grad for p in self.parameters())):`",
             statement=fwd,
         )
+
+    def _reaches(self, cls: str, name: str) -> bool:
+        """Some unfreeze of the project names `name` through a path whose rest exists below an instance of
+        `cls` stored there (`x.vision_tower.layers[3]`: `cls` has `layers`); a name no recorded path holds counts."""
+        found = False
+        for path in self.facts.project.unfreeze_paths:
+            segs = path.split(".")
+            for i, seg in enumerate(segs):
+                if seg.rstrip("*") == name:
+                    found = True
+                    if self._exists_below(cls, segs[i + 1:], frozenset({cls})):
+                        return True
+        return not found
+
+    def _exists_below(self, cls: str, rest: Sequence[str], seen: FrozenSet[str]) -> bool:
+        """`rest` (path segments) may exist below an instance of `cls`: False only where the class and its
+        bases are all in this file (or `nn.Module`) and one of them lacks the next attribute."""
+        if not rest or rest[0].endswith("*") or rest[0] in ("[]", "()", "?"):
+            return True  # the end, a substring that may go on, an element, a call's result: not followed
+        attrs = self._attributes(cls)
+        if attrs is None or rest[0] not in attrs:
+            return attrs is None
+        below = attrs[rest[0]]
+        return below is None or below in seen or self._exists_below(below, rest[1:], seen | {below})
+
+    def _attributes(self, cls: str, depth: int = 0) -> Optional[Dict[str, Optional[str]]]:
+        """Every attribute an instance of this file's class `cls` has (`self.x = ...` anywhere in it and its bases
+        of this file, its methods and class attributes) -> the class of this file it holds (None: another);
+        None when that cannot be known (a base elsewhere, `setattr(self, ...)`, `add_module`, `__getattr__`)."""
+        infos = self.facts.classes.get(cls)
+        if not infos or len(infos) != 1 or depth > 8:
+            return None
+        info = infos[0]
+        out: Dict[str, Optional[str]] = {n: None for n in info.body_names}
+        if "__getattr__" in out:
+            return None
+        for n in ast.walk(info.node):
+            if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store) and isinstance(n.value, ast.Name) and n.value.id == "self":
+                out.setdefault(n.attr, None)
+            elif isinstance(n, ast.Call) and (
+                (isinstance(n.func, ast.Name) and n.func.id == "setattr")
+                or (isinstance(n.func, ast.Attribute) and n.func.attr in ("add_module", "register_module", "__setattr__"))
+            ):
+                return None
+        for attr, bindings in info.self_attrs.items():
+            k = join(self.facts._binding_kind(b) for b in bindings)
+            if k.tag == MODULE and isinstance(k.detail, str) and len(self.facts.classes.get(k.detail, ())) == 1:
+                out[attr] = k.detail
+        for base in info.bases:
+            if self.facts.qualified(base, self.facts.module_scope) == "torch.nn.Module":
+                continue
+            name = base.id if isinstance(base, ast.Name) else None
+            inherited = self._attributes(name, depth + 1) if name else None
+            if inherited is None:
+                return None
+            out = {**inherited, **out}
+        return out
 
     def _grad_off_decorator(self, fwd: ast.AST) -> Optional[ast.expr]:
         scope = self.facts.scope_of.get(id(fwd), self.facts.module_scope)
