@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import keyword
 import re
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from freezelint.static.flow import timeline as flow
 
@@ -42,6 +42,38 @@ def star_base(path: str) -> Optional[str]:
     segs = flow.segments(path)
     head = segs[: segs.index("*")] if "*" in segs else segs
     return python_path(".".join(head)) if head else None
+
+
+_UNWRAPPED = re.compile(r"\.(?:module|_orig_mod)\b")
+_PARAM_LOOPS = ("parameters", "named_parameters")
+
+
+def written(path: Optional[str], nodes: Sequence[Optional[ast.AST]], facts) -> Optional[str]:
+    """The user's own expression for the flow path `path`, found in `nodes` (the code that named
+    it): one that reads `path` once DDP's `.module` and compile's `._orig_mod` are left out, as flow
+    leaves them out. That is the Python that runs: a wrapper has no `backbone` of its own, so after
+    `model = DDP(model)` advice says `model.module.backbone`, never `model.backbone`. Else the path
+    as Python (`python_path`); None when it has none."""
+    py = python_path(path)
+    if py is None:
+        return None
+    for node in nodes:
+        for n in ast.walk(node) if node is not None else ():
+            if isinstance(n, (ast.Attribute, ast.Subscript)) and _UNWRAPPED.search(code := facts.code(n).strip()):
+                if _UNWRAPPED.sub("", code) == py:
+                    return code
+    return py
+
+
+def event_code(tl: flow.Timeline, ev: flow.Event) -> List[ast.AST]:
+    """The code that names what an event acts on: its own node (a helper's call site, when
+    spliced), and the module of the loop over its parameters (`for p in X.parameters():`)."""
+    out: List[ast.AST] = [ev.node]
+    loop = enclosing_loop(tl, ev)
+    it = loop.iter if loop is not None else None
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr in _PARAM_LOOPS:
+        out.append(it.func.value)
+    return out
 
 
 def enclosing_loop(tl: flow.Timeline, ev: flow.Event, outer: int = 0) -> Optional[ast.For]:
@@ -76,12 +108,9 @@ def loop_list(loop: Optional[ast.For], facts) -> List[str]:
 def subject(tl: flow.Timeline, ev: flow.Event, facts) -> str:
     """Markdown naming what the event changed: "`model.layer4`", "`block` (`model.layer3`,
     `model.layer4`)", "`m` (some submodules of `model`)" or "some submodules of `model`"."""
-    py = python_path(ev.target)
+    py = written(ev.target, event_code(tl, ev), facts)  # as written: `ddp.module[0]`, not the path `ddp[0]`
     recv = receiver(ev) if ev.via is None else None
     if py is not None:
-        own = facts.code(recv).strip() if recv is not None else None
-        if own and re.sub(r"\.(module|_orig_mod)\b", "", own) == py:
-            return f"`{own}`"  # as written: `ddp.module[0]`, not the unwrapped path `ddp[0]`
         return f"`{py}`"
     base = star_base(ev.target or "")
     rest = f"some submodules of `{base}`" if base else "some submodules"
@@ -108,4 +137,4 @@ def _binds(loop: ast.For, name: str) -> bool:
     return isinstance(loop.target, ast.Name) and loop.target.id == name
 
 
-__all__ = ["enclosing_loop", "loop_list", "python_path", "receiver", "star_base", "subject", "verb"]
+__all__ = ["enclosing_loop", "event_code", "loop_list", "python_path", "receiver", "star_base", "subject", "verb", "written"]

@@ -71,15 +71,18 @@ def eval_after_freeze(f: flow.Event) -> Optional[Codemod]:
     return Codemod(f"add `{line}` after the freeze of `{f.target}`", (Insert(f.stmt, (line,), whole_loop=True),))
 
 
-def add_group_after_unfreeze(tl: flow.Timeline, u: flow.Event, optimizer: Optional[str]) -> Optional[Codemod]:
+def add_group_after_unfreeze(tl: flow.Timeline, u: flow.Event, optimizer: Optional[str],
+                             module: Optional[str] = None) -> Optional[Codemod]:
     """FRZ203: `optimizer.add_param_group({"params": [p for p in X.parameters() if p.requires_grad]})`
     after the unfreeze of X (after its whole loop), where that runs once per call of its scope (a
-    second run would add the same parameters again: torch refuses them)."""
-    if not optimizer or not plain_path(optimizer) or not plain_path(u.target) or u.stmt is None or u.via:
+    second run would add the same parameters again: torch refuses them). `module`: X as the code
+    writes it (`model.module.layer4` where flow's path is `model.layer4`); default the path."""
+    module = module or u.target
+    if not optimizer or not plain_path(optimizer) or not plain_path(module) or u.stmt is None or u.via:
         return None
     if repeats(tl.node, u.stmt):
         return None
-    line = add_param_group(optimizer, u.target)
+    line = add_param_group(optimizer, module)
     return Codemod(f"add `{line}` after the unfreeze", (Insert(u.stmt, (line,), whole_loop=True),))
 
 

@@ -9,7 +9,8 @@ none of, and never one it already holds (torch refuses a parameter in two groups
 - a loop over distinct modules (`for block in [model.layer3, model.layer4]`): each one's
   parameters in the loop, right after its unfreeze.
 
-When some of those parameters may already be in the optimizer (they required grad when the
+A module is named as the code names it (`model.module.layer4` after `model = DDP(model)`:
+the wrapper has no `layer4`). When some of those parameters may already be in the optimizer (they required grad when the
 `requires_grad` filter built it), the list skips those it holds (`held`). Anything else is
 worded without code. Tests run each advised line against torch (tests/test_issue22_messages.py).
 """
@@ -21,7 +22,7 @@ from typing import List, Optional, Tuple
 
 from freezelint.static.flow import timeline as flow
 from freezelint.static.parse.astutil import string_value
-from freezelint.static.rules.wording import enclosing_loop, python_path, receiver, subject
+from freezelint.static.rules.wording import enclosing_loop, event_code, python_path, receiver, subject, written
 
 _PARAM_LOOPS = ("parameters", "named_parameters")
 _HELD = "held = {id(q) for group in %s.param_groups for q in group['params']}"
@@ -138,7 +139,7 @@ def advise(tl: flow.Timeline, u: flow.Event, o: flow.Event, opt: str, facts) -> 
         got = _filtered(tl, u, o, opt, facts)
         if got is not None:
             return got[0], got[1] + rebuild
-    py = python_path(target)
+    py = written(target, event_code(tl, u), facts)  # `model.module.layer4` as written, not flow's `model.layer4`
     if u.whole and py is not None:
         if trainable_at_build(tl, o, target):
             return f"`{py}`", (

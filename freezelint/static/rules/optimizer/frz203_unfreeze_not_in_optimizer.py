@@ -7,6 +7,7 @@ from freezelint.static.flow import timeline as flow
 from freezelint.static.fix.codemods import plans
 from freezelint.static.fix.codemods.requests import add_param_group
 from freezelint.static.rules.optimizer import add_group_advice
+from freezelint.static.rules import wording
 from freezelint.static.rules.flow_rule import FlowRule
 
 
@@ -153,10 +154,11 @@ class UnfreezeNotInOptimizer(FlowRule):
             if isinstance(o.node, ast.ClassDef) and o.via:
                 self._report_finetuning(u, o, target)
                 continue
-            codemod = plans.add_group_after_unfreeze(tl, u, o.name) if _none_held(tl, o, target) else None
+            own = wording.written(target, wording.event_code(tl, u), self.facts)  # `model.module.x`, as written
+            codemod = plans.add_group_after_unfreeze(tl, u, o.name, own) if _none_held(tl, o, target) else None
             who, advice = add_group_advice.advise(tl, u, o, opt, self.facts)  # Python that runs, never a duplicate
             if codemod is not None:  # the fix's own line (none of them is held)
-                advice = f"add them with `{add_param_group(opt, target)}`, or rebuild the optimizer"
+                advice = f"add them with `{add_param_group(opt, own)}`, or rebuild the optimizer"
             elif u.stmt is not None and not u.via and plans.repeats(tl.node, u.stmt):  # no fix for that reason
                 advice = f"the unfreeze runs at every pass of its loop, so add them once (under a condition true once): {advice}"
             self.report_at(

@@ -8,6 +8,7 @@ from freezelint.findings import Severity
 from freezelint.static.flow import timeline as flow
 from freezelint.static.lifecycle.class_optimizers import untrained_submodules
 from freezelint.static.rules.flow_rule import FlowRule
+from freezelint.static.rules.wording import written
 
 # a model whose forward itself keeps gradients out of a part (a linear probe) is not this bug
 _GRAD_CUTS = ("no_grad", "inference_mode", ".detach(", "requires_grad")
@@ -140,7 +141,8 @@ class ParamsOutsideOptimizer(FlowRule):
             runs = [f for f in tl.of(flow.FORWARD) if f.target == root and f.grad is None]
             if not runs or not self._built_here(tl, root) or not self._forward_keeps_grads(tl, root):
                 continue
-            parts = ", ".join(f"`{p}`" for p in dict.fromkeys(paths))
+            # as the optimizers' code writes them (`model.module.fc` after `model = DDP(model)`)
+            parts = ", ".join(f"`{written(p, [o.node for o in opts], self.facts) or p}`" for p in dict.fromkeys(paths))
             o = next(o for o in opts if any(t in paths for t, _ in o.over))
             self.report(
                 o.node,
