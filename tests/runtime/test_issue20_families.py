@@ -1,6 +1,7 @@
 """The runtime auditor on the static families of issue 20, each run for real on a tiny model:
 reentrant checkpointing over frozen inputs, a projector under no_grad, get_peft_model re-freezing a
-head named in `trainable=`, gradients zeroed under AdamW's decay. Each has a correct twin."""
+head named in `trainable=`, gradients zeroed under AdamW's decay, an HF Trainer callback unfreezing
+what its optimizer never took. Each has a correct twin."""
 
 import pytest
 
@@ -143,3 +144,76 @@ def test_a_real_freeze_under_adamw_decay_is_not_reported():
     opt = torch.optim.AdamW(trainable(model), lr=1e-2, weight_decay=0.1)
     report = audit_step(model, opt, _step(model, opt, *_batch()), frozen=["q_proj"])
     assert report.findings == []
+
+
+class _Words(torch.utils.data.Dataset):
+    def __init__(self, n=8):
+        self.ids = torch.randint(0, 64, (n, 8), generator=torch.Generator().manual_seed(0))
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.ids[i], "labels": self.ids[i]}
+
+
+@pytest.mark.parametrize("freeze_in", ["script", "on_init_end", "on_train_begin", "on_init_end+add_param_group"])
+def test_hf_trainer_unfreeze_in_a_callback(tmp_path, freeze_in, monkeypatch):
+    """The Trainer builds its optimizer after `on_init_end` and before `on_train_begin` (lifecycle/hf_versions.py).
+    From transformers 4.26 it holds only what required grad then: a block frozen by the script or in `on_init_end`
+    and unfrozen at epoch 1 is in no group (FRZ505, static FRZ203); frozen in `on_train_begin`, it is held, and
+    unfreezing it trains it. Adding it with `add_param_group` in a hook breaks the Trainer's LR scheduler (torch 2.13)."""
+    transformers = pytest.importorskip("transformers")
+    from freezelint.integrations.transformers import FreezeAuditCallback
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    transformers.logging.set_verbosity_error()
+    if tuple(int(x) for x in transformers.__version__.split(".")[:2]) < (4, 26):
+        pytest.skip("before transformers 4.26 the Trainer's optimizer holds every parameter")
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=64, n_positions=16, n_embd=16, n_layer=2, n_head=2, bos_token_id=0, eos_token_id=0)
+    model = transformers.GPT2LMHeadModel(cfg)
+    block = model.transformer.h[0]
+    seen = {}
+
+    class GradualUnfreeze(transformers.TrainerCallback):
+        def on_init_end(self, args, state, control, model=None, optimizer=None, **kwargs):
+            seen["on_init_end"] = optimizer
+            if freeze_in.startswith("on_init_end"):
+                block.requires_grad_(False)
+
+        def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+            seen["on_train_begin"] = optimizer
+            if freeze_in == "on_train_begin":
+                block.requires_grad_(False)
+
+        def on_epoch_begin(self, args, state, control, optimizer=None, **kwargs):
+            if state.epoch == 1:
+                block.requires_grad_(True)
+                if freeze_in.endswith("add_param_group"):
+                    optimizer.add_param_group({"params": list(block.parameters())})
+
+    if freeze_in == "script":
+        block.requires_grad_(False)
+    audit = FreezeAuditCallback(every_n_steps=1, fail_on=None)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), num_train_epochs=2, per_device_train_batch_size=8, learning_rate=1e-2,
+        report_to=[], save_strategy="no", logging_strategy="no", disable_tqdm=True, use_cpu=True,
+    )
+    before = block.mlp.c_fc.weight.detach().clone()
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=_Words(), callbacks=[GradualUnfreeze(), audit])
+    if freeze_in.endswith("add_param_group"):  # FRZ203's message: the Trainer's LR scheduler has the old groups
+        with pytest.raises(ValueError, match="zip"):
+            trainer.train()
+        return
+    trainer.train()
+    assert seen["on_init_end"] is None and seen["on_train_begin"] is not None
+    held = {id(p) for g in trainer.optimizer.param_groups for p in g["params"]}
+    first, second = audit.reports  # one step per epoch
+    if freeze_in == "on_train_begin":
+        assert id(block.mlp.c_fc.weight) in held and not torch.equal(before, block.mlp.c_fc.weight.detach())
+        assert second.findings == []
+    else:
+        assert id(block.mlp.c_fc.weight) not in held and torch.equal(before, block.mlp.c_fc.weight.detach())
+        assert second.codes == ["FRZ505"] and objs(second, "FRZ505") == ["transformer.h.0"]
+    assert "FRZ505" not in first.codes

@@ -2,7 +2,9 @@
 
 `Trainer.train` builds its optimizer in `create_optimizer`, only while `self.optimizer is None`,
 over the parameters that require grad at that moment (transformers/trainer.py,
-`create_optimizer`: `if self.optimizer is None:` and `p.requires_grad` in both groups); nothing
+`create_optimizer`: `if self.optimizer is None:` and, from transformers 4.26, `p.requires_grad` in
+both groups: before 4.26 it holds every parameter and an unfreeze between runs trains them, so a
+project whose requirements allow only older versions is left alone, `hf_versions.py`); nothing
 in `train` sets it back to None except `model_init` (the model is re-created) and DeepSpeed's
 `deepspeed_init` (integrations/deepspeed.py: `trainer.optimizer = None`). The scheduler is
 rebuilt, the optimizer is not. So "train the head, unfreeze the backbone, `trainer.train()`
@@ -23,6 +25,7 @@ from typing import List, Optional, Tuple
 from freezelint.static.flow import timeline as flow
 from freezelint.static.parse.astutil import FUNCTION_NODES, arg, dotted_name, method_name
 from freezelint.static.flow.file_flow import FileFlow
+from freezelint.static.lifecycle.hf_versions import trainer_optimizer
 
 # The Trainers whose optimizer is `create_optimizer`'s (a project's own subclass may override it).
 HF_TRAINERS = frozenset({
@@ -111,6 +114,8 @@ def _frozen_at(tl: flow.Timeline, target: str, run: flow.Event) -> bool:
 def reused_optimizer_unfreezes(flow_: FileFlow, tl: flow.Timeline) -> List[ReusedOptimizer]:
     if isinstance(tl.node, ast.ClassDef) or not tl.of(flow.UNFREEZE) or tl.of(flow.ADD_GROUP):
         return []
+    if not trainer_optimizer(flow_.facts.project.transformers_range).filtered:
+        return []  # before transformers 4.26 the reused optimizer holds every parameter
     built_here = _constructions(flow_, tl)
     if not built_here or "deepspeed" in (flow_.facts.source.text if flow_.facts.source is not None else ""):
         return []  # `deepspeed_init` builds a new optimizer at every `train()`

@@ -7,6 +7,12 @@ a class's hook methods in framework order (the per-epoch and per-batch hooks
 inside one synthetic loop), so the flow rules that opt in (`checks_lifecycles`)
 can ask "was the optimizer built before this unfreeze?" across methods.
 
+A Hugging Face `TrainerCallback`: `on_init_end` (end of `Trainer.__init__`), then the Trainer's own
+optimizer (`create_optimizer` in `train()`), then `on_train_begin` and the epoch hooks; the optimizer is
+over `model`'s parameters that require grad then on transformers 4.26 and later, over all of them
+before (the project's newest allowed version decides: `hf_versions.py`, with the evidence per release).
+The timeline starts with an assumed freeze of some of `model` by the training script.
+
 A Lightning `BaseFinetuning` callback's `freeze_before_training` runs before the
 LightningModule's `configure_optimizers` and its `finetune_function` at every epoch
 start, with that optimizer as `optimizer`; what the optimizer holds comes from
@@ -22,9 +28,10 @@ import dataclasses
 from typing import List, Optional, Sequence, Tuple
 
 from freezelint.static.parse.astutil import FUNCTION_NODES, dotted_name
-from freezelint.static.flow.timeline import FILTER, FREEZE, OPT, Event, Timeline, segments
+from freezelint.static.flow.timeline import ALL, FILTER, FREEZE, OPT, Event, Timeline, segments
 from freezelint.static.flow.file_flow import FileFlow
 from freezelint.static.lifecycle.finetuning import BACKBONE_FINETUNING, FINETUNING_BASES, pl_module_optimizers
+from freezelint.static.lifecycle.hf_versions import trainer_optimizer
 
 # Lightning's order for one `Trainer.fit` (hooks of the LightningModule itself).
 LIGHTNING_SETUP = ("__init__", "prepare_data", "setup", "configure_model", "configure_optimizers", "on_fit_start", "on_train_start")
@@ -33,9 +40,12 @@ LIGHTNING_EPOCH = (
     "on_before_optimizer_step", "on_before_zero_grad", "on_train_batch_end", "on_train_epoch_end",
 )
 LIGHTNING_BASES = frozenset({"LightningModule"})
-# The HF Trainer builds its optimizer (over the parameters that require grad then) before `on_train_begin`,
-# and hands the model to every callback hook as `model`.
-HF_SETUP = ("on_init_end", "on_train_begin")
+# The HF Trainer calls `on_init_end` at the end of `Trainer.__init__`, builds its optimizer in `train()` (over
+# the parameters that require grad then, from transformers 4.26; over all of them before), then calls
+# `on_train_begin` and the epoch hooks; it hands the model to every hook as `model` (hf_versions.py has the
+# evidence, per version).
+HF_BUILDS = "<the Trainer builds its optimizer>"  # where in HF_SETUP
+HF_SETUP = ("on_init_end", HF_BUILDS, "on_train_begin")
 HF_EPOCH = (
     "on_epoch_begin", "on_step_begin", "on_substep_end", "on_pre_optimizer_step", "on_optimizer_step",
     "on_step_end", "on_evaluate", "on_log", "on_save", "on_epoch_end",
@@ -93,12 +103,18 @@ def _rerooted_event(ev: Event, hook: ast.AST, pl_module: str) -> Event:
     )
 
 
-def _trainer_optimizer(cls: ast.ClassDef, timeline: Timeline) -> None:
-    """What a TrainerCallback's hooks run after: some of `model` frozen by the training script, then the
-    Trainer's optimizer built over the parameters that required grad (a filter)."""
+def _script_freeze(cls: ast.ClassDef, timeline: Timeline) -> None:
+    """What a TrainerCallback's hooks run after: some of `model` frozen by the training script (assumed)."""
     stmt = cls.body[0] if cls.body else None
     timeline.events.append(Event(FREEZE, cls, stmt, index=0, target="model", whole=False))
-    timeline.events.append(Event(OPT, cls, stmt, index=1, name=HF_OPTIMIZER, over=(("model", FILTER),)))
+
+
+def _trainer_optimizer(flow: FileFlow, cls: ast.ClassDef, index: int) -> Event:
+    """The Trainer's optimizer over `model`: its parameters that require grad (transformers 4.26 and later)
+    or all of them (before), for the newest transformers the project allows."""
+    how = FILTER if trainer_optimizer(flow.facts.project.transformers_range).filtered else ALL
+    stmt = cls.body[0] if cls.body else None
+    return Event(OPT, cls, stmt, index=index, name=HF_OPTIMIZER, over=(("model", how),))
 
 
 def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
@@ -111,7 +127,7 @@ def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
     setup, repeated = order
     joined = Timeline(cls, cls.name)
     if order[0] is HF_SETUP:
-        _trainer_optimizer(cls, joined)
+        _script_freeze(cls, joined)
     finetuning = order[0] is FINETUNING_SETUP
     pl_module, opt_name = _finetuning_names(methods) if finetuning else ("", "")
     loop_id = (id(cls) << 1) | 1  # one synthetic loop: the epochs and batches repeat
@@ -128,6 +144,9 @@ def lifecycle_timeline(flow: FileFlow, cls: ast.ClassDef) -> Optional[Timeline]:
                 joined.events.append(dataclasses.replace(ev, index=len(joined.events)))
             used += 1
         for name in names:
+            if name == HF_BUILDS:
+                joined.events.append(_trainer_optimizer(flow, cls, len(joined.events)))
+                continue
             fn = methods.get(name)
             if fn is None:
                 continue

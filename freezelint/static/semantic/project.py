@@ -19,7 +19,7 @@ from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Seque
 from freezelint.static.semantic.evidence import library_class_kind
 from freezelint.static.semantic.project_modes import ClassFacts, ClassTable
 from freezelint.static.summaries.file_summary import FileSummary, summarize_tree
-from freezelint.static.input.torch_target import project_torch_max
+from freezelint.static.input.torch_target import project_package_range, project_torch_max
 
 MAX_ROUNDS = 8
 
@@ -96,6 +96,8 @@ class ProjectIndex:
     effect_names: FrozenSet[str] = frozenset()  # short names of functions with effects (flow's cheap gate)
     root: Optional[str] = None  # the project root the module names are relative to
     torch_max: Optional[Tuple[int, int]] = None  # newest torch the project allows (torch_target.py); None: unbounded
+    # (oldest, newest) transformers the project allows (torch_target.project_package_range); None: unbounded
+    transformers_range: Tuple[Optional[Tuple[int, int]], Optional[Tuple[int, int]]] = (None, None)
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
     class_table: ClassTable = field(default_factory=ClassTable)  # project_modes: BatchNorm, train() overrides
     freeze_words: FrozenSet[str] = frozenset()  # attribute names written near a freeze in any file
@@ -123,6 +125,9 @@ class ProjectIndex:
         index.torch_max = torch_version if torch_version is not None else project_torch_max(root)
         if index.torch_max is not None:  # findings depend on it: cached results must not be shared
             index.digest = hashlib.sha256(f"{index.digest}|torch{index.torch_max}".encode()).hexdigest()
+        index.transformers_range = project_package_range(root, "transformers")
+        if index.transformers_range != (None, None):  # so do FRZ112's and the HF Trainer's (lifecycle/hf_versions.py)
+            index.digest = hashlib.sha256(f"{index.digest}|transformers{index.transformers_range}".encode()).hexdigest()
         return index
 
     def torch_before(self, major: int, minor: int = 0) -> bool:

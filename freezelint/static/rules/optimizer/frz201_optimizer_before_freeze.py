@@ -22,6 +22,14 @@ class OptimizerBeforeFreeze(FlowRule):
     move, but they sit in the optimizer's groups. A freeze in the middle of a
     training loop that keeps stale gradients is FRZ209's.
 
+    An optimizer the framework builds is not one of the function's: a Hugging
+    Face `TrainerCallback` that freezes in `on_train_begin` or a later hook runs
+    after `train()` built the Trainer's optimizer on every transformers version
+    (4.0 to 5.25), and it is not reported. Those parameters stay in the Trainer's
+    groups and get no gradient, so they do not move, and unfreezing them in a
+    later hook trains them again, which is the point of that pattern (FRZ203
+    reports the unfreeze when the optimizer lacks them).
+
     ## Why is this bad?
     The optimizer keeps holding the "frozen" parameters. Any gradient they
     still have lets momentum and weight decay keep moving them; without one,

@@ -6,6 +6,8 @@ from freezelint.findings import Severity
 from freezelint.static.flow import timeline as flow
 from freezelint.static.fix.codemods import plans
 from freezelint.static.fix.codemods.requests import add_param_group
+from freezelint.static.lifecycle.hf_versions import trainer_optimizer
+from freezelint.static.lifecycle import hf_callback as hf
 from freezelint.static.rules.optimizer import add_group_advice
 from freezelint.static.rules import wording
 from freezelint.static.rules.flow_rule import FlowRule
@@ -41,9 +43,17 @@ class UnfreezeNotInOptimizer(FlowRule):
 
     It follows the hooks frameworks call in order:
 
-    - a LightningModule's `configure_optimizers` before its epoch hooks, and a
-      `TrainerCallback`'s hooks after the Hugging Face Trainer built its optimizer
-      over the parameters that required grad;
+    - a LightningModule's `configure_optimizers` before its epoch hooks;
+    - a Hugging Face `TrainerCallback`: `on_init_end` runs at the end of
+      `Trainer.__init__`, then `train()` builds the Trainer's optimizer, then
+      `on_train_begin` and the epoch hooks run (the same order from transformers
+      4.0 to 5.25). From transformers 4.26 that optimizer takes only the parameters
+      that require grad then, so an unfreeze in a hook of what was frozen before
+      `train()` (by the training script, which the rule assumes froze some of the
+      model, or in `on_init_end`) is flagged. A callback that freezes a part itself
+      in `on_train_begin` or later and unfreezes it afterwards is not: the optimizer
+      took those parameters while they were trainable. Before 4.26 the optimizer held
+      every parameter and such an unfreeze trains them;
     - a Lightning `BaseFinetuning` callback: `freeze_before_training` runs before
       the LightningModule's `configure_optimizers`, `finetune_function` at every
       epoch start with that optimizer. An unfreeze there (`self.make_trainable(...)`,
@@ -63,6 +73,13 @@ class UnfreezeNotInOptimizer(FlowRule):
       A Trainer given `optimizers=` or `model_init=`, a project's own Trainer
       subclass and a file that mentions DeepSpeed (which rebuilds the optimizer at
       every `train()`) are left alone.
+
+    The Hugging Face forms answer for the newest transformers the project's
+    requirements allow (requirements*.txt, pyproject.toml, setup.cfg, setup.py,
+    conda environment files), which is what installing the project gets: nothing is
+    reported when they allow only versions before 4.26, and a project that does not
+    name transformers is taken to run 4.26 or later. The message says which versions
+    it assumed, and when the requirements also allow versions before 4.26.
 
     ## Why is this bad?
     The optimizer only updates the parameters it was given. The unfrozen
@@ -101,7 +118,11 @@ class UnfreezeNotInOptimizer(FlowRule):
     In a `BaseFinetuning` callback, `self.unfreeze_and_add_param_group(modules=pl_module.backbone,
     optimizer=optimizer)` does both (it adds only the parameters the optimizer lacks). Between two
     runs of a Hugging Face Trainer, build a new `Trainer` after the unfreeze, or set
-    `trainer.optimizer = None` before calling `trainer.train()` again.
+    `trainer.optimizer = None` before calling `trainer.train()` again. In a `TrainerCallback`,
+    freeze in `on_train_begin` (after the Trainer built its optimizer, which then holds the
+    frozen parameters and trains them once unfrozen) rather than before `train()` or in
+    `on_init_end`; an `optimizer.add_param_group` in a hook makes the Trainer's LR scheduler,
+    built over the groups the optimizer had, raise at its next step (torch 2.13).
 
     ## Fix safety
     The fix adds `optimizer.add_param_group({"params": [p for p in X.parameters()
@@ -143,7 +164,9 @@ class UnfreezeNotInOptimizer(FlowRule):
             evidence = None
             for o in before:
                 filtered = any(how == flow.FILTER and flow.overlap(t, target) for t, how in o.over)
-                if filtered and _frozen_at_build(tl, o, target):
+                if filtered and hf.trainer_built(o):
+                    evidence = None if hf.refrozen_by_hooks(tl, o, u, target) else (o, "")
+                elif filtered and _frozen_at_build(tl, o, target):
                     evidence = (o, "was built from a `requires_grad` filter while they were frozen")
                 elif not filtered and all(flow.root(t) == flow.root(target) for t, _ in o.over):
                     evidence = (o, "was built over " + ", ".join(f"`{t}`" for t, _ in o.over) + " only")
@@ -153,6 +176,9 @@ class UnfreezeNotInOptimizer(FlowRule):
             opt = o.name or "the optimizer"
             if isinstance(o.node, ast.ClassDef) and o.via:
                 self._report_finetuning(u, o, target)
+                continue
+            if hf.trainer_built(o):
+                self._report_trainer_callback(tl, u, o, target)
                 continue
             own = wording.written(target, wording.event_code(tl, u), self.facts)  # `model.module.x`, as written
             codemod = plans.add_group_after_unfreeze(tl, u, o.name, own) if _none_held(tl, o, target) else None
@@ -167,6 +193,24 @@ class UnfreezeNotInOptimizer(FlowRule):
                 f"`{opt}` {why}: they get gradients and never change; {advice}",
                 codemod=codemod,
             )
+
+    def _report_trainer_callback(self, tl: flow.Timeline, u: flow.Event, o: flow.Event, target: str) -> None:
+        """A TrainerCallback's unfreeze of what was frozen when `train()` built the Trainer's optimizer (`o`)."""
+        version = trainer_optimizer(self.facts.project.transformers_range).assumed
+        who = add_group_advice.advise(tl, u, o, "optimizer", self.facts)[0]
+        if hf.frozen_before_build(tl, o, target):
+            when, move = "after `on_init_end` froze them", "freeze them in `on_train_begin` instead of `on_init_end`"
+        else:
+            when = "while they were frozen (if the training script froze them before `train()`)"
+            move = "freeze them in this callback's `on_train_begin` instead of before `train()`"
+        self.report_at(
+            u,
+            f"{who} {'are' if who.startswith(('the ', 'some ')) else 'is'} unfrozen{flow.describe(u)} but the Trainer "
+            f"built its optimizer in `train()`, before `on_train_begin`, over the parameters that required grad then "
+            f"(assumed: {version}), {when}: they get gradients and never change; {move}: it runs after the optimizer "
+            f"is built, which then holds them, and they train once unfrozen (`optimizer.add_param_group` in a hook breaks "
+            f"the Trainer's LR scheduler, built over the groups the optimizer had)",
+        )
 
     def _report_finetuning(self, u: flow.Event, o: flow.Event, target: str) -> None:
         """A BaseFinetuning callback's unfreeze; `o` is a LightningModule's optimizer (lifecycle_finetuning)."""
@@ -189,11 +233,12 @@ class UnfreezeNotInOptimizer(FlowRule):
 
         for r in reused_optimizer_unfreezes(self.flow, tl):
             t = r.trainer
+            version = trainer_optimizer(self.facts.project.transformers_range).assumed
             self.report_at(
                 r.unfreeze,
                 f"`{r.unfreeze.target}` is unfrozen{flow.describe(r.unfreeze)} between two `{t}.train()` runs, but the "
                 f"second run reuses the optimizer the first one built over the parameters that required grad then "
-                f"(`Trainer.create_optimizer` builds one only while `{t}.optimizer` is None): they get gradients and "
+                f"(`Trainer.create_optimizer` builds one only while `{t}.optimizer` is None; assumed: {version}): they get gradients and "
                 f"never change; build a new `Trainer` after the unfreeze, or set `{t}.optimizer = None` before "
                 f"calling `{t}.train()` again",
             )
