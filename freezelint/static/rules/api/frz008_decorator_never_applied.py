@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cached_property
 from typing import Dict, Optional
 
 from freezelint.findings import Applicability
@@ -68,25 +69,24 @@ class DecoratorNeverApplied(Rule):
     # a trigger word ending a statement (a bare name), or `disable(` (a discarded call)
     trigger_pattern = tuple(re.compile(w + r"\s*(?:[;#]|$)", re.M) for w in triggers) + (re.compile(r"disable\("),)
 
+    @cached_property
     def _next_statements(self) -> Dict[int, ast.stmt]:
         """Statement -> the statement right after it in the same body (a decorator's target).
 
-        Built on first need (most files have no bare decorator), from the statements only: statement
-        lists hang from statements, handlers and match cases, never from an expression."""
-        nxt = self.__dict__.get("_next")
-        if nxt is None:
-            nxt = self._next = {}
-            stack: list = [self.ctx.module]
-            while stack:
-                n = stack.pop()
-                for field in ("body", "orelse", "finalbody"):
-                    body = getattr(n, field, None)
-                    if isinstance(body, list):
-                        for a, b in zip(body, body[1:]):
-                            nxt[id(a)] = b
-                        stack.extend(body)
-                stack.extend(getattr(n, "handlers", ()))
-                stack.extend(getattr(n, "cases", ()))
+        Built on first need (most files have no bare decorator; one rule instance per file), from the
+        statements only: statement lists hang from statements, handlers and match cases, never from an expression."""
+        nxt: Dict[int, ast.stmt] = {}
+        stack: list = [self.ctx.module]
+        while stack:
+            n = stack.pop()
+            for field in ("body", "orelse", "finalbody"):
+                body = getattr(n, field, None)
+                if isinstance(body, list):
+                    for a, b in zip(body, body[1:]):
+                        nxt[id(a)] = b
+                    stack.extend(body)
+            stack.extend(getattr(n, "handlers", ()))
+            stack.extend(getattr(n, "cases", ()))
         return nxt
 
     def visit_Expr(self, node: ast.Expr) -> None:
@@ -133,7 +133,7 @@ class DecoratorNeverApplied(Rule):
 
     def _definition_below(self, stmt: ast.stmt) -> Optional[ast.AST]:
         """The def/class starting on the very next line (its first decorator counts), if any."""
-        nxt = self._next_statements().get(id(stmt))
+        nxt = self._next_statements.get(id(stmt))
         if not isinstance(nxt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return None
         first = min([nxt.lineno] + [d.lineno for d in nxt.decorator_list])

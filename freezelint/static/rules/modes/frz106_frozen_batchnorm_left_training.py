@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import ast
 from functools import cached_property
-from typing import FrozenSet, List, Optional
+from typing import Dict, FrozenSet, List, Optional
 
 from freezelint.findings import Applicability, Severity
 from freezelint.static.flow import timeline as flow
@@ -162,11 +162,16 @@ class FrozenBatchNormLeftTraining(FlowRule):
         qual = self.facts.qualified(call.func, scope) or f.via
         return bool(self.facts.project.function_effects(qual))
 
+    @cached_property
+    def _class_evals(self) -> Dict[str, List[str]]:
+        """Class name -> `_class_eval_targets`, filled at each class's first ask (one rule instance per file)."""
+        return {}
+
     def _class_eval_targets(self, class_name: Optional[str]) -> List[str]:
         """`self.*` paths put in eval by any method of the class (other classes' `self` is another object)."""
         if class_name is None:
             return []
-        cache = self.facts.__dict__.setdefault("_frz106_evals", {})
+        cache = self._class_evals
         if class_name not in cache:
             # the timelines of this class's functions only, in the order all_timelines() lists them
             cache[class_name] = [

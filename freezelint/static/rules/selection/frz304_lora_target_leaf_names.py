@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import ast
-from typing import Iterator, List, Optional, Tuple
+from functools import cached_property
+from typing import Iterator, List, Optional, Set, Tuple
 
 from freezelint.findings import Severity
 from freezelint.static.parse.astutil import FUNCTION_NODES, string_value
@@ -74,11 +75,16 @@ class LoraTargetLeafNames(Rule):
     severity = Severity.WARNING
     triggers = ("target_modules",)
 
+    @cached_property
+    def _reported_helpers(self) -> Set[int]:
+        """id() of the helpers already reported in this file: one finding each (one rule instance per file)."""
+        return set()
+
     def visit_Call(self, node: ast.Call) -> None:
         kw = next((k for k in node.keywords if k.arg == "target_modules"), None)
         if kw is None:
             return
-        done = self.ctx.__dict__.setdefault("_frz304_done", set())
+        done = self._reported_helpers
         for fdef in self._helpers(kw.value):
             if id(fdef) in done:
                 continue
