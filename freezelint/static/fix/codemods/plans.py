@@ -7,7 +7,7 @@ edit (then the finding has no fix, and its message alone gives the advice).
 from __future__ import annotations
 
 import ast
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from freezelint.static.flow import timeline as flow
 from freezelint.static.fix.codemods.requests import Codemod, Insert, KeepInTrain, Move, add_param_group, train_override
@@ -23,20 +23,27 @@ def plain_path(path: Optional[str]) -> bool:
         return False
 
 
-def eval_after_train(facts, tl: flow.Timeline, f: flow.Event, cls: Optional[ast.ClassDef]) -> Optional[Codemod]:
+def eval_after_train(facts, tl: flow.Timeline, f: flow.Event, cls: Optional[ast.ClassDef],
+                     keep: Sequence[str] = ()) -> Optional[Codemod]:
     """FRZ106, a frozen module nothing puts in eval: `X.eval()` after each `model.train()` that follows
     the freeze here; else, in an nn.Module class, a `train()` override that runs it; else, when
-    nothing after the freeze trains through a framework, right after the freeze."""
+    nothing after the freeze trains through a framework, right after the freeze. `keep`: the parts of X
+    set trainable after the freeze (a new head): `.train()` again right after the eval."""
     target = f.target
-    if not plain_path(target):
+    if not plain_path(target) or not all(plain_path(k) for k in keep):
         return None
-    line = f"{target}.eval()"
+    lines = (f"{target}.eval()",) + tuple(f"{k}.train()" for k in keep)
+    line = "`, then `".join(lines)
     trains = [t for t in tl.after(f, flow.TRAIN) if t.mode is not False and t.target and flow.inside(target, t.target)]
     if trains:
-        ops = tuple(Insert(t.stmt, (line,)) for t in trains if isinstance(t.stmt, ast.Expr))
+        if keep and any(t.mode is not True for t in trains):
+            return None  # `model.train(flag)`: the head's mode would have to follow the flag
+        ops = tuple(Insert(t.stmt, lines) for t in trains if isinstance(t.stmt, ast.Expr))
         if len(ops) != len(trains):
             return None
         return Codemod(f"add `{line}` after every `{trains[0].target}.train()` that follows the freeze", ops)
+    if keep and target.startswith("self."):
+        return None  # an override's `.train()` of the head would have to follow its `mode`
     if target.startswith("self.") and cls is not None and facts.is_module_class(cls.name):
         test = _at_construction(tl, f)
         if test is False:
@@ -45,6 +52,8 @@ def eval_after_train(facts, tl: flow.Timeline, f: flow.Event, cls: Optional[ast.
         return Codemod(f"in `{cls.name}`, {train_override((line,))}", (KeepInTrain(cls, (line,)),))
     if tl.after(f, flow.RUN, flow.PASS) or f.stmt is None:
         return None  # a trainer calls train() itself: an eval here would not last
+    if keep:
+        return Codemod(f"add `{line}` after the freeze of `{target}`", (Insert(f.stmt, lines, whole_loop=True),))
     return eval_after_freeze(f)
 
 

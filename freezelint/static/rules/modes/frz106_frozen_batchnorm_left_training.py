@@ -21,6 +21,30 @@ _OUTS = (
 )
 
 
+def _kept_training(tl: flow.Timeline, f: flow.Event) -> List[str]:
+    """The parts of the frozen `f.target` set trainable after the freeze here: a new layer assigned below it
+    (`model.fc = nn.Linear(...)`) or one unfrozen whole (`model.fc.requires_grad_(True)`). The frozen part is
+    everything else, and an `eval()` of `f.target` alone would put them in eval mode too."""
+    return sorted({
+        e.target for e in tl.after(f, flow.HEAD, flow.UNFREEZE)
+        if e.target and "*" not in e.target and e.target != f.target and flow.inside(e.target, f.target)
+        and (e.kind == flow.HEAD or e.whole)
+    })
+
+
+def _eval_advice(target: str, keep: List[str], verb: str, when: str = "") -> str:
+    """`call `x.eval()``; with parts of x set trainable after its freeze, the eval of the frozen part alone."""
+    if not keep:
+        return f"{verb} `{target}.eval()`{when}"
+    kept = " and ".join(f"`{k}`" for k in keep)
+    again = "`, `".join(f"{k}.train()" for k in keep)
+    return (
+        f"{kept} {'is' if len(keep) == 1 else 'are'} set trainable after the freeze and `{target}.eval()` alone would put "
+        f"{'it' if len(keep) == 1 else 'them'} in eval mode too: {verb} `{target}.eval()` then `{again}`{when} (or "
+        f"`{target}.apply(set_bn_eval)`, with a function calling `m.eval()` on each BatchNorm whose parameters are all frozen)"
+    )
+
+
 class FrozenBatchNormLeftTraining(FlowRule):
     """
     ## What it does
@@ -97,7 +121,13 @@ class FrozenBatchNormLeftTraining(FlowRule):
     script, `x.eval()` goes after each `model.train()` that follows the freeze,
     or after the freeze when nothing calls `train()` and no trainer runs; next
     to the other freezes of a freeze function, after the freeze. A
-    `freeze_bn(x)` call becomes `x.apply(freeze_bn)`.
+    `freeze_bn(x)` call becomes `x.apply(freeze_bn)`. When parts of `x` are set
+    trainable after its freeze (the whole model frozen, then a new head:
+    `model.fc = nn.Linear(...)`, or `model.fc.requires_grad_(True)`), an
+    `x.eval()` alone would put them in eval mode too: the message and the
+    script fix follow it with `x.fc.train()` (the message also names the
+    `x.apply(set_bn_eval)` form), and no `train()` override is offered (the
+    head's mode would have to follow `mode`).
     """
 
     code = "FRZ106"
@@ -137,12 +167,13 @@ class FrozenBatchNormLeftTraining(FlowRule):
             if any(flow.overlap(f.target, t) for t in others) or self.holds_batchnorm(tl, f.target) is not True:
                 continue
             done.add(f.target)
+            keep = _kept_training(tl, f)
             self.report_at(
                 f,
                 f"`{f.target}` is frozen but nothing puts it in eval mode: it holds BatchNorm layers, whose running "
-                f"statistics keep updating whenever the model trains (the frozen module still changes); call "
-                f"`{f.target}.eval()` after every `model.train()`, {_OUTS}",
-                codemod=plans.eval_after_train(self.facts, tl, f, self._class_of(tl)),
+                f"statistics keep updating whenever the model trains (the frozen module still changes); "
+                f"{_eval_advice(f.target, keep, 'call', ' after every `model.train()`')}, {_OUTS}",
+                codemod=plans.eval_after_train(self.facts, tl, f, self._class_of(tl), keep),
             )
 
     def _known_freeze(self, tl: flow.Timeline, f: flow.Event) -> bool:
@@ -215,13 +246,14 @@ class FrozenBatchNormLeftTraining(FlowRule):
                 continue
             done.add(f.target)
             others = sorted({e.target for e in evals if any(flow.overlap(g.target, e.target) for g in evaluated)})
+            keep = _kept_training(tl, f)
             self.report_at(
                 f,
                 f"`{f.target}` is frozen here but, unlike `{others[0]}`{' and the others' if len(others) > 1 else ''} "
                 f"frozen in this function, never put in eval mode: it holds BatchNorm layers, whose running "
-                f"statistics keep updating in training mode (the frozen module still changes); add "
-                f"`{f.target}.eval()` and {_OUTS}",
-                codemod=plans.eval_after_freeze(f),
+                f"statistics keep updating in training mode (the frozen module still changes); "
+                f"{_eval_advice(f.target, keep, 'add')} and {_OUTS}",
+                codemod=None if keep else plans.eval_after_freeze(f),
             )
 
     def _evaluated_in_train(self, cls: Optional[ast.ClassDef], target: str) -> bool:
