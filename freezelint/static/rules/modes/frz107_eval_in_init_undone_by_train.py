@@ -49,6 +49,16 @@ def init_only_methods(cls: ast.ClassDef, elsewhere: Dict[str, int]) -> Dict[str,
     return out
 
 
+def _wraps_attrs(expr: Optional[ast.expr], attrs: Set[str]) -> bool:
+    """A call whose only Module-like arguments are `self.<attr>` of `attrs` (`Wrapper(self.model, cfg)`)."""
+    if not isinstance(expr, ast.Call):
+        return False
+    args = list(expr.args) + [k.value for k in expr.keywords]
+    selfs = [a for a in args if isinstance(a, ast.Attribute) and isinstance(a.value, ast.Name) and a.value.id == "self"]
+    return bool(selfs) and all(a.attr in attrs for a in selfs) and not any(
+        isinstance(a, ast.Call) for a in args)  # `Wrapper(self.model, Head())`: a new part too
+
+
 def _reapply(method: str, found: List[flow.Event], plain: Dict[str, Optional[ast.expr]], init: ast.AST) -> Optional[Tuple[str, ...]]:
     """What a `train()` override runs again: the init-only helper when `__init__` always calls it with no
     argument, or under a condition on `self` it can test again (`plain`); else the evals of `__init__`
@@ -244,8 +254,19 @@ class EvalInInitUndoneByTrain(Rule):
         infos = self.facts.classes.get(cls.name, [])
         if len(infos) != 1:
             return False
-        trained = {attr for attr, bindings in infos[0].self_attrs.items() if any(self._may_train(b) for b in bindings)}
-        return trained <= {flow.segments(target)[1]}
+        evald = flow.segments(target)[1]
+        attrs = infos[0].self_attrs
+        trained = {attr for attr, bindings in attrs.items() if any(self._may_train(b) for b in bindings)}
+        # `self.wrap = CFGDenoiser(self.model)`: a wrapper built around the eval'd module holds its parameters
+        same = {evald}
+        changed = True
+        while changed:
+            changed = False
+            for attr in trained - same:
+                if all(_wraps_attrs(b.expr, same) for b in attrs[attr]):
+                    same.add(attr)
+                    changed = True
+        return trained <= same
 
     def _may_train(self, b) -> bool:
         """A binding of a self attribute that may hold trainable weights: a Module, an nn.Parameter, or

@@ -79,7 +79,7 @@ class PeftRefreezesUnfrozen(FlowRule):
                 continue  # not a literal list: cannot tell what it keeps
             found = []
             for ev in tl.before(p, flow.UNFREEZE, flow.HEAD):
-                if ev.target is None or not flow.overlap(ev.target, base):
+                if ev.target is None or not flow.overlap(ev.target, base) or _alternatives(ev, p):
                     continue
                 parts = [part for part in self._parts(ev, base) if not _kept(part, saved)]
                 if parts and not self._unfrozen_again(tl, p, ev):
@@ -171,6 +171,16 @@ class PeftRefreezesUnfrozen(FlowRule):
             f"{' and '.join(whats)} ({', '.join(f'`{x}`' for x in parts)}) is frozen again: it does not train, nor is "
             f"it saved with the adapter; name it in the config: `modules_to_save=[{names}]`",
         )
+
+
+def _alternatives(ev: flow.Event, p: flow.Event) -> bool:
+    """Each step sits under a test of its own (`if LISA: ...unfreeze...` then `if LORA: get_peft_model(...)`):
+    two options that may be alternatives, not one configuration, so the order says nothing."""
+    own = {id(g) for g in ev.guards} - {id(g) for g in p.guards}
+    other = {id(g) for g in p.guards} - {id(g) for g in ev.guards}
+    name_tests = {id(g) for g in ev.guards if ev.name_var is not None and ev.name_var in {
+        n.id for n in ast.walk(g) if isinstance(n, ast.Name)}}
+    return bool(own - name_tests) and bool(other)
 
 
 def _wraps_itself(ev: flow.Event) -> bool:
