@@ -14,6 +14,7 @@ import ast
 from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 from freezelint.static.parse.astutil import FUNCTION_NODES, SourceText, dotted_name, has_star_args, keyword, positional
+from freezelint.static.semantic import call_args
 from freezelint.static.semantic.call_kinds import CallKinds
 from freezelint.static.semantic.evidence import annotation_evidence, duck_kind
 from freezelint.static.semantic.narrowing import isinstance_guards, narrowed_param, narrowing_test, union_narrowed
@@ -158,8 +159,9 @@ class FileFacts(CallKinds):
                 return K_OTHER if not self.is_unknown_class(scope.class_name) else UNKNOWN
             return UNKNOWN
         if isinstance(func, FUNCTION_NODES) and not scope.class_name:
-            return self._param_kind_from_calls(scope, name)
-        return UNKNOWN
+            k = self._param_kind_from_calls(scope, name)
+            return k if k != UNKNOWN else call_args.param_kind(self, scope, name)  # every call in the project
+        return call_args.param_kind(self, scope, name) if isinstance(func, FUNCTION_NODES) else UNKNOWN
 
     def _param_kind_from_calls(self, scope: Scope, name: str) -> Kind:
         """One level of interprocedural evidence: what do this file's calls pass in?"""

@@ -9,6 +9,7 @@ helpers call each other (recursion bounded by `MAX_ROUNDS`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Sequence, Set, Tuple
 
+from freezelint.static.semantic import call_args
 from freezelint.static.semantic.evidence import library_class_kind
 from freezelint.static.semantic.project_modes import ClassFacts, ClassTable
 from freezelint.static.summaries.file_summary import FileSummary, summarize_tree
@@ -108,6 +110,8 @@ class ProjectIndex:
     stored_as: Dict[str, FrozenSet[str]] = field(default_factory=dict)
     # construction.constructed_names: classes whose __init__ freezes or evals below the instance, their factories
     constructed_names: FrozenSet[str] = frozenset()
+    # call_args.join: qualified function or class -> {parameter: what every call site in the project passes}
+    call_args_table: Dict[str, Dict[str, Tuple[str, ...]]] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -171,6 +175,10 @@ class ProjectIndex:
             names = sorted(self.effect_names, key=len, reverse=True)
             pattern = self.__dict__["_helper_pattern"] = re.compile(r"\b(?:%s)\s*\(" % "|".join(map(re.escape, names)))
         return pattern.search(text) is not None
+
+    def call_args(self, qualified: str, param: str) -> Optional[Tuple[str, ...]]:
+        """What every call site in the project passes as `param` of this function or class (`call_args.join`)."""
+        return self.call_args_table.get(qualified, {}).get(param)
 
     def function_effects(self, name: str) -> Tuple[Tuple[int, str, str], ...]:
         got = self._find(self.effects, name)
@@ -269,6 +277,15 @@ class _Builder:
             _short=short,
             class_table=self._class_table(qual_bases),
         )
+        # caller -> callee: what every call passes; `self.x = x` in an __init__ then holds that class
+        index.call_args_table = call_args.join(self.summaries, self.modules, self.resolve, functions, index.class_table)
+        if index.call_args_table:
+            stored = call_args.stored_attrs(index.call_args_table, self.summaries, self.modules, functions, self.resolve,
+                                            index.class_table)
+            for q, attrs in stored.items():
+                facts = index.class_table.classes[q]
+                extra = tuple((a, c) for a, c in attrs.items() if a not in dict(facts.attrs))
+                index.class_table.classes[q] = dataclasses.replace(facts, attrs=facts.attrs + extra)
         # methods that freeze, unfreeze or switch modes below `self` count as helpers too (flow's cheap gate)
         index.effect_names = index.effect_names | frozenset(_method_helpers(index.class_table))
         # building one of these puts some of it in eval mode or freezes it: a file naming one is walked for train()
@@ -287,6 +304,7 @@ class _Builder:
             h.update(repr(part).encode())
         h.update(json.dumps(factories, sort_keys=True).encode())
         h.update(json.dumps({k: list(v) for k, v in effects.items()}, sort_keys=True).encode())
+        h.update(json.dumps(index.call_args_table, sort_keys=True).encode())
         index.digest = h.hexdigest()
         return index
 

@@ -23,6 +23,7 @@ from freezelint.static.summaries.functions import (
     EVAL, FREEZE, TRAIN, UNFREEZE, FunctionSummary, function_summary, statements as _statements,
 )
 from freezelint.static.summaries.constructor import InitSummary, init_summary
+from freezelint.static.summaries.call_sites import CallSites, call_sites
 
 __all__ = ["EVAL", "FREEZE", "TRAIN", "UNFREEZE", "ClassSummary", "FileSummary", "FunctionSummary", "summarize_tree"]
 
@@ -59,6 +60,7 @@ class FileSummary:
     freeze_words: List[str] = field(default_factory=list)  # summary_freezes.freeze_words: names near a freeze
     unfreeze_words: List[str] = field(default_factory=list)  # summary_unfreezes: names of what is set trainable
     unfreeze_paths: List[str] = field(default_factory=list)  # summary_unfreezes: the paths of it (`m.tower.layers.[]`)
+    sites: CallSites = field(default_factory=CallSites)  # call_sites: what each call of a project name passes
 
     def to_json(self) -> dict:
         return {
@@ -81,6 +83,7 @@ class FileSummary:
                     [[callee, {str(k): list(v) for k, v in m.items()}] for callee, m in f.passes], f.returns_also]
                 for n, f in self.functions.items()
             },
+            **({"s": self.sites.to_json()} if self.sites else {}),
         }
 
     @classmethod
@@ -101,6 +104,8 @@ class FileSummary:
         s.unfreeze_words = list(data.get("u", []))
         s.unfreeze_paths = list(data.get("up", []))
         s.def_params = list(data.get("d", []))
+        if "s" in data:
+            s.sites = CallSites.from_json(data["s"])
         for n, (params, returns, returns_param, effects, passes, *also) in data.get("f", {}).items():
             s.functions[n] = FunctionSummary(
                 list(params), returns, returns_param, list(also[0]) if also else [], [tuple(e) for e in effects],
@@ -129,6 +134,7 @@ def summarize_tree(tree: ast.Module, is_near_requires_grad=None, text: Optional[
         s.unfreeze_words, s.unfreeze_paths = summary_unfreezes.unfreezes(tree)
     if any(c.reads_requires_grad for c in s.class_info.values()):
         s.option_classes = list(s.class_info)
+    s.sites = call_sites(tree, s.imports, text)
     return s
 
 
