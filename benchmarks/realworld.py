@@ -1,6 +1,6 @@
 """Lint public repositories at fixed commits and report each finding with our judgement of it.
 
-    python benchmarks/realworld.py [--corpus DIR] [--only REPO ...] [--jobs N] [--check]
+    python benchmarks/realworld.py [--set realworld|holdout] [--corpus DIR] [--only REPO ...] [--jobs N] [--check]
 
 The corpus folder holds one extracted tree per repository of `realworld_repos.json`
 (`folder` names it). Each is linted from its own root with the default rules, as its
@@ -15,6 +15,12 @@ re-run after an engine change shows exactly what is new; a judged finding that i
 longer reported is listed too (a fixed FALSE, or a lost TRUE). `REALWORLD.md` is written
 with `realworld_misses.md` included verbatim. `--check` exits 1 if any finding is FALSE
 or UNJUDGED, or a run failed. Bad input exits 2 with one line.
+
+`--set holdout` measures the second set the same way: `holdout_repos.json` (repositories in
+neither the labelled corpus nor `realworld_repos.json`), `holdout_judgements.json`,
+`holdout_misses.md`, the trees under /work/scratch/holdout, the report `HOLDOUT.md`.
+`--extract-from MIRROR` first lays out every repository whose folder is absent from a git
+snapshot `MIRROR/<owner>+<name>/repo` (see `extract`).
 """
 
 from __future__ import annotations
@@ -38,6 +44,45 @@ UNJUDGED = "UNJUDGED"
 COLUMNS = VERDICTS + (UNJUDGED,)
 RESULTS_DIR = ".freezelint-realworld"
 LINT_ARGS = ["check", ".", "--output-format", "json", "--no-cache", "--exit-zero"]
+
+REALWORLD_INTRO = (
+    "Public repositories that freeze parts of models, each linted whole at a fixed commit from its root "
+    "with the default rules (`freezelint check . --output-format json --no-cache --exit-zero`). "
+    "DEVSET repositories come from `shared/realworld/DEVSET.md`; the others were added by us "
+    "(`benchmarks/realworld_repos.json` says why each was chosen). Verdicts: TRUE (a real freezing "
+    "mistake), TRUE-LOW (real, low impact), FALSE (the code is right: our bug), UNJUDGED (new since "
+    "the judgements were written). FRZ000 (a file freezelint could not analyse) has its own column, not "
+    "counted as a finding; it is judged TRUE when the file really is not Python that the engine can parse."
+)
+HOLDOUT_INTRO = (
+    "A holdout: public repositories of the kinds freezelint's users write (LoRA/QLoRA and adapter "
+    "fine-tuning, VLM projector training, diffusion fine-tuning and textual inversion, prompt learning, "
+    "linear probes and self-supervised linear evaluation), in neither the labelled corpus "
+    "(`shared/realworld/CORPUS.tsv`) nor `benchmarks/realworld_repos.json`, so that no rule was written "
+    "or tuned while looking at them. Each is linted whole at a fixed commit from its root with the "
+    "default rules (`freezelint check . --output-format json --no-cache --exit-zero`); "
+    "`benchmarks/holdout_repos.json` gives each one's kind and why it was chosen. Verdicts: TRUE (a real "
+    "freezing mistake), TRUE-LOW (real but latent or low impact), FALSE (the code is right: our bug), "
+    "UNJUDGED (new since the judgements were written). FRZ000 (a file freezelint could not analyse) has "
+    "its own column, not counted as a finding; it is judged TRUE when the file really is not Python "
+    "that the engine can parse.\n\n"
+    "Layout: each repository was fetched as a git snapshot and laid out at the manifest's commit with "
+    "`python benchmarks/realworld.py --set holdout --extract-from MIRROR` (MIRROR holds "
+    "`<owner>+<name>/repo`): every file of the commit's tree written at its path; files whose contents the "
+    "snapshot lacks (large images, videos, weights, data JSON; the manifest's `note` names any Python or "
+    "notebook among them) and symbolic links are left out. Re-measure with "
+    "`python benchmarks/realworld.py --set holdout --jobs 2 --check`."
+)
+SETS = {
+    "realworld": {"corpus": "/work/scratch/realworld", "manifest": "realworld_repos.json",
+                  "judgements": "realworld_judgements.json", "misses": "realworld_misses.md",
+                  "output": "REALWORLD.md", "title": "Real-world measurement", "intro": REALWORLD_INTRO,
+                  "appendices": True},
+    "holdout": {"corpus": "/work/scratch/holdout", "manifest": "holdout_repos.json",
+                "judgements": "holdout_judgements.json", "misses": "holdout_misses.md",
+                "output": "HOLDOUT.md", "title": "Holdout measurement", "intro": HOLDOUT_INTRO,
+                "appendices": False},
+}
 
 
 class InputError(Exception):
@@ -190,19 +235,20 @@ def frz000_cell(counts) -> str:
     return f"{counts['FRZ000']}" + (f" ({', '.join(notes)})" if notes else "")
 
 
+def set_label(entry: dict) -> str:
+    """The table's `set` cell: DEVSET or added by us; a holdout entry's kind of fine-tuning."""
+    if "kind" in entry and "devset" not in entry:
+        return entry["kind"]
+    return "dev" if entry.get("devset") else "added"
+
+
 def render(
-    command: str, manifest: list, results: dict, judgements: dict, misses: str, corpus_scores: str = "", fixes: str = ""
+    command: str, manifest: list, results: dict, judgements: dict, misses: str, corpus_scores: str = "", fixes: str = "",
+    title: str = SETS["realworld"]["title"], intro: str = REALWORLD_INTRO,
 ) -> str:
     engines = sorted({r["engine"] for r in results.values()})
     runs = sorted({r.get("command", "?") for r in results.values()} - {command})
-    out = ["# Real-world measurement", "",
-           "Public repositories that freeze parts of models, each linted whole at a fixed commit from its root "
-           "with the default rules (`freezelint check . --output-format json --no-cache --exit-zero`). "
-           "DEVSET repositories come from `shared/realworld/DEVSET.md`; the others were added by us "
-           "(`benchmarks/realworld_repos.json` says why each was chosen). Verdicts: TRUE (a real freezing "
-           "mistake), TRUE-LOW (real, low impact), FALSE (the code is right: our bug), UNJUDGED (new since "
-           "the judgements were written). FRZ000 (a file freezelint could not analyse) has its own column, not "
-           "counted as a finding; it is judged TRUE when the file really is not Python that the engine can parse.", "",
+    out = [f"# {title}", "", intro, "",
            f"Produced by: `{command}`" + "".join(f", from results of `{r}`" for r in runs) + "  ",
            f"freezelint: {', '.join(engines) or '-'}  ",
            f"Date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}, "
@@ -213,7 +259,7 @@ def render(
     sections, gone = [], []
     for entry in manifest:
         res = results.get(entry["repo"])
-        set_name = "dev" if entry.get("devset") else "added"
+        set_name = set_label(entry)
         if res is None:
             out.append(f"| {entry['repo']} | {entry['commit'][:10]} | {set_name} | not measured |" + " |" * (len(COLUMNS) + 4))
             continue
@@ -262,6 +308,45 @@ def select(manifest: list, only: list) -> list:
     return chosen
 
 
+def extract(entry: dict, mirror: Path, corpus: Path) -> int:
+    """Lay out `entry` at its commit from the snapshot `mirror/<owner>+<name>/repo` (bare, or with .git
+    inside) as `corpus/<folder>`: every blob of the commit's tree at its path, symbolic links and
+    submodules left out. Returns how many blobs the snapshot lacks (skipped: a partial clone keeps
+    large files out). A folder already there is kept as it is."""
+    out = corpus / entry["folder"]
+    if out.is_dir():
+        return 0
+    gd = mirror / entry["repo"].replace("/", "+") / "repo"
+    if (gd / ".git").is_dir():
+        gd = gd / ".git"
+    git = ["git", f"--git-dir={gd}"]
+    if not gd.is_dir() or subprocess.run([*git, "cat-file", "-e", f"{entry['commit']}^{{commit}}"],
+                                         capture_output=True).returncode:
+        raise InputError(f"--extract-from: no snapshot of {entry['repo']} at {entry['commit'][:10]} under {mirror}")
+    tree = subprocess.run([*git, "ls-tree", "-r", "-z", entry["commit"]], capture_output=True, check=True).stdout
+    part = corpus / f"{entry['folder']}.part"
+    if part.exists():
+        subprocess.run(["rm", "-rf", str(part)], check=True)
+    missing = 0
+    for record in tree.split(b"\0"):
+        if not record:
+            continue
+        meta, _, name = record.partition(b"\t")
+        mode, kind, sha = meta.decode().split()
+        if kind != "blob" or mode == "120000":
+            continue
+        blob = subprocess.run([*git, "cat-file", "blob", sha], capture_output=True)
+        if blob.returncode:
+            missing += 1
+            continue
+        dest = part / os.fsdecode(name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(blob.stdout)
+    part.mkdir(parents=True, exist_ok=True)
+    part.rename(out)
+    return missing
+
+
 def run(args) -> int:
     corpus = Path(args.corpus)
     manifest = load_manifest(Path(args.manifest))
@@ -269,6 +354,12 @@ def run(args) -> int:
     misses_path = Path(args.misses)
     misses = misses_path.read_text(encoding="utf-8") if misses_path.exists() else "None recorded.\n"
     todo = [] if args.no_lint else select(manifest, args.only)
+    if args.extract_from:
+        for entry in todo:
+            if not (corpus / entry["folder"]).is_dir():
+                missing = extract(entry, Path(args.extract_from), corpus)
+                print(f"{entry['repo']}: laid out at {entry['commit'][:10]}"
+                      + (f", {missing} files not in the snapshot" if missing else ""), file=sys.stderr)
     absent = [e["folder"] for e in todo if not (corpus / e["folder"]).is_dir()]
     if absent:
         raise InputError(f"not in the corpus {corpus}: {', '.join(absent)} (extract each repository at its commit)")
@@ -288,11 +379,15 @@ def run(args) -> int:
         path = results_path(results_dir, entry["folder"])
         if path.exists():
             results[entry["repo"]] = load_json(path, "result")
-    scores_path = HERE / "corpus_scores.md"  # written by corpus.py: the labelled corpus, per kind
-    scores = scores_path.read_text(encoding="utf-8") if scores_path.exists() else ""
-    fixes_path = HERE / "fixes_realworld.md"  # written by fixes_realworld.py: the statement fixes on this code
-    fixes = fixes_path.read_text(encoding="utf-8") if fixes_path.exists() else ""
-    page = render(command.strip(), manifest, results, judgements, misses, scores, fixes)
+    page_set = SETS[args.set]
+    scores = fixes = ""
+    if page_set["appendices"]:
+        scores_path = HERE / "corpus_scores.md"  # written by corpus.py: the labelled corpus, per kind
+        scores = scores_path.read_text(encoding="utf-8") if scores_path.exists() else ""
+        fixes_path = HERE / "fixes_realworld.md"  # written by fixes_realworld.py: the statement fixes on this code
+        fixes = fixes_path.read_text(encoding="utf-8") if fixes_path.exists() else ""
+    page = render(command.strip(), manifest, results, judgements, misses, scores, fixes,
+                  title=page_set["title"], intro=page_set["intro"])
     Path(args.output).write_text(page, encoding="utf-8")
     merged = [f for r, res in results.items() for f in merge(r, res["findings"], judgements)]
     counts = tally(merged)
@@ -308,11 +403,15 @@ def run(args) -> int:
 
 def parse_args(argv: list):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", default="/work/scratch/realworld", help="folder with one extracted tree per repository")
-    ap.add_argument("--manifest", default=str(HERE / "realworld_repos.json"))
-    ap.add_argument("--judgements", default=str(HERE / "realworld_judgements.json"))
-    ap.add_argument("--misses", default=str(HERE / "realworld_misses.md"))
-    ap.add_argument("--output", default=str(HERE / "REALWORLD.md"))
+    ap.add_argument("--set", choices=sorted(SETS), default="realworld",
+                    help="which measurement: its corpus, manifest, judgements, misses and report are the defaults")
+    ap.add_argument("--corpus", help="folder with one extracted tree per repository")
+    ap.add_argument("--manifest")
+    ap.add_argument("--judgements")
+    ap.add_argument("--misses")
+    ap.add_argument("--output")
+    ap.add_argument("--extract-from", metavar="MIRROR",
+                    help="lay out each absent repository at its commit from the git snapshot MIRROR/<owner>+<name>/repo")
     ap.add_argument("--results-dir", help=f"where each repository's result is kept (default: <corpus>/{RESULTS_DIR})")
     ap.add_argument("--only", action="append", default=[], metavar="REPO", help="owner/name or folder; repeatable")
     ap.add_argument("--jobs", type=int, default=1, help="repositories linted at once")
@@ -320,6 +419,11 @@ def parse_args(argv: list):
     ap.add_argument("--no-lint", action="store_true", help="only rewrite the report from the kept results")
     ap.add_argument("--check", action="store_true", help="exit 1 if any finding is FALSE or UNJUDGED")
     args = ap.parse_args(argv)
+    defaults = SETS[args.set]
+    args.corpus = args.corpus or defaults["corpus"]
+    for key in ("manifest", "judgements", "misses", "output"):
+        if getattr(args, key) is None:
+            setattr(args, key, str(HERE / defaults[key]))
     args.argv = argv
     return args
 

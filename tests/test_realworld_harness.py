@@ -152,3 +152,89 @@ def test_merge_keys_notebook_cells_and_duplicate_judgement(realworld, tmp_path):
     path.write_text(json.dumps([record, record]))
     with pytest.raises(realworld.InputError, match="judged twice"):
         realworld.load_judgements(path)
+
+
+def test_holdout_set_defaults_and_realworld_defaults_unchanged(realworld):
+    here = SCRIPT.parent
+    args = realworld.parse_args([])
+    assert (args.corpus, args.manifest, args.output) == (
+        "/work/scratch/realworld", str(here / "realworld_repos.json"), str(here / "REALWORLD.md"))
+    assert args.judgements == str(here / "realworld_judgements.json")
+    args = realworld.parse_args(["--set", "holdout", "--output", "x.md"])
+    assert (args.corpus, args.manifest, args.judgements, args.misses, args.output) == (
+        "/work/scratch/holdout", str(here / "holdout_repos.json"), str(here / "holdout_judgements.json"),
+        str(here / "holdout_misses.md"), "x.md")
+
+
+def test_holdout_report_has_its_own_title_kinds_and_no_corpus_appendix(realworld, corpus):
+    manifest = json.loads((corpus / "repos.json").read_text())
+    for entry in manifest:
+        del entry["devset"]
+        entry["kind"] = "LoRA" if entry["repo"] == "acme/bad" else "linear probe"
+    (corpus / "repos.json").write_text(json.dumps(manifest))
+    judge(corpus, "TRUE")
+    assert realworld.main(harness_args(corpus, "--set", "holdout", "--check")) == 0
+    report = (corpus / "REPORT.md").read_text()
+    assert report.startswith("# Holdout measurement\n\nA holdout: public repositories")
+    assert "--extract-from MIRROR" in report  # how the trees were laid out
+    row = next(l for l in report.splitlines() if l.startswith("| acme/bad |"))
+    assert [c.strip() for c in row.strip("|").split("|")][2] == "LoRA"
+    assert "## Misses (found by reading)" in report
+    scores = SCRIPT.parent / "corpus_scores.md"  # the realworld report appends it; the holdout one must not
+    if scores.exists() and scores.read_text().strip():
+        assert scores.read_text().strip().splitlines()[0] not in report
+    assert realworld.main(harness_args(corpus)) == 0
+    assert (corpus / "REPORT.md").read_text().startswith("# Real-world measurement\n\nPublic repositories")
+
+
+def git(*args, cwd):
+    import subprocess
+
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A bare snapshot of `acme/tool` at MIRROR/acme+tool/repo: two files, a symlink; one blob deleted."""
+    import os
+
+    work = tmp_path / "work"
+    (work / "pkg").mkdir(parents=True)
+    (work / "pkg" / "train.py").write_text(FROZEN_ATTR)
+    (work / "big.json").write_text('{"weights": "not in a partial clone"}\n')
+    os.symlink("pkg/train.py", work / "link.py")
+    git("init", "-q", cwd=work)
+    git("add", ".", cwd=work)
+    git("commit", "-q", "-m", "c", cwd=work)
+    commit = git("rev-parse", "HEAD", cwd=work)
+    big = git("rev-parse", "HEAD:big.json", cwd=work)
+    root = tmp_path / "mirror"
+    (root / "acme+tool").mkdir(parents=True)
+    git("clone", "-q", "--bare", str(work), str(root / "acme+tool" / "repo"), cwd=tmp_path)
+    (root / "acme+tool" / "repo" / "objects" / big[:2] / big[2:]).unlink()  # as a partial clone lacks large blobs
+    return root, commit
+
+
+def test_extract_from_lays_out_the_commit_without_missing_blobs_and_links(realworld, tmp_path, mirror, capsys):
+    root, commit = mirror
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    manifest = tmp_path / "repos.json"
+    manifest.write_text(json.dumps([{"repo": "acme/tool", "commit": commit, "folder": "acme__tool", "kind": "LoRA"}]))
+    judged = tmp_path / "judged.json"
+    judged.write_text(json.dumps([{"repo": "acme/tool", "path": "pkg/train.py", "line": 12, "code": "FRZ001",
+                                   "verdict": "TRUE", "reason": "r"}]))
+    args = ["--set", "holdout", "--corpus", str(corpus), "--manifest", str(manifest), "--judgements", str(judged),
+            "--misses", str(tmp_path / "none.md"), "--output", str(tmp_path / "H.md"), "--extract-from", str(root)]
+    assert realworld.main([*args, "--check"]) == 0
+    tree = corpus / "acme__tool"
+    assert (tree / "pkg" / "train.py").read_text() == FROZEN_ATTR
+    assert not (tree / "big.json").exists() and not (tree / "link.py").exists()
+    assert not (corpus / "acme__tool.part").exists()
+    assert "1 files not in the snapshot" in capsys.readouterr().err
+    assert "**TRUE** `pkg/train.py:12` FRZ001" in (tmp_path / "H.md").read_text()
+    manifest.write_text(json.dumps([{"repo": "acme/tool", "commit": "f" * 40, "folder": "acme__other"}]))
+    assert realworld.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no snapshot of acme/tool at ffffffffff" in err and len(err.splitlines()) == 1
