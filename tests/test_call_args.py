@@ -310,3 +310,56 @@ def test_a_parameter_rebound_in_the_callee_is_the_new_value(run_cli, tmp_path):
     train = "from models import Net\nfrom helpers import disable\n\ndisable(Net())\n"
     root = _project(tmp_path, {"models.py": MODELS, "helpers.py": helpers, "train.py": train})
     assert _findings(run_cli, root) == []
+
+
+KEEPER = """
+import torch.nn as nn
+
+
+class Pair(nn.Module):
+    def __init__(self, extractor, head):
+        super().__init__()
+        self.extractor = extractor
+        self.head = head
+{train}
+"""
+KEEPS_EVAL = """
+    def train(self, mode=True):
+        super().train(mode)
+        self.extractor.train(False)
+        return self
+"""
+SCRIPT = """
+import torch
+from models import Net, Head
+from pair import Pair
+
+
+def build():
+    return Pair(Net(), Head())
+
+
+def run(loader):
+    net = build()
+    for p in net.extractor.parameters():
+        p.requires_grad_(False)
+    optimizer = torch.optim.SGD(net.head.parameters(), lr=0.1)
+    net.train()
+    for x, y in loader:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(net.head(net.extractor(x)), y).backward()
+        optimizer.step()
+
+
+def evaluate(net, loader):
+    net.eval()
+    return [net(x) for x in loader]
+"""
+
+
+@pytest.mark.parametrize("train, expected", [("", ["script.py:14:"]), (KEEPS_EVAL, [])])
+def test_a_script_freezing_a_stored_argument_and_the_class_that_keeps_it_in_eval(run_cli, tmp_path, train, expected):
+    root = _project(tmp_path, {"models.py": MODELS, "pair.py": KEEPER.format(train=train), "script.py": SCRIPT})
+    lines = _findings(run_cli, root)
+    assert [ln.lstrip("./").split(" ")[0].rsplit(":", 2)[0] + ":" for ln in lines] == expected, lines
+    assert all("FRZ106" in ln for ln in lines)

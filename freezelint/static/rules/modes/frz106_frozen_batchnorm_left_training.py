@@ -62,8 +62,10 @@ class FrozenBatchNormLeftTraining(FlowRule):
     eval mode, in a file that calls `eval()` somewhere. Whether a module holds
     BatchNorm is read from its construction: torch.nn classes, the project's
     classes in any file (their submodules, bases, `norm_cfg=dict(type="BN")`
-    / `norm_layer=` arguments) and library classes such as ResNets.
-    FrozenBatchNorm2d has no running statistics and does not count.
+    / `norm_layer=` arguments, what every construction of the project passes
+    to a stored `__init__` argument) and library classes such as ResNets.
+    FrozenBatchNorm2d has no running statistics and does not count. Silent
+    when the model's class overrides `train()` to keep modes of its own.
 
     ## Why is this bad?
     `requires_grad=False` stops the gradient, not BatchNorm: in training mode
@@ -166,6 +168,8 @@ class FrozenBatchNormLeftTraining(FlowRule):
             others = self._class_eval_targets(scope.class_name if scope is not None else None)
             if any(flow.overlap(f.target, t) for t in others) or self.holds_batchnorm(tl, f.target) is not True:
                 continue
+            if self._owner_keeps_modes(tl, f.target):
+                continue
             done.add(f.target)
             keep = _kept_training(tl, f)
             self.report_at(
@@ -175,6 +179,15 @@ class FrozenBatchNormLeftTraining(FlowRule):
                 f"{_eval_advice(f.target, keep, 'call', ' after every `model.train()`')}, {_OUTS}",
                 codemod=plans.eval_after_train(self.facts, tl, f, self._class_of(tl), keep),
             )
+
+    def _owner_keeps_modes(self, tl: flow.Timeline, target: str) -> bool:
+        """`net.backbone` where `net`'s class (or a base) overrides `train()` to keep modes of its own
+        (`self.backbone.train(False)` there): what it keeps in eval is its own call, not ours."""
+        segs = flow.segments(target)
+        if len(segs) < 2 or segs[0] == "self":
+            return False
+        cls = self._class_of_name(segs[0], self.facts.scope_of.get(id(tl.node), self.facts.module_scope))
+        return cls is not None and self.facts.project.train_keeps_modes(cls) is True
 
     def _known_freeze(self, tl: flow.Timeline, f: flow.Event) -> bool:
         """A freeze written here, or through a helper whose body says what it does (this file's, spliced, or
