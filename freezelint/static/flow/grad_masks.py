@@ -133,6 +133,23 @@ def own_nodes(node: ast.AST) -> Iterator[Tuple[ast.AST, bool]]:
                 stack.append((child, loop, guard))
 
 
+_STATEMENT_FIELDS = ("body", "handlers", "orelse", "finalbody", "cases")  # in the order iter_child_nodes has them
+
+
+def own_statements(node: ast.AST) -> Iterator[ast.AST]:
+    """The statements (and except handlers, match cases) of `own_nodes(node)` in the same order, without walking
+    any expression (no statement is inside one): several times cheaper on a long function."""
+    body = list(node.body) if isinstance(node, (ast.Module,) + FUNCTION_NODES) else []
+    stack = list(reversed(body))
+    while stack:
+        n = stack.pop()
+        yield n
+        for name in reversed(_STATEMENT_FIELDS):
+            for child in reversed(getattr(n, name, None) or ()):
+                if isinstance(child, ast.AST) and not isinstance(child, FUNCTION_NODES + (ast.ClassDef,)):
+                    stack.append(child)
+
+
 def grad_writes(paths: ParamPaths, node: ast.AST) -> List[GradWrite]:
     """The statements of this scope that write zeros into a known parameter's gradient."""
     out: List[GradWrite] = []
@@ -149,6 +166,13 @@ def grad_writes(paths: ParamPaths, node: ast.AST) -> List[GradWrite]:
                 out.append(GradWrite(at, stmt, grad, param, key, rows, mask, guarded))
                 break
     return out
+
+
+def zeroes_rows(stmt: ast.stmt) -> bool:
+    """The statement writes zeros into part of some tensor (`g[mask] = 0`, `g.masked_fill_(m, 0)`): a grad
+    write with a mask needs one (whose tensor is a gradient is not asked: a cheap first test)."""
+    found = _zeroing(stmt)
+    return found is not None and found[2] and found[3] is not None
 
 
 def _zeroing(stmt: ast.stmt):

@@ -25,7 +25,7 @@ class _TextMemo:
 
     def __init__(self, text: str):
         self.text = text
-        self.hits: Dict[str, bool] = {}
+        self.hits: Dict[object, bool] = {}  # a word, or a tuple of words (contains_any)
         self.lower: Optional[str] = None
 
 
@@ -40,12 +40,48 @@ def _memo_of(text: str) -> _TextMemo:
     return memo
 
 
+# Words inside many trigger words: a text without `grad` holds none of `requires_grad`, `zero_grad`...
+_ROOT_WORDS = ("grad", "train")
+_roots: Dict[str, Tuple[str, ...]] = {}
+
+
+def _roots_of(word: str) -> Tuple[str, ...]:
+    """The shorter trigger words (and root words) inside `word`, shortest first."""
+    got = _roots.get(word)
+    if got is None:
+        known = set(_ROOT_WORDS).union(*(r.triggers for r in Rule.registry.values()))
+        got = _roots[word] = tuple(sorted((w for w in known if w != word and w in word), key=len))
+    return got
+
+
 def contains(text: str, word: str) -> bool:
-    """`word in text`, remembered for the text the prefilters are looking at now."""
+    """`word in text`, remembered for the text the prefilters are looking at now. A word holding a shorter
+    one found absent is absent too, without a search (each search reads the whole text)."""
     hits = _memo_of(text).hits
     hit = hits.get(word)
     if hit is None:
-        hit = hits[word] = word in text
+        hit = hits[word] = all(contains(text, root) for root in _roots_of(word)) and word in text
+    return hit
+
+
+_alternations: Dict[Tuple[str, ...], Optional["re.Pattern[str]"]] = {}
+
+
+def contains_any(text: str, words: Tuple[str, ...]) -> bool:
+    """`any(contains(text, w) for w in words)`. Many words that all begin with one character (`.fixed =`,
+    `.frozen =`, ...) are looked for in one search: a pattern led by a literal is scanned for about as fast
+    as one word, where each word alone is a scan of the whole text."""
+    rx = _alternations.get(words, False)
+    if rx is False:
+        one_start = len(words) >= 4 and all(words) and len({w[0] for w in words}) == 1
+        alternatives = "|".join(re.escape(w[1:]) for w in sorted(words, key=len, reverse=True))
+        rx = _alternations[words] = re.compile(f"{re.escape(words[0][0])}(?:{alternatives})") if one_start else None
+    if rx is None:
+        return any(contains(text, w) for w in words)
+    hits = _memo_of(text).hits
+    hit = hits.get(words)  # type: ignore[call-overload]
+    if hit is None:
+        hit = hits[words] = rx.search(text) is not None  # type: ignore[index]
     return hit
 
 
@@ -106,7 +142,7 @@ class Rule:
     @classmethod
     def might_fire(cls, text: str) -> bool:
         """The cheap text prefilter: False means this rule cannot fire in `text`."""
-        if cls.triggers and not any(contains(text, t) for t in cls.triggers):
+        if cls.triggers and not contains_any(text, cls.triggers):
             return False
         pattern = cls.trigger_pattern
         if pattern is None:

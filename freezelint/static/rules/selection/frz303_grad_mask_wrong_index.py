@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Iterator, List, Optional, Set, Tuple
 
 from freezelint.findings import Severity
 from freezelint.static.flow import timeline as flow
 from freezelint.static.flow import grad_masks
 from freezelint.static.rules.flow_rule import FlowRule
+
+# the attribute itself, not `.grad_fn` or `.gradient`
+_GRAD = re.compile(r"\.grad\b")
 
 
 class GradMaskWrongIndex(FlowRule):
@@ -69,16 +73,23 @@ class GradMaskWrongIndex(FlowRule):
     summary = "a gradient mask built by a loop that drops items: `x[i]` over `range(len(x[1:]))`, or reassigned each pass"
     severity = Severity.ERROR
     triggers = (".grad",)
+    trigger_pattern = _GRAD
 
     def check(self, tl: flow.Timeline) -> None:
         if not isinstance(tl.node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
             return
-        if not isinstance(tl.node, ast.Module) and ".grad" not in self.ctx.source.segment(tl.node):
+        if not isinstance(tl.node, ast.Module) and _GRAD.search(self.ctx.source.segment(tl.node)) is None:
             return  # no gradient written in this function (the file's trigger says only that one is somewhere)
-        scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
-        loops = [n for n, _ in grad_masks.own_nodes(tl.node) if isinstance(n, ast.For)]
-        if not loops:
+        loops: List[ast.For] = []
+        rows = False  # some statement zeroes rows of a tensor: without one no mask is used (masks below)
+        for n in grad_masks.own_statements(tl.node):
+            if isinstance(n, ast.For):
+                loops.append(n)
+            elif not rows and isinstance(n, ast.stmt):
+                rows = grad_masks.zeroes_rows(n)
+        if not loops or not rows:
             return
+        scope = self.facts.scope_of.get(id(tl.node), self.facts.module_scope)
         offsets = [(loop, got) for loop in loops for got in [_offset_loop(loop)] if got is not None]
         paths = grad_masks.ParamPaths(self.flow, tl, scope)
         writes = grad_masks.grad_writes(paths, tl.node)
