@@ -152,7 +152,7 @@ def test_next_statements_from_statements_only_match_a_walk_of_every_node(path):
     class Ctx:
         module = tree
 
-    assert DecoratorNeverApplied(Ctx())._next_statements() == expected
+    assert DecoratorNeverApplied(Ctx())._next_statements == expected
 
 
 def test_next_statements_reach_handlers_and_match_cases():
@@ -163,7 +163,7 @@ def test_next_statements_reach_handlers_and_match_cases():
     class Ctx:
         module = tree
 
-    nxt = DecoratorNeverApplied(Ctx())._next_statements()
+    nxt = DecoratorNeverApplied(Ctx())._next_statements
     handler_body = tree.body[0].handlers[0].body
     case_body = tree.body[1].cases[0].body
     assert nxt[id(handler_body[0])] is handler_body[1] and nxt[id(case_body[0])] is case_body[1]
@@ -235,3 +235,102 @@ def test_walk_children_are_every_child_node_but_the_skipped_kinds(path):
             for c in (value if isinstance(value, list) else [value]) if isinstance(c, ast.AST)
         ]
         assert sorted(map(id, walk_mod.children(node))) == sorted(map(id, expected))
+
+
+# -- prefilter words: roots and one-search alternations --------------------------------
+
+
+def _word_texts():
+    out = _texts()
+    out += [
+        "x.fixed = 1\n", "x.fixed == 1\n", "x .frozen = 1\n", "m.update = f\n", "self.training = False\n", "x.train = 0\n",
+        "m.requires_grad = True\n", "m.requires_grad_(True)\n", "zero_grad(set_to_none=False)\n", "grad only\n",
+        "trainable\n", "x.trainable = True\n", "unfreeze(m)\n", "self.freeze()\n", "", ".", "train", "grad",
+    ]
+    return out
+
+
+def test_prefilter_words_answer_as_a_search_per_word():
+    from freezelint.static.rules import load_rules
+
+    rules = load_rules()
+    words = sorted({w for r in rules for w in r.triggers})
+    fired = 0
+    for text in _word_texts():
+        text = "".join([text])  # a new object each time: the memo starts afresh
+        for w in words:
+            assert base.contains(text, w) == (w in text), (w, text[:60])
+        for r in rules:
+            if r.triggers:
+                got = base.contains_any(text, r.triggers)
+                assert got == any(w in text for w in r.triggers), (r.code, text[:60])
+                fired += got
+    assert fired
+    # a root found absent decides the longer words without a search; the one-search group is used
+    assert "requires_grad" in base._roots_of("requires_grad = True") and "grad" in base._roots_of("zero_grad")
+    assert any(rx is not None for rx in base._alternations.values())
+
+
+# -- FRZ303: statements only, helpers by the reversed text --------------------------------
+
+
+@pytest.mark.parametrize("path", FIXTURES[::3])
+def test_own_statements_are_the_statements_of_own_nodes(path):
+    from freezelint.static.flow.grad_masks import own_nodes, own_statements
+
+    tree = ast.parse(open(path, encoding="utf-8").read())
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef)):
+            want = [id(n) for n, _ in own_nodes(node) if isinstance(n, (ast.stmt, ast.excepthandler, ast.match_case))]
+            assert [id(n) for n in own_statements(node)] == want
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "freeze(m)\n", "freeze (m)\n", "freeze\n(m)\n", "unfreeze(m)\n", "my_freeze(m)\n", "freeze_all(m)\n", "x.freeze(m)\n",
+        "(freeze)(m)\n", "freeze", "(", "freezefreeze(m)", "é_freeze(m)", "éfreeze(m)", "freeze_all (x) or freeze(y)",
+        "# freeze(m)\n", "def freeze(m):\n", "set_bn_eval(m)", "set_bn_eval_(m)", "xset_bn_eval(m) + set_bn_eval (m)",
+    ],
+)
+def test_helper_test_on_the_reversed_text_is_the_forward_search(text):
+    from freezelint.static.semantic.project import ProjectIndex
+
+    index = ProjectIndex(effect_names=frozenset({"freeze", "freeze_all", "set_bn_eval"}))
+    names = sorted(index.effect_names, key=len, reverse=True)
+    forward = re.compile(r"\b(?:%s)\s*\(" % "|".join(map(re.escape, names)))
+    assert index.calls_a_helper(text) == (forward.search(text) is not None)
+
+
+# -- module names and cache keys below the root, without relpath ----------------------------
+
+
+def _module_name_reference(path, root):
+    rel = os.path.relpath(os.path.abspath(path), root) if root else os.path.basename(path)
+    parts = [p for p in os.path.splitext(rel)[0].replace(os.sep, "/").split("/") if p not in ("", ".")]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    if len(parts) > 1 and parts[0] == "src":
+        parts.pop(0)
+    if any(p == ".." for p in parts):
+        parts = [os.path.splitext(os.path.basename(path))[0]]
+    return ".".join(parts)
+
+
+def test_module_names_and_cache_keys_are_what_relpath_gives(tmp_path, monkeypatch):
+    from freezelint.static.input.project_root import relative_key
+    from freezelint.static.run.cache import Cache
+    from freezelint.static.semantic.project import module_name
+
+    monkeypatch.chdir(tmp_path)
+    root = str(tmp_path)
+    roots = [root, root + "/", root + "/pkg", root + "/./pkg", "/", ".", "pkg", os.path.dirname(root), root + "x"]
+    paths = ["a.py", "pkg/m.py", "pkg/__init__.py", "src/pkg/m.py", "../x.py", "/x.py", "pkg/../a.py",
+             root + "x/a.py", root + "/pkg//m.py", os.path.dirname(root) + "/other/b.py"]
+    for r in roots:
+        store = Cache(os.path.join(root, ".freezelint_cache"), r)
+        for p in paths:
+            assert module_name(p, r) == _module_name_reference(p, r), (p, r)
+            for q in (os.path.abspath(p), p if os.path.isabs(p) else None):
+                if q is not None:
+                    assert store._key(q) == relative_key(q, store.root), (q, r)

@@ -32,10 +32,20 @@ the repository shipped it, so the key also says where the secret came from:
   copy can reproduce: a cache copied in is never trusted, one moved along
   with the project (same file system) still is.
 
-JSON, not pickle. Writes go through `cache_folder` (no symlink followed, new
-files exclusive, atomic rename). A cache that cannot be read, has the wrong
-shape or the wrong MAC is treated as empty; one that cannot be written is
-skipped silently.
+Also kept: the cross-file index resolved from the summaries (`ProjectIndex.resolve`),
+keyed by the hashes of the summaries it was resolved from, in order, with their
+module names (`index_key`): its digest in the results file, so a run whose linted
+files all hit their results needs no index at all, and the index itself in one
+file per key (`index-<build>-<key>.pickle`, the newest `INDEX_FILES_KEPT`), so a
+run that lints a file loads it instead of resolving it again. Any changed summary
+changes the key.
+
+The results are JSON; the index is a pickle, unpickled only after its MAC checks
+out under the same key (so only what this cache wrote is ever unpickled). Writes
+go through `cache_folder` (no symlink followed, new files exclusive, atomic
+rename). A cache file that cannot be read, has the wrong shape or the wrong MAC
+is treated as empty (an index that cannot be unpickled is resolved again); one
+that cannot be written is skipped silently.
 """
 
 from __future__ import annotations
@@ -52,12 +62,13 @@ from typing import Dict, Iterable, List, Optional, Tuple
 
 from freezelint.findings import Finding
 from freezelint.static.run.cache_folder import SYMLINK, git_tracked, open_folder
+from freezelint.static.run.cache_index import IndexCache, summary_from_json, summary_hash, summary_to_json
 from freezelint.static.summaries.file_summary import FileSummary
 from freezelint.static.input.project_root import find_project_root, is_within, relative_key
 
 CACHE_DIR_NAME = ".freezelint_cache"
 ENV_VAR = "FREEZELINT_CACHE_DIR"
-FORMAT = 2
+FORMAT = 3  # 3: each summary kept as its JSON text (decoded only when the index is resolved), with its hash
 KEY_FILE = "key"
 # A file modified this recently (seconds) may change again within the mtime's
 # granularity without its stat changing: hash it next time instead of trusting the stat.
@@ -119,14 +130,6 @@ def content_hash(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
-def summary_to_json(s: FileSummary) -> dict:
-    return s.to_json()
-
-
-def summary_from_json(data) -> FileSummary:
-    return FileSummary.from_json(data)
-
-
 def result_key(settings_key: str, project_digest: str) -> str:
     return hashlib.sha256(f"{build_id()}|{settings_key}|{project_digest}".encode()).hexdigest()[:24]
 
@@ -169,7 +172,7 @@ def resolve_cache_dir(cli_value: Optional[str], first_path: str, config_file=Non
     return os.path.abspath(cli_value or os.environ.get(ENV_VAR) or os.path.join(find_project_root([first_path]), CACHE_DIR_NAME))
 
 
-class Cache:
+class Cache(IndexCache):
     """The cache for one run. `load()` once, query and record, then `save()`.
 
     Files are named by absolute path in every method; entries are keyed by the
@@ -179,17 +182,28 @@ class Cache:
     def __init__(self, directory: str, root: Optional[str] = None):
         self.directory = directory
         self.root = root if root is not None else os.path.dirname(directory)
-        self.name = f"results-v{FORMAT}-{build_id()}.json"
+        self.build = build_id()
+        self.name = f"results-v{FORMAT}-{self.build}.json"
         self.path = os.path.join(directory, self.name)
         self.entries: Dict[str, dict] = {}
+        self.indexes: Dict[str, str] = {}  # index_key -> the digest of the index resolved under it (oldest first)
+        self._new_index: Optional[Tuple[str, bytes]] = None  # (key, pickled index) to write
+        self._key_stat: Optional[os.stat_result] = None
         self.off: Optional[str] = None  # why the cache is off (one line), if it is
         self._inside = is_within(directory, self.root)
+        normal = os.path.isabs(self.root) and os.path.normpath(self.root) == self.root and self.root != os.sep
+        self._prefix = self.root + os.sep if normal and not self.root.endswith(os.sep) else "\0"  # "\0": no fast key
         self._portable: Optional[bool] = None  # None: not decided yet (see _decide_trust)
         self._secret: Optional[bytes] = None
         self._dirty = False
         self._started = time.time()
 
     def _key(self, abspath: str) -> str:
+        # a normalised path below the (normalised) root: what relative_key gives, without its commonpath/relpath
+        # (a run asks once per project file: 2,900 in transformers)
+        if abspath.startswith(self._prefix) and abspath == os.path.normpath(abspath):
+            rel = abspath[len(self._prefix):]
+            return rel.replace(os.sep, "/") if os.sep != "/" else rel
         return relative_key(abspath, self.root)
 
     # -- trust ------------------------------------------------------------------
@@ -242,26 +256,34 @@ class Cache:
             if secret is None:
                 return self
             self._secret = secret
+            self._key_stat = key[1]
             data = folder.read(self.name, MAX_RESULTS_BYTES + 1)
             if data is None or len(data[0]) > MAX_RESULTS_BYTES:
                 return self
-            self.entries = self._verified(data[0], key[1])
+            self.entries, self.indexes = self._verified(data[0], key[1])
         finally:
             folder.close()
         return self
 
-    def _verified(self, raw: bytes, key_stat: os.stat_result) -> Dict[str, dict]:
+    def _payload(self, raw: bytes, key_stat: os.stat_result) -> Optional[bytes]:
+        """What a file of this cache holds, when its MAC checks out under this cache's key."""
         mac, _, payload = raw.partition(b"\n")
         good = hmac.new(self._mac_key(key_stat), payload, hashlib.sha256).hexdigest().encode()
-        if not hmac.compare_digest(mac, good):
-            return {}  # not written with this cache's key: ignored, then overwritten
+        return payload if hmac.compare_digest(mac, good) else None  # else not written with this key: ignored
+
+    def _verified(self, raw: bytes, key_stat: os.stat_result) -> Tuple[Dict[str, dict], Dict[str, str]]:
+        payload = self._payload(raw, key_stat)
+        if payload is None:
+            return {}, {}
         try:
             data = json.loads(payload)
         except (ValueError, UnicodeDecodeError, RecursionError):
-            return {}
+            return {}, {}
         if isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("files"), dict):
-            return data["files"]
-        return {}
+            got = data.get("index")
+            indexes = {k: v for k, v in got.items() if isinstance(v, str)} if isinstance(got, dict) else {}
+            return data["files"], indexes
+        return {}, {}
 
     def lookup_stat(self, abspath: str, st: os.stat_result) -> Optional[dict]:
         """The entry for a file whose stat shows it unchanged since it was recorded."""
@@ -282,9 +304,14 @@ class Cache:
     @staticmethod
     def summary_of(entry: dict) -> Optional[FileSummary]:
         try:
-            return summary_from_json(entry["sum"])
-        except (KeyError, TypeError, ValueError, AttributeError):
+            return summary_from_json(json.loads(entry["sum"]))
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
             return None
+
+    @staticmethod
+    def summary_hash_of(entry: dict) -> Optional[str]:
+        sh = entry.get("sh")
+        return sh if isinstance(sh, str) and isinstance(entry.get("sum"), str) else None
 
     def results(self, abspath: str, digest: str, key: str, path: str) -> Optional[Tuple[List[Finding], bool]]:
         """Cached (findings, error) for this content under this result key, with `path` as reported now."""
@@ -302,20 +329,25 @@ class Cache:
             return None
 
     # -- writing ----------------------------------------------------------------
-    def record_file(self, abspath: str, st: os.stat_result, digest: str, summary: FileSummary) -> None:
-        """Record a file's stat, hash and summary (keeps its results if the content is unchanged)."""
+    def record_file(self, abspath: str, st: os.stat_result, digest: str, summary: FileSummary) -> str:
+        """Record a file's stat, hash and summary (keeps its results if the content is unchanged); returns the
+        summary's hash (`summary_hash`)."""
         k = self._key(abspath)
         old = self.entries.get(k)
         results = old.get("r") if isinstance(old, dict) and old.get("h") == digest and isinstance(old.get("r"), dict) else {}
         racy = st.st_mtime >= self._started - RACY_SECONDS
+        text = json.dumps(summary_to_json(summary), separators=(",", ":"))  # a string: the results file loads faster
+        sh = summary_hash(text)
         self.entries[k] = {
             "m": -1 if racy else st.st_mtime_ns,
             "s": st.st_size,
             "h": digest,
-            "sum": summary_to_json(summary),
+            "sum": text,
+            "sh": sh,
             "r": results,
         }
         self._dirty = True
+        return sh
 
     def record_results(self, abspath: str, digest: str, key: str, findings: List[Finding], error: bool) -> None:
         e = self.entries.get(self._key(abspath))
@@ -361,12 +393,11 @@ class Cache:
         key_stat = folder.stat(KEY_FILE)
         if key_stat is None:
             return
-        payload = json.dumps({"format": FORMAT, "files": self.entries}, separators=(",", ":")).encode()
-        mac = hmac.new(self._mac_key(key_stat), payload, hashlib.sha256).hexdigest().encode()
+        mac_key = self._mac_key(key_stat)
+        payload = json.dumps({"format": FORMAT, "files": self.entries, "index": self.indexes}, separators=(",", ":")).encode()
+        mac = hmac.new(mac_key, payload, hashlib.sha256).hexdigest().encode()
         folder.replace(self.name, mac + b"\n" + payload)
-        for name in folder.names():  # other builds' results are superseded for good
-            if name.startswith("results-") and name.endswith(".json") and name != self.name:
-                folder.remove(name)
+        self._save_index(folder, mac_key)
 
 
 def _parse_secret(raw: bytes) -> Optional[bytes]:

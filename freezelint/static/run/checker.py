@@ -18,6 +18,7 @@ from freezelint.static.fix.fixer import FileChangedError, fix_text, unified_diff
 from freezelint.static.semantic.project import ProjectIndex, module_name
 from freezelint.static.input.project_root import find_project_root
 from freezelint.static.run.pool import AffinityPool
+from freezelint.static.run.project_source import CachedSummary, ProjectSource
 from freezelint.static.run.pool import usable as pool_usable
 from freezelint.static.input.notebook import decode_path
 from freezelint.static.input.source import Source, SourceError
@@ -118,6 +119,7 @@ class _Entry:
     settings: Settings
     abspath: str = ""
     digest: str = ""  # hash of the bytes the summary was taken from ("" : not cacheable)
+    summary_hash: Optional[str] = None  # the cache's hash of its summary (cache_index.summary_hash), if cached
 
 
 def _run_paths(req: CheckRequest) -> CheckResult:
@@ -151,7 +153,7 @@ def _run_paths(req: CheckRequest) -> CheckResult:
     workers = req.jobs or os.cpu_count() or 1
     pool = None
     try:
-        summaries, modules = [], []
+        summaries, modules, hashes = [], [], []
         got = _summaries(entries + others, store, workers, progress, len(entries))
         if isinstance(got, tuple):
             got, pool = got
@@ -164,11 +166,15 @@ def _run_paths(req: CheckRequest) -> CheckResult:
                 continue
             summaries.append(summary)
             modules.append(module_name(e.abspath, root))
+            hashes.append(e.summary_hash)
+        torch_override = next((e.settings.target_torch_version for e in entries if e.settings.target_torch_version), None)
+        project = ProjectSource(store, summaries, modules, hashes, root, torch_override)
+        del summaries
         # What phase 1 leaves alive (summaries, the project) lives to the end of the run: frozen, the
         # collector does not traverse it again at every collection of the lint phase and after it.
         gc.freeze()
         try:
-            result_findings = _lint_phase(req, result, entries, store, summaries, modules, root, workers, pool, progress)
+            result_findings = _lint_phase(req, result, entries, store, project, workers, pool, progress)
         finally:
             gc.unfreeze()
     finally:
@@ -177,11 +183,7 @@ def _run_paths(req: CheckRequest) -> CheckResult:
     return result_findings
 
 
-def _lint_phase(req, result, entries, store, summaries, modules, root, workers, pool, progress) -> CheckResult:
-    torch_override = next((e.settings.target_torch_version for e in entries if e.settings.target_torch_version), None)
-    project = ProjectIndex.build(summaries, modules, root, torch_override)
-    del summaries
-
+def _lint_phase(req, result, entries, store, source: ProjectSource, workers, pool, progress) -> CheckResult:
     codes_cache: Dict[int, FrozenSet[str]] = {}
     keys: Dict[int, str] = {}
     jobs = []
@@ -194,7 +196,7 @@ def _lint_phase(req, result, entries, store, summaries, modules, root, workers, 
         if store is not None and e.digest:
             sk = keys.get(id(e.settings))
             if sk is None:
-                sk = keys[id(e.settings)] = result_key(settings_key(e.settings, store.root), project.digest)
+                sk = keys[id(e.settings)] = result_key(settings_key(e.settings, store.root), source.digest)
             key = sk
             hit = store.results(e.abspath, e.digest, key, e.path)
             if hit is not None:
@@ -205,7 +207,12 @@ def _lint_phase(req, result, entries, store, summaries, modules, root, workers, 
         pending[e.path] = (e, codes, ignored, key)
         jobs.append((e.path, codes, ignored, e.settings.max_file_size))
 
-    linted = pool.lint(jobs, project) if pool is not None else _lint_all(jobs, project, workers, req.progress, len(done))
+    if not jobs:
+        linted = []  # every result cached: the index itself is not needed (its digest was)
+    elif pool is not None:
+        linted = pool.lint(jobs, source.index)
+    else:
+        linted = _lint_all(jobs, source.index, workers, req.progress, len(done))
     for file_result in linted:
         e, codes, ignored, key = pending[file_result.path]
         if store is not None and key is not None and file_result.digest and file_result.digest == e.digest:
@@ -224,7 +231,7 @@ def _lint_phase(req, result, entries, store, summaries, modules, root, workers, 
                 result.messages.append(f"{path}: cannot fix: {exc}")
             else:
                 codes = _codes(settings, codes_cache)
-                findings = _fix_file(req, result, path, src, (codes, settings.ignored_for(path)), project, findings)
+                findings = _fix_file(req, result, path, src, (codes, settings.ignored_for(path)), source.index, findings)
         result.findings.extend(findings)
     if store is not None:
         store.save()
@@ -296,9 +303,12 @@ def _summaries(items: List[_Entry], store: Optional[Cache], workers: int, progre
             progress("read", i, shown)
         st = _stat(e) if store is not None else None
         cached = store.lookup_stat(e.abspath, st) if st is not None else None
-        summary = Cache.summary_of(cached) if cached is not None else None
+        sh = Cache.summary_hash_of(cached) if cached is not None else None
+        # with its hash, the summary is decoded only if the index is resolved (project_source)
+        summary = CachedSummary(cached, _redo(e, store, st)) if sh else Cache.summary_of(cached) if cached else None
         if summary is not None:
             e.digest = cached["h"]
+            e.summary_hash = sh
             out.append((e, summary, None))
             continue
         out.append(None)
@@ -322,9 +332,19 @@ def _summaries(items: List[_Entry], store: Optional[Cache], workers: int, progre
             continue
         if store is not None and st is not None:
             e.digest = digest
-            store.record_file(e.abspath, st, digest, summary)
+            e.summary_hash = store.record_file(e.abspath, st, digest, summary)
         out[i] = (e, summary, None)
     return out, pool
+
+
+def _redo(e: _Entry, store: Cache, st: os.stat_result):
+    """Summarise the file again, for a cached summary that does not decode (its entry is then replaced)."""
+    def redo():
+        try:
+            return _summarize_file(e, store, st)
+        except SourceError:
+            return engine.summarize_text("")  # gone since: an empty summary, as for a file that does not parse
+    return redo
 
 
 def _stat(e: _Entry) -> Optional[os.stat_result]:
@@ -340,7 +360,7 @@ def _summarize_file(e: _Entry, store: Optional[Cache], st: Optional[os.stat_resu
     summary = engine.summarize_text(src.text)
     if store is not None and st is not None:
         e.digest = content_hash(src.raw)
-        store.record_file(e.abspath, st, e.digest, summary)
+        e.summary_hash = store.record_file(e.abspath, st, e.digest, summary)
     return summary
 
 
