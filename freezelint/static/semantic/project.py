@@ -119,6 +119,7 @@ class ProjectIndex:
     torch_max: Optional[Tuple[int, int]] = None  # newest torch the project allows (torch_target.py); None: unbounded
     # (oldest, newest) transformers the project allows (torch_target.project_package_range); None: unbounded
     transformers_range: Tuple[Optional[Tuple[int, int]], Optional[Tuple[int, int]]] = (None, None)
+    peft_range: Tuple[Optional[Tuple[int, int]], Optional[Tuple[int, int]]] = (None, None)  # the same for peft
     _short: Dict[str, List[str]] = field(default_factory=dict)  # short function name -> qualified names
     class_table: ClassTable = field(default_factory=ClassTable)  # project_modes: BatchNorm, train() overrides
     freeze_words: FrozenSet[str] = frozenset()  # attribute names written near a freeze in any file
@@ -162,6 +163,9 @@ class ProjectIndex:
         index.transformers_range = project_package_range(root, "transformers")
         if index.transformers_range != (None, None):  # so do FRZ112's and the HF Trainer's (lifecycle/hf_versions.py)
             index.digest = hashlib.sha256(f"{index.digest}|transformers{index.transformers_range}".encode()).hexdigest()
+        index.peft_range = project_package_range(root, "peft")
+        if index.peft_range != (None, None):  # FRZ215: adapters load trainable by default before peft 0.3
+            index.digest = hashlib.sha256(f"{index.digest}|peft{index.peft_range}".encode()).hexdigest()
         return index
 
     def torch_before(self, major: int, minor: int = 0) -> bool:
