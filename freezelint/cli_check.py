@@ -115,7 +115,9 @@ def run(opts: CheckOptions) -> int:
             line.close()
     fmt = _format(opts)
     settings = opts.resolver.for_path(opts.paths[0] if opts.paths != ["-"] else (opts.stdin_filename or "."))
-    names = {code: r.name for code, r in all_rules().items()}
+
+    def names():  # the rules are imported only to name the fixes applied (a warm run need not load them)
+        return {code: r.name for code, r in all_rules().items()}
 
     for message in result.messages:
         click.echo(f"freezelint: warning: {message}", err=True)
@@ -134,7 +136,7 @@ def run(opts: CheckOptions) -> int:
         return EXIT_FINDINGS if result.diffs and not opts.exit_zero else EXIT_OK
     if opts.fix_only:
         if opts.show_fixes:
-            click.echo(text.fixes_applied(result.fixed_by_file, names), nl=False, err=True)
+            click.echo(text.fixes_applied(result.fixed_by_file, names()), nl=False, err=True)
         elif not opts.quiet:
             click.echo(text.fix_summary(result.fixed, "Fixed", result.unsafe_hidden), err=True)
         if result.errors:
@@ -168,7 +170,7 @@ def run(opts: CheckOptions) -> int:
         click.echo(body, nl=False, err=True)  # stdin --fix: stdout carries the fixed source
 
     if opts.show_fixes and fix:
-        click.echo(text.fixes_applied(result.fixed_by_file, names), nl=False, err=True)
+        click.echo(text.fixes_applied(result.fixed_by_file, names()), nl=False, err=True)
     if not opts.quiet and fmt in ("concise", "full"):
         click.echo(text.summary(result.findings, result.fixed, result.unsafe_hidden), err=True)
 

@@ -190,3 +190,25 @@ def test_a_summary_read_back_from_the_cache_is_the_summary(text):
     if text is TWICE:
         assert [n for n, _ in back.classes] == ["Net", "Net"]  # both definitions: Net is ambiguous
         assert ProjectIndex.build([back]).ambiguous_classes == {"Net"}
+
+
+@pytest.mark.parametrize("damage", ["remove", "garbage", "other summaries"])
+def test_summaries_missing_or_out_of_step_are_read_again_from_the_files(run_cli, project, damage):
+    _json(run_cli, ".")
+    (sums,) = (project / ".freezelint_cache").glob("summaries-*.json")
+    if damage == "remove":
+        sums.unlink()
+    elif damage == "garbage":
+        sums.write_bytes(b"junk")
+    else:  # a correctly signed file whose texts do not hash to what the entries name
+        store = cache_mod.Cache(str(project / ".freezelint_cache"), str(project)).load()
+        other = json.dumps(summary_to_json(summarize(NET_PLAIN)))
+        store.sums = {e["sh"]: other for e in store.entries.values()}  # what the file will hold (no read)
+        store.new_sums = {"x": "{}"}  # so that save() rewrites it
+        store._dirty = True
+        store.save()
+    # a.py changes: the index is resolved again, from the other files' summaries (re-read when not trusted)
+    _write(project / "a.py", NET_PLAIN, OLD + 10)
+    assert _json(run_cli, ".") == [("c.py", "FRZ001", 4)] == _json(run_cli, ".", "--no-cache")
+    _write(project / "a.py", NET_MODULE, OLD + 20)
+    assert _json(run_cli, ".") == [("b.py", "FRZ001", 3), ("c.py", "FRZ001", 4)]

@@ -112,7 +112,7 @@ class Project:
                 return None
             cached = store.lookup_stat(abspath, st)
             if cached is not None:
-                summary = Cache.summary_of(cached)
+                summary = store.summary_of(cached)
                 if summary is not None:
                     return summary
         try:

@@ -68,7 +68,7 @@ from freezelint.static.input.project_root import find_project_root, is_within, r
 
 CACHE_DIR_NAME = ".freezelint_cache"
 ENV_VAR = "FREEZELINT_CACHE_DIR"
-FORMAT = 3  # 3: each summary kept as its JSON text (decoded only when the index is resolved), with its hash
+FORMAT = 3  # 3: summaries apart (cache_index: read only when the index is resolved), each entry with its hash
 KEY_FILE = "key"
 # A file modified this recently (seconds) may change again within the mtime's
 # granularity without its stat changing: hash it next time instead of trusting the stat.
@@ -188,6 +188,8 @@ class Cache(IndexCache):
         self.entries: Dict[str, dict] = {}
         self.indexes: Dict[str, str] = {}  # index_key -> the digest of the index resolved under it (oldest first)
         self._new_index: Optional[Tuple[str, bytes]] = None  # (key, pickled index) to write
+        self.sums: Optional[Dict[str, str]] = None  # summary hash -> its JSON text, once read (cache_index)
+        self.new_sums: Dict[str, str] = {}  # those recorded in this run
         self._key_stat: Optional[os.stat_result] = None
         self.off: Optional[str] = None  # why the cache is off (one line), if it is
         self._inside = is_within(directory, self.root)
@@ -301,17 +303,18 @@ class Cache(IndexCache):
             return e
         return None
 
-    @staticmethod
-    def summary_of(entry: dict) -> Optional[FileSummary]:
+    def summary_of(self, entry: dict) -> Optional[FileSummary]:
+        """The summary an entry names (from the summaries file, read on the first ask); None if it is not there."""
+        text = self.summary_text(self.summary_hash_of(entry))
         try:
-            return summary_from_json(json.loads(entry["sum"]))
+            return summary_from_json(json.loads(text)) if text is not None else None
         except (KeyError, TypeError, ValueError, AttributeError, RecursionError):
             return None
 
     @staticmethod
     def summary_hash_of(entry: dict) -> Optional[str]:
         sh = entry.get("sh")
-        return sh if isinstance(sh, str) and isinstance(entry.get("sum"), str) else None
+        return sh if isinstance(sh, str) else None
 
     def results(self, abspath: str, digest: str, key: str, path: str) -> Optional[Tuple[List[Finding], bool]]:
         """Cached (findings, error) for this content under this result key, with `path` as reported now."""
@@ -336,13 +339,13 @@ class Cache(IndexCache):
         old = self.entries.get(k)
         results = old.get("r") if isinstance(old, dict) and old.get("h") == digest and isinstance(old.get("r"), dict) else {}
         racy = st.st_mtime >= self._started - RACY_SECONDS
-        text = json.dumps(summary_to_json(summary), separators=(",", ":"))  # a string: the results file loads faster
+        text = json.dumps(summary_to_json(summary), separators=(",", ":"))
         sh = summary_hash(text)
+        self.new_sums[sh] = text
         self.entries[k] = {
             "m": -1 if racy else st.st_mtime_ns,
             "s": st.st_size,
             "h": digest,
-            "sum": text,
             "sh": sh,
             "r": results,
         }
@@ -397,7 +400,7 @@ class Cache(IndexCache):
         payload = json.dumps({"format": FORMAT, "files": self.entries, "index": self.indexes}, separators=(",", ":")).encode()
         mac = hmac.new(mac_key, payload, hashlib.sha256).hexdigest().encode()
         folder.replace(self.name, mac + b"\n" + payload)
-        self._save_index(folder, mac_key)
+        self._save_index(folder, mac_key)  # and the summaries, if new ones were recorded
 
 
 def _parse_secret(raw: bytes) -> Optional[bytes]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 from typing import Dict, List, Optional, Tuple
 
@@ -62,6 +63,9 @@ class IndexCache:
     _key_stat: Optional[os.stat_result]
     _inside: bool
     _dirty: bool
+    entries: Dict[str, dict]
+    sums: Optional[Dict[str, str]]
+    new_sums: Dict[str, str]
 
     def _payload(self, raw: bytes, key_stat: os.stat_result) -> Optional[bytes]:  # pragma: no cover - Cache's
         raise NotImplementedError
@@ -70,6 +74,52 @@ class IndexCache:
         """The digest of the index resolved under `key` (`index_key`), if this cache has seen it."""
         return self.indexes.get(key)
 
+    # -- the summaries ---------------------------------------------------------
+    def _sums_name(self) -> str:
+        return f"summaries-{self.build}.json"
+
+    def _read_json(self, name: str):
+        """The JSON of this cache's file `name` when it checks out (no symlink followed); None otherwise."""
+        if self._secret is None or self._key_stat is None or self.off is not None:
+            return None
+        folder, _ = open_folder(self.directory, self.root if self._inside else None, create=False)
+        if folder is None:
+            return None
+        try:
+            data = folder.read(name, MAX_INDEX_BYTES + 1)
+        finally:
+            folder.close()
+        payload = self._payload(data[0], self._key_stat) if data is not None and len(data[0]) <= MAX_INDEX_BYTES else None
+        try:
+            return json.loads(payload) if payload is not None else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            return None
+
+    def summary_text(self, sh: Optional[str]) -> Optional[str]:
+        """A summary's JSON text by its hash (the summaries file is read on the first ask); None if absent,
+        or if it does not hash to `sh` (a summaries file out of step with the results: not trusted)."""
+        if sh is None:
+            return None
+        text = self.new_sums.get(sh)
+        if text is None:
+            if self.sums is None:
+                got = self._read_json(self._sums_name())
+                sums = got.get("sums") if isinstance(got, dict) else None
+                self.sums = {k: v for k, v in sums.items() if isinstance(v, str)} if isinstance(sums, dict) else {}
+            text = self.sums.get(sh)
+        return text if text is not None and summary_hash(text) == sh else None
+
+    def _save_sums(self, folder, mac_key: bytes) -> None:
+        """The summaries file, rewritten when this run recorded new summaries: those the entries name."""
+        if not self.new_sums:
+            return
+        self.summary_text("")  # the summaries kept so far, read if not yet
+        every = {**(self.sums or {}), **self.new_sums}
+        named = {e.get("sh") for e in self.entries.values() if isinstance(e, dict)}
+        payload = json.dumps({"sums": {sh: t for sh, t in every.items() if sh in named}}, separators=(",", ":")).encode()
+        folder.replace(self._sums_name(), hmac.new(mac_key, payload, hashlib.sha256).hexdigest().encode() + b"\n" + payload)
+
+    # -- the index ---------------------------------------------------------------
     def _index_name(self, key: str) -> str:
         return f"index-{self.build}-{key}.pickle"
 
@@ -113,7 +163,8 @@ class IndexCache:
         self._dirty = True
 
     def _save_index(self, folder, mac_key: bytes) -> None:
-        """Write the index resolved in this run, if any, then prune."""
+        """Write the summaries and the index new in this run, if any, then prune."""
+        self._save_sums(folder, mac_key)
         if self._new_index is not None:
             key, pickled = self._new_index
             mac = hmac.new(mac_key, pickled, hashlib.sha256).hexdigest().encode()
@@ -124,7 +175,8 @@ class IndexCache:
         """Other builds' results and indexes are superseded for good; of this build's indexes the newest stay."""
         ours = []
         for name in folder.names():
-            if name.startswith("results-") and name.endswith(".json") and name != self.name:
+            if (name.startswith("results-") and name != self.name or name.startswith("summaries-")
+                    and name != self._sums_name()) and name.endswith(".json"):
                 folder.remove(name)
             elif name.startswith("index-") and name.endswith(".pickle"):
                 if not name.startswith(f"index-{self.build}-"):

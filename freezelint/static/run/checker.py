@@ -304,8 +304,8 @@ def _summaries(items: List[_Entry], store: Optional[Cache], workers: int, progre
         st = _stat(e) if store is not None else None
         cached = store.lookup_stat(e.abspath, st) if st is not None else None
         sh = Cache.summary_hash_of(cached) if cached is not None else None
-        # with its hash, the summary is decoded only if the index is resolved (project_source)
-        summary = CachedSummary(cached, _redo(e, store, st)) if sh else Cache.summary_of(cached) if cached else None
+        # the summary is read and decoded only if the index is resolved (project_source)
+        summary = CachedSummary(store, cached, _redo(e, store, st)) if sh else None  # type: ignore[arg-type]
         if summary is not None:
             e.digest = cached["h"]
             e.summary_hash = sh

@@ -17,17 +17,18 @@ from freezelint.static.semantic.project import FileSummary, ProjectIndex
 
 
 class CachedSummary:
-    """A summary still in its cache entry's JSON, decoded only when the index is resolved here."""
+    """A summary the cache holds, read and decoded only when the index is resolved here."""
 
-    __slots__ = ("entry", "redo", "redone")
+    __slots__ = ("store", "entry", "redo", "redone")
 
-    def __init__(self, entry: dict, redo: Callable[[], FileSummary]):
+    def __init__(self, store: Cache, entry: dict, redo: Callable[[], FileSummary]):
+        self.store = store
         self.entry = entry
         self.redo = redo  # reads and summarises the file again when the entry does not decode
         self.redone = False
 
     def decoded(self) -> FileSummary:
-        got = Cache.summary_of(self.entry)
+        got = self.store.summary_of(self.entry)
         if got is None:
             self.redone = True  # its hash no longer says what was resolved: the index is not kept
             got = self.redo()
