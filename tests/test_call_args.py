@@ -108,6 +108,24 @@ def test_type_tests_and_super_are_not_uses_of_a_class_as_a_value():
     assert cs.stored == {"Net": {"backbone": ("backbone", 1)}} and cs.init_params["Net"] == ["self", "backbone"]
 
 
+def test_a_class_building_itself_from_a_config_is_a_call_not_seen():
+    cs = _sites(
+        """
+        import torch.nn as nn
+
+        class Net(nn.Module):
+            def __init__(self, backbone):
+                super().__init__()
+                self.backbone = backbone
+
+            @classmethod
+            def from_config(cls, cfg):
+                return cls(**cfg)
+        """
+    )
+    assert cs.dead == ["Net"]
+
+
 def test_self_attributes_and_self_in_methods():
     cs = _sites(
         """
@@ -363,3 +381,28 @@ def test_a_script_freezing_a_stored_argument_and_the_class_that_keeps_it_in_eval
     lines = _findings(run_cli, root)
     assert [ln.lstrip("./").split(" ")[0].rsplit(":", 2)[0] + ":" for ln in lines] == expected, lines
     assert all("FRZ106" in ln for ln in lines)
+
+
+SAME_FILE = """
+import torch.nn as nn
+
+
+def disable(net):
+    net.requires_grad = False
+
+
+def main():
+    disable(nn.Linear(2, 2))
+"""
+
+
+@pytest.mark.parametrize("other, expected", [
+    ("", ["helpers.py:6:"]),  # its own file's call alone
+    ("from models import Net\nfrom helpers import disable\ndisable(Net())\n", ["helpers.py:6:"]),  # another file agrees
+    ("import torch\nfrom helpers import disable\ndisable(torch.zeros(3))\n", []),  # another file passes a tensor
+    ("from helpers import disable\nhooks = [disable]\n", []),  # another file calls it where we do not see
+])
+def test_the_file_own_calls_and_the_other_files(run_cli, tmp_path, other, expected):
+    root = _project(tmp_path, {"models.py": MODELS, "helpers.py": SAME_FILE, "other.py": other})
+    lines = _findings(run_cli, root)
+    assert [ln.lstrip("./").split(" ")[0].rsplit(":", 2)[0] + ":" for ln in lines] == expected, lines

@@ -23,6 +23,7 @@ _DEPTH = 4  # callers of callers followed through their own parameters
 _MAX_VALUES = 4  # more distinct values than this: no answer (a dispatcher, not a helper)
 
 Args = Dict[str, Dict[str, Tuple[str, ...]]]  # qualified callee -> {parameter: values}
+ELSEWHERE = "*"  # in Args: the callee is called in its own file and in others
 
 
 class _Join:
@@ -38,6 +39,7 @@ class _Join:
             self.short.setdefault(q.rsplit(".", 1)[-1], []).append(q)
         self.sites: Dict[str, List[tuple]] = {}  # callee -> [(module, summary, caller key, args, kws)]
         self.dead: Set[str] = set()
+        self.callers: Dict[str, Set[str]] = {}  # callee -> the modules calling it (or using it as a value)
         self.packages: Set[str] = set()  # modules that are packages (some module is below them), when first asked
         self._memo: Dict[Tuple[str, int], Optional[Tuple[str, ...]]] = {}
 
@@ -69,13 +71,16 @@ class _Join:
         for module, s in zip(self.modules, self.summaries):
             cs = s.sites
             for name in cs.dead:
-                self.dead.update(self.callees(name, module, s))
+                for q in self.callees(name, module, s):
+                    self.dead.add(q)
+                    self.callers.setdefault(q, set()).add(module)
             for name in cs.decorated:
                 self.dead.add(f"{module}.{name}" if module else name)
             for key, sites in cs.calls.items():
                 for callee, args, kws in sites:
                     for q in self.callees(callee, module, s):
                         self.sites.setdefault(q, []).append((module, s, key, args, kws))
+                        self.callers.setdefault(q, set()).add(module)
         for facts in self.table.classes.values():  # a subclass calls its base's __init__ in ways not recorded
             for b in facts.bases:
                 found = self.table.find(b)
@@ -149,6 +154,9 @@ def join(summaries, modules, resolve, functions, table) -> Args:
     j = _Join(summaries, modules, resolve, functions, table)
     j.collect()
     out: Args = {}
+    for q, mods in j.callers.items():  # called in its own file and in others: the file's own calls are not all
+        if len(mods) > 1 and q.rpartition(".")[0] in mods:
+            out[q] = {ELSEWHERE: ()}
     for q in j.sites:
         if q in j.dead:
             continue
@@ -189,21 +197,24 @@ def _class_of(q: str, functions, resolve, table) -> Optional[str]:
     return None
 
 
-def param_kind(facts, scope, name: str) -> Kind:
+def param_kind(facts, scope, name: str, same_file: Kind = UNKNOWN) -> Kind:
     """A parameter of a module-level function, or of a class's `__init__`, by what every call site in the
-    project passes (`ProjectIndex.call_args`); UNKNOWN when they do not all say, or disagree."""
+    project passes (`ProjectIndex.call_args`); UNKNOWN when they do not all say, or disagree. `same_file`:
+    what the file's own calls say (`facts`), the answer unless other files call it too."""
     func = scope.node
     if scope.parent is not facts.module_scope or not facts.project.call_args_table:
-        return UNKNOWN
+        return same_file
     if scope.class_name:
         if getattr(func, "name", None) != "__init__" or len(facts.classes.get(scope.class_name, ())) != 1:
-            return UNKNOWN
+            return same_file
         owner = scope.class_name
     elif len(facts.functions.get(func.name, ())) == 1:
         owner = func.name
     else:
-        return UNKNOWN
+        return same_file
     q = f"{facts.module_name}.{owner}" if facts.module_name else owner
+    if same_file != UNKNOWN and facts.project.call_args(q, ELSEWHERE) is None:
+        return same_file
     values = facts.project.call_args(q, name)
     if not values:
         return UNKNOWN
@@ -217,4 +228,3 @@ def param_kind(facts, scope, name: str) -> Kind:
             return UNKNOWN
         kinds.append(k)
     return join_kinds(kinds)
-

@@ -159,8 +159,8 @@ class FileFacts(CallKinds):
                 return K_OTHER if not self.is_unknown_class(scope.class_name) else UNKNOWN
             return UNKNOWN
         if isinstance(func, FUNCTION_NODES) and not scope.class_name:
-            k = self._param_kind_from_calls(scope, name)
-            return k if k != UNKNOWN else call_args.param_kind(self, scope, name)  # every call in the project
+            # this file's calls, unless other files call it too: then every call in the project
+            return call_args.param_kind(self, scope, name, self._param_kind_from_calls(scope, name))
         return call_args.param_kind(self, scope, name) if isinstance(func, FUNCTION_NODES) else UNKNOWN
 
     def _param_kind_from_calls(self, scope: Scope, name: str) -> Kind:

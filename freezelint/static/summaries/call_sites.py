@@ -44,6 +44,7 @@ EXTERNAL_ROOTS = frozenset(getattr(sys, "stdlib_module_names", ())) | frozenset(
 })
 _SELF_RETURNING = frozenset({"to", "cuda", "cpu", "float", "half", "double", "bfloat16", "train", "eval", "requires_grad_"})
 _TYPE_TESTS = frozenset({"isinstance", "issubclass", "super", "type"})
+_SELF_BUILDS = frozenset({"cls", "__class__", "type"})
 _ROOT = ""  # the caller key of module-level code
 _NESTED = "?"  # the caller key of nested functions, lambdas and class bodies: their parameters are nobody's
 
@@ -91,7 +92,8 @@ def call_sites(tree: ast.Module, imports: Dict[str, str], text: Optional[str] = 
         return out
     lines = None
     if text is not None:
-        lines = _mention_lines(text, heads)
+        # a class building itself (`cls(...)`, `self.__class__(...)`, `type(self)(...)`) names no head
+        lines = _mention_lines(text, heads | (_SELF_BUILDS if own else set()))
         if not lines:
             return out
     _Collector(out, heads, lines, text is None or ":=" in text).module(tree)
