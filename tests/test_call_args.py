@@ -406,3 +406,16 @@ def test_the_file_own_calls_and_the_other_files(run_cli, tmp_path, other, expect
     root = _project(tmp_path, {"models.py": MODELS, "helpers.py": SAME_FILE, "other.py": other})
     lines = _findings(run_cli, root)
     assert [ln.lstrip("./").split(" ")[0].rsplit(":", 2)[0] + ":" for ln in lines] == expected, lines
+
+
+def test_a_warm_run_sees_a_caller_edited_in_another_file(run_cli, tmp_path, monkeypatch):
+    from freezelint.static.run.cache import ENV_VAR
+
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "cache"))
+    train = "from models import Net\nfrom helpers import disable\n\ndisable(Net())\n"
+    root = _project(tmp_path, {"models.py": MODELS, "helpers.py": HELPERS, "train.py": train})
+    lint = lambda: [ln for ln in run_cli("check", ".", "--output-format", "concise", cwd=root)[1].splitlines() if ": FRZ" in ln]
+    first = lint()
+    assert len(first) == 1 and "FRZ001" in first[0] and lint() == first  # cold, then warm from the cache
+    (root / "train.py").write_text("import torch\nfrom helpers import disable\n\ndisable(torch.zeros(3))\n")
+    assert lint() == []  # helpers.py unchanged, its cached finding dropped: what its callers pass changed
