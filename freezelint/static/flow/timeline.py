@@ -29,30 +29,47 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Dict, List, Optional, Set, Tuple
 
 from freezelint.static.semantic.kinds import OPTIMIZER_CLASS_NAMES
 from freezelint.static.semantic.facts import FileFacts
 
-# event kinds
-FREEZE = "freeze"
-UNFREEZE = "unfreeze"
-OPT = "optimizer"
-ADD_GROUP = "add_param_group"
-WRAP = "wrap"
-EVAL = "eval"
-TRAIN = "train"
-TRAIN_REPLACED = "train_replaced"  # `module.train = <no-op>`: target's train() no longer switches it back
-HEAD = "head"
-BACKWARD = "backward"
-STEP = "step"
-ZERO_GRAD = "zero_grad"
-GRAD_OFF = "grad_off"  # bare torch.set_grad_enabled(False)
-GRAD_ON = "grad_on"
-RUN = "run"  # a call that trains (fit/train helpers): separates phases
-FORWARD = "forward"  # a call of a module (`model(x)`), target: its path
-PASS = "pass"  # a model handed to some other call (`trainer.fit(model)`), names: the argument paths
-PEFT = "peft"  # get_peft_model / PeftModel(...) / PeftModel.from_pretrained: target the base model, names the result, value the config
+
+class EventKind(str, Enum):
+    """What an event is. A `str` enum: each member equals (and hashes as) its value, so it prints, joins and
+    is written to JSON as that word."""
+
+    FREEZE = "freeze"
+    UNFREEZE = "unfreeze"
+    OPT = "optimizer"
+    ADD_GROUP = "add_param_group"
+    WRAP = "wrap"
+    EVAL = "eval"
+    TRAIN = "train"
+    TRAIN_REPLACED = "train_replaced"  # `module.train = <no-op>`: target's train() no longer switches it back
+    HEAD = "head"  # a new layer assigned below a module (`model.fc = nn.Linear(...)`)
+    BACKWARD = "backward"
+    STEP = "step"
+    ZERO_GRAD = "zero_grad"
+    GRAD_OFF = "grad_off"  # bare torch.set_grad_enabled(False)
+    GRAD_ON = "grad_on"
+    RUN = "run"  # a call that trains (fit/train helpers): separates phases
+    FORWARD = "forward"  # a call of a module (`model(x)`), target: its path
+    PASS = "pass"  # a model handed to some other call (`trainer.fit(model)`), names: the argument paths
+    PEFT = "peft"  # get_peft_model / PeftModel(...) / PeftModel.from_pretrained: target the base model, names the result, value the config
+
+    __str__ = str.__str__  # `f"{kind}"` is the word, as it was when kinds were plain strings
+    __format__ = str.__format__
+
+
+# the kinds by their short names, as the flow modules and rules spell them (`flow.FREEZE`)
+FREEZE, UNFREEZE, OPT, ADD_GROUP, WRAP = EventKind.FREEZE, EventKind.UNFREEZE, EventKind.OPT, EventKind.ADD_GROUP, EventKind.WRAP
+EVAL, TRAIN, TRAIN_REPLACED, HEAD = EventKind.EVAL, EventKind.TRAIN, EventKind.TRAIN_REPLACED, EventKind.HEAD
+BACKWARD, STEP, ZERO_GRAD, GRAD_OFF, GRAD_ON = (
+    EventKind.BACKWARD, EventKind.STEP, EventKind.ZERO_GRAD, EventKind.GRAD_OFF, EventKind.GRAD_ON,
+)
+RUN, FORWARD, PASS, PEFT = EventKind.RUN, EventKind.FORWARD, EventKind.PASS, EventKind.PEFT
 
 
 # how an optimizer takes a module's parameters
@@ -84,7 +101,7 @@ _HELPER_WORD_PREFIXES = ("freeze", "_freeze", "unfreeze", "_unfreeze", "set_requ
 
 @dataclass
 class Event:
-    kind: str
+    kind: EventKind
     node: ast.AST  # what a finding points at
     stmt: Optional[ast.stmt]  # the enclosing statement (its first line takes `# noqa`)
     index: int = 0
