@@ -85,6 +85,10 @@ TRAIN = {
         def train(model):
             model.vision_tower.encoder.requires_grad_(True)
         """,
+    "through a method": """
+        def train(model):
+            model.vision_tower.get_submodule("encoder").requires_grad_(True)
+        """,
     "another tower's path": """
         def train(model):
             for i in range(2):
@@ -120,7 +124,7 @@ def _lines(out):
     return sorted(int(line.split(":")[1]) for line in out.splitlines() if ": FRZ111" in line)
 
 
-@pytest.mark.parametrize("train", ["loop", "helper", "method", "below it"])
+@pytest.mark.parametrize("train", ["loop", "helper", "method", "below it", "through a method"])
 def test_a_tower_the_training_code_unfreezes(run_cli, tmp_path, train):
     root = _project(tmp_path / "proj", TRAIN[train])
     code, out, _ = run_cli("check", "pkg/towers.py", "--select", "FRZ111", cwd=root)

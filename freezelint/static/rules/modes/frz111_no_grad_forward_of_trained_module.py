@@ -140,8 +140,8 @@ class NoGradForwardOfTrainedModule(Rule):
     def _exists_below(self, cls: str, rest: Sequence[str], seen: FrozenSet[str]) -> bool:
         """`rest` (path segments) may exist below an instance of `cls`: False only where the class and its
         bases are all in this file (or `nn.Module`) and one of them lacks the next attribute."""
-        if not rest or rest[0].endswith("*") or rest[0] in ("[]", "()", "?"):
-            return True  # the end, a substring that may go on, an element, a call's result: not followed
+        if not rest or rest[0].endswith("*") or rest[0] in ("[]", "()", "?") or rest[1:2] == ["()"]:
+            return True  # the end, a substring that may go on, an element, a method's result: not followed
         attrs = self._attributes(cls)
         if attrs is None or rest[0] not in attrs:
             return attrs is None
