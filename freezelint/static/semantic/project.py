@@ -21,6 +21,7 @@ from typing import AbstractSet, Dict, FrozenSet, Iterable, List, Optional, Seque
 from freezelint.static.semantic import call_args
 from freezelint.static.semantic.evidence import library_class_kind
 from freezelint.static.semantic.project_modes import ClassFacts, ClassTable
+from freezelint.static.semantic.registries import module_registries
 from freezelint.static.summaries.file_summary import FileSummary, summarize_tree
 from freezelint.static.input.torch_target import project_package_range, project_torch_max
 
@@ -160,12 +161,11 @@ class ProjectIndex:
         index.torch_max = torch_version if torch_version is not None else project_torch_max(root)
         if index.torch_max is not None:  # findings depend on it: cached results must not be shared
             index.digest = hashlib.sha256(f"{index.digest}|torch{index.torch_max}".encode()).hexdigest()
-        index.transformers_range = project_package_range(root, "transformers")
-        if index.transformers_range != (None, None):  # so do FRZ112's and the HF Trainer's (lifecycle/hf_versions.py)
-            index.digest = hashlib.sha256(f"{index.digest}|transformers{index.transformers_range}".encode()).hexdigest()
-        index.peft_range = project_package_range(root, "peft")
-        if index.peft_range != (None, None):  # FRZ215: adapters load trainable by default before peft 0.3
-            index.digest = hashlib.sha256(f"{index.digest}|peft{index.peft_range}".encode()).hexdigest()
+        for package in ("transformers", "peft"):  # so do FRZ112's, the HF Trainer's (lifecycle/hf_versions.py), FRZ215's
+            allowed = project_package_range(root, package)
+            setattr(index, f"{package}_range", allowed)
+            if allowed != (None, None):
+                index.digest = hashlib.sha256(f"{index.digest}|{package}{allowed}".encode()).hexdigest()
         return index
 
     def torch_before(self, major: int, minor: int = 0) -> bool:
@@ -301,7 +301,10 @@ class _Builder:
             if name in module_short and not all(any(base_is_module(b, known) for b in bases) for bases in defs)
         }
         trusted = module_short - ambiguous
-        factories = self._factories(functions, trusted)
+        # `MODELS.build(cfg)` of a registry whose registered classes are all Modules builds one (registries.py)
+        registries = module_registries(self.summaries, self.modules, self.resolve, lambda b: base_is_module(b, known))
+        built = {f"{r}.build": "" for r in registries}
+        factories = self._factories(functions, trusted, built)
         effects = self._effects(functions)
         index = ProjectIndex(
             module_classes=frozenset(trusted),
@@ -381,8 +384,8 @@ class _Builder:
             return last
         return None
 
-    def _factories(self, functions, trusted: Set[str]) -> Dict[str, str]:
-        out: Dict[str, str] = {}
+    def _factories(self, functions, trusted: Set[str], seed: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+        out: Dict[str, str] = dict(seed or {})
         for _ in range(MAX_ROUNDS):
             changed = False
             for q, (module, s, f) in functions.items():
@@ -392,6 +395,8 @@ class _Builder:
                 got = self._returns_module(ctor, trusted)
                 if got is None and ctor in out:
                     got = out[ctor]  # returns what another factory returns
+                elif got is None and f"{module}.{ctor}" in out:
+                    got = out[f"{module}.{ctor}"]  # a name of its own module (`return BACKBONES.build(cfg)`)
                 if got is not None:
                     out[q] = got
                     changed = True

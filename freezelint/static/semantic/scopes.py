@@ -312,6 +312,9 @@ class FactsCollector:
             self.scope_words.setdefault(id(self.scope.node), set()).add(func.id)
         if isinstance(func, ast.Attribute) and func.attr == "compile":
             self.compile_calls.append(node)  # `torch.compile(...)` candidates, for FRZ207 without a walk
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id.startswith("PeftModel"):
+            # `PeftModelForCausalLM.from_pretrained(...)` wraps a model as `PeftModel(...)` does: the flow's word for both
+            self.scope_words.setdefault(id(self.scope.node), set()).add("PeftModel")
         if isinstance(func, ast.Attribute):
             # duck typing evidence: the methods called on each name (per scope) and `self.x` (per class);
             # `x.eval()` with no argument is nn.Module.eval (TF1's tensor.eval(), pandas' df.eval(expr) differ)
