@@ -101,7 +101,8 @@ class PeftRefreezesUnfrozen(FlowRule):
             return []
         if ev.kind == flow.HEAD and _wraps_itself(ev):
             return []  # `model.lm_head = CastOutputToFloat(model.lm_head)`: the old (frozen) layer, wrapped
-        return [flow.segments(ev.target)[-1]]
+        segs = flow.segments(ev.target)
+        return [".".join(segs[-2:]) if segs[-1].startswith("[") and len(segs) > 1 else segs[-1]]
 
     def _config_call(self, p: flow.Event, tl: flow.Timeline) -> Optional[ast.Call]:
         config = p.value
@@ -164,13 +165,34 @@ class PeftRefreezesUnfrozen(FlowRule):
             else:
                 whats.append(f"`{self.code_of(ev.node)}` set trainable at line {getattr(ev.node, 'lineno', 0)}")
         parts = sorted({part for _, ps in found for part in ps})
-        names = ", ".join(f'"{s}"' for s in sorted(saved) + [x for x in parts if x not in saved])
+        named = [_module_name(x) for x in parts]
+        names = ", ".join(f'"{s}"' for s in sorted(saved) + [x for x in named if x and x not in saved])
+        advice = f"name it in the config: `modules_to_save=[{names}]`"
+        if None in named:  # `layers[-1]`: PEFT matches module names (`layers.31`), which the code does not spell
+            advice = (f"name it in the config by its module name as `named_modules()` spells it (`layers.31`, not "
+                      f"`layers[-1]`): `modules_to_save=[...]`" if not names else
+                      f"name them in the config, the indexed ones by their module name as `named_modules()` spells it "
+                      f"(`layers.31`, not `layers[-1]`): `modules_to_save=[{names}, ...]`")
         self.report_at(
             p,
             f"`{self.code_of(p.node)}` freezes every base parameter not in `modules_to_save`, so what "
-            f"{' and '.join(whats)} ({', '.join(f'`{x}`' for x in parts)}) is frozen again: it does not train, nor is "
-            f"it saved with the adapter; name it in the config: `modules_to_save=[{names}]`",
+            f"{' and '.join(whats)} ({', '.join(f'`{_as_written(x)}`' for x in parts)}) is frozen again: it does not train, nor is "
+            f"it saved with the adapter; {advice}",
         )
+
+
+def _module_name(part: str) -> Optional[str]:
+    """What PEFT's `modules_to_save` matches for a part: `layers.[3]` -> `layers.3`; a negative or computed
+    index -> None."""
+    parent, _, last = part.rpartition(".")
+    if not last.startswith("["):
+        return part
+    index = last[1:-1]
+    return f"{parent}.{index}" if index.isdigit() and parent else None
+
+
+def _as_written(part: str) -> str:
+    return part.replace(".[", "[")
 
 
 def _alternatives(ev: flow.Event, p: flow.Event) -> bool:
