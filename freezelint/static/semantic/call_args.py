@@ -14,6 +14,7 @@ Values are "c:<qualified callee>" (what calling it returns) and "P" (an iterable
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from freezelint.static.semantic.kinds import PARAM_ITER, UNKNOWN, Kind, join as join_kinds
@@ -184,6 +185,17 @@ def stored_attrs(args: Args, summaries, modules, functions, resolve, table) -> D
                 if len(ctors) == 1 and None not in ctors:
                     out.setdefault(q, {})[attr] = ctors.pop()
     return out
+
+
+def store_attrs(args: Args, summaries, modules, functions, resolve, table) -> None:
+    """Adds to `table` (`project_modes.ClassTable`) the class each `self.x = x` of an `__init__` holds (`stored_attrs`),
+    where the class does not already say what `self.x` is built from."""
+    if not args:
+        return
+    for q, attrs in stored_attrs(args, summaries, modules, functions, resolve, table).items():
+        facts = table.classes[q]
+        extra = tuple((a, c) for a, c in attrs.items() if a not in dict(facts.attrs))
+        table.classes[q] = dataclasses.replace(facts, attrs=facts.attrs + extra)
 
 
 def _class_of(q: str, functions, resolve, table) -> Optional[str]:

@@ -9,7 +9,6 @@ helpers call each other (recursion bounded by `MAX_ROUNDS`).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -302,8 +301,7 @@ class _Builder:
         }
         trusted = module_short - ambiguous
         # `MODELS.build(cfg)` of a registry whose registered classes are all Modules builds one (registries.py)
-        registries = module_registries(self.summaries, self.modules, self.resolve, lambda b: base_is_module(b, known))
-        built = {f"{r}.build": "" for r in registries}
+        built = {f"{r}.build": "" for r in module_registries(self.summaries, self.modules, self.resolve, lambda b: base_is_module(b, known))}
         factories = self._factories(functions, trusted, built)
         effects = self._effects(functions)
         index = ProjectIndex(
@@ -320,13 +318,7 @@ class _Builder:
         )
         # caller -> callee: what every call passes; `self.x = x` in an __init__ then holds that class
         index.call_args_table = call_args.join(self.summaries, self.modules, self.resolve, functions, index.class_table)
-        if index.call_args_table:
-            stored = call_args.stored_attrs(index.call_args_table, self.summaries, self.modules, functions, self.resolve,
-                                            index.class_table)
-            for q, attrs in stored.items():
-                facts = index.class_table.classes[q]
-                extra = tuple((a, c) for a, c in attrs.items() if a not in dict(facts.attrs))
-                index.class_table.classes[q] = dataclasses.replace(facts, attrs=facts.attrs + extra)
+        call_args.store_attrs(index.call_args_table, self.summaries, self.modules, functions, self.resolve, index.class_table)
         # methods that freeze, unfreeze or switch modes below `self` count as helpers too (flow's cheap gate)
         index.effect_names = index.effect_names | frozenset(_method_helpers(index.class_table))
         # building one of these puts some of it in eval mode or freezes it: a file naming one is walked for train()

@@ -62,23 +62,27 @@ class CallSites:
     init_params: Dict[str, List[str]] = field(default_factory=dict)  # class (with a base) -> its own __init__'s parameters
     # class -> {attr: (param, its position)}: `self.x = x` among its own __init__'s statements
     stored: Dict[str, Dict[str, Tuple[str, int]]] = field(default_factory=dict)
+    # registries (semantic/registries.py): class -> the registries its decorators add it to (`@MODELS.register_module()`)
+    registered: Dict[str, List[str]] = field(default_factory=dict)
+    aliases: Dict[str, str] = field(default_factory=dict)  # module level `BACKBONES = MODELS`, bound once
 
     def to_json(self) -> list:
         calls = {k: [[c, a, kw] if kw else [c, a] for c, a, kw in v] for k, v in self.calls.items()}
         stored = {c: {a: list(p) for a, p in v.items()} for c, v in self.stored.items()}
-        return [calls, self.dead, self.decorated, self.init_params, stored]
+        return [calls, self.dead, self.decorated, self.init_params, stored, self.registered, self.aliases]
 
     @classmethod
     def from_json(cls, data) -> "CallSites":
-        calls, dead, decorated, init_params, stored = data
+        calls, dead, decorated, init_params, stored, registered, aliases = data
         return cls(
             {k: [(s[0], list(s[1]), dict(s[2]) if len(s) > 2 else {}) for s in v] for k, v in calls.items()},
             list(dead), list(decorated), {c: list(v) for c, v in init_params.items()},
             {c: {a: (p[0], int(p[1])) for a, p in v.items()} for c, v in stored.items()},
+            {c: list(v) for c, v in registered.items()}, dict(aliases),
         )
 
     def __bool__(self) -> bool:
-        return bool(self.calls or self.dead or self.decorated)
+        return bool(self.calls or self.dead or self.decorated or self.aliases)
 
 
 def call_sites(tree: ast.Module, imports: Dict[str, str], text: Optional[str] = None) -> CallSites:
@@ -87,7 +91,7 @@ def call_sites(tree: ast.Module, imports: Dict[str, str], text: Optional[str] = 
     own = {s.name for s in _top_defs(tree.body)}
     heads = own | {n for n, target in imports.items()
                    if target.startswith(".") or target.split(".")[0] not in EXTERNAL_ROOTS}
-    out = CallSites()
+    out = CallSites(aliases=_aliases(tree.body))
     if not heads:
         return out
     lines = None
@@ -97,6 +101,35 @@ def call_sites(tree: ast.Module, imports: Dict[str, str], text: Optional[str] = 
         if not lines:
             return out
     _Collector(out, heads, lines, text is None or ":=" in text).module(tree)
+    return out
+
+
+_REGISTER = frozenset({"register_module", "register"})
+
+
+def _registry_of(decorator: ast.AST) -> Optional[str]:
+    """`@MODELS.register_module()` / `@MODELS.register_module` / `@MODELS.register(...)` -> "MODELS"."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = dotted_name(target)
+    if name is None or "." not in name:
+        return None
+    base, _, last = name.rpartition(".")
+    return base if last in _REGISTER else None
+
+
+def _aliases(body) -> Dict[str, str]:
+    """Module-level `A = B` / `A = pkg.B` (names bound once at module level, by that assignment)."""
+    out: Dict[str, str] = {}
+    seen: Set[str] = set()
+    for st in body:
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+            name = st.targets[0].id
+            value = dotted_name(st.value) if isinstance(st.value, (ast.Name, ast.Attribute)) else None
+            if name in seen:
+                out.pop(name, None)
+            elif value:
+                out[name] = value
+            seen.add(name)
     return out
 
 
@@ -157,6 +190,10 @@ class _Collector:
                 self.out.decorated.append(d.name)
             if isinstance(d, ast.ClassDef) and d.bases:
                 self.based.add(d.name)
+            if isinstance(d, ast.ClassDef):
+                regs = [r for r in map(_registry_of, d.decorator_list) if r]
+                if regs:
+                    self.out.registered[d.name] = regs
         self._body(tree.body, (_ROOT, {}, self.module_chain, None))
         self.out.dead = sorted(self.dead)
 
