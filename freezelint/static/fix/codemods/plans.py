@@ -24,17 +24,18 @@ def plain_path(path: Optional[str]) -> bool:
 
 
 def eval_after_train(facts, tl: flow.Timeline, f: flow.Event, cls: Optional[ast.ClassDef],
-                     keep: Sequence[str] = ()) -> Optional[Codemod]:
+                     keep: Sequence[str] = (), module: Optional[str] = None) -> Optional[Codemod]:
     """FRZ106, a frozen module nothing puts in eval: `X.eval()` after each `model.train()` that follows
     the freeze here; else, in an nn.Module class, a `train()` override that runs it; else, when
     nothing after the freeze trains through a framework, right after the freeze. `keep`: the parts of X
     set trainable after the freeze (a new head): `.train()` again right after the eval."""
-    target = f.target
+    target = module or f.target  # as the code writes it (`model.module.backbone` after `model = DDP(model)`)
+    keep = [target + k[len(f.target):] for k in keep]
     if not plain_path(target) or not all(plain_path(k) for k in keep):
         return None
     lines = (f"{target}.eval()",) + tuple(f"{k}.train()" for k in keep)
     line = "`, then `".join(lines)
-    trains = [t for t in tl.after(f, flow.TRAIN) if t.mode is not False and t.target and flow.inside(target, t.target)]
+    trains = [t for t in tl.after(f, flow.TRAIN) if t.mode is not False and t.target and flow.inside(f.target, t.target)]
     if trains:
         if keep and any(t.mode is not True for t in trains):
             return None  # `model.train(flag)`: the head's mode would have to follow the flag
@@ -54,7 +55,7 @@ def eval_after_train(facts, tl: flow.Timeline, f: flow.Event, cls: Optional[ast.
         return None  # a trainer calls train() itself: an eval here would not last
     if keep:
         return Codemod(f"add `{line}` after the freeze of `{target}`", (Insert(f.stmt, lines, whole_loop=True),))
-    return eval_after_freeze(f)
+    return eval_after_freeze(f, target)
 
 
 def _at_construction(tl: flow.Timeline, f: flow.Event):
@@ -72,12 +73,14 @@ def _at_construction(tl: flow.Timeline, f: flow.Event):
     return guard.test
 
 
-def eval_after_freeze(f: flow.Event) -> Optional[Codemod]:
-    """FRZ106, a freeze function that evals the other modules it freezes: `X.eval()` after this freeze."""
-    if not plain_path(f.target) or f.stmt is None:
+def eval_after_freeze(f: flow.Event, module: Optional[str] = None) -> Optional[Codemod]:
+    """FRZ106, a freeze function that evals the other modules it freezes: `X.eval()` after this freeze.
+    `module`: X as the code writes it; default the path."""
+    module = module or f.target
+    if not plain_path(module) or f.stmt is None:
         return None
-    line = f"{f.target}.eval()"
-    return Codemod(f"add `{line}` after the freeze of `{f.target}`", (Insert(f.stmt, (line,), whole_loop=True),))
+    line = f"{module}.eval()"
+    return Codemod(f"add `{line}` after the freeze of `{module}`", (Insert(f.stmt, (line,), whole_loop=True),))
 
 
 def add_group_after_unfreeze(tl: flow.Timeline, u: flow.Event, optimizer: Optional[str],

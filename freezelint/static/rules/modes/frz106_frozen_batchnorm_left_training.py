@@ -10,41 +10,13 @@ from freezelint.static.flow import file_flow as flow_file
 from freezelint.static.parse.astutil import FUNCTION_NODES, dotted_name
 from freezelint.static.fix.codemods import plans
 from freezelint.static.semantic.project_modes import ctor_holds_batchnorm
+from freezelint.static.rules import wording
+from freezelint.static.rules.modes.bn_eval_advice import OUTS, as_written, eval_advice, kept_training
 from freezelint.static.rules.flow_rule import FlowRule
 from freezelint.static.summaries.modes import is_batchnorm_class_name
 
 # names a guard may test and still hold whenever the model trains (`if mode:` in train())
 _ALWAYS_GUARDS = frozenset({"mode", "training", "self"})
-_OUTS = (
-    "keep it in eval mode from a `train()` override (or a `norm_eval`-style option), "
-    "or say it is deliberate with `# noqa: FRZ106`"
-)
-
-
-def _kept_training(tl: flow.Timeline, f: flow.Event) -> List[str]:
-    """The parts of the frozen `f.target` set trainable after the freeze here: a new layer assigned below it
-    (`model.fc = nn.Linear(...)`) or one unfrozen whole (`model.fc.requires_grad_(True)`). The frozen part is
-    everything else, and an `eval()` of `f.target` alone would put them in eval mode too."""
-    return sorted({
-        e.target for e in tl.after(f, flow.HEAD, flow.UNFREEZE)
-        if e.target and "*" not in e.target and e.target != f.target and flow.inside(e.target, f.target)
-        and (e.kind == flow.HEAD or e.whole)
-    })
-
-
-def _eval_advice(target: str, keep: List[str], verb: str, when: str = "") -> str:
-    """`call `x.eval()``; with parts of x set trainable after its freeze, the eval of the frozen part alone."""
-    if not keep:
-        return f"{verb} `{target}.eval()`{when}"
-    kept = " and ".join(f"`{k}`" for k in keep)
-    again = "`, `".join(f"{k}.train()" for k in keep)
-    return (
-        f"{kept} {'is' if len(keep) == 1 else 'are'} set trainable after the freeze and `{target}.eval()` alone would put "
-        f"{'it' if len(keep) == 1 else 'them'} in eval mode too: {verb} `{target}.eval()` then `{again}`{when} (or "
-        f"`{target}.apply(set_bn_eval)`, with a function calling `m.eval()` on each BatchNorm whose parameters are all frozen)"
-    )
-
-
 class FrozenBatchNormLeftTraining(FlowRule):
     """
     ## What it does
@@ -152,7 +124,7 @@ class FrozenBatchNormLeftTraining(FlowRule):
         self._never_evaluated(tl, done)
         from freezelint.static.rules.modes.apply_freezes import report_apply_freezes
 
-        report_apply_freezes(self, tl, done, _OUTS)  # `model.apply(freeze_fn)`: the modules fn selects
+        report_apply_freezes(self, tl, done, OUTS)  # `model.apply(freeze_fn)`: the modules fn selects
 
     # -- frozen before training, and nothing in the file ever puts it (or an ancestor) in eval mode
     def _never_evaluated(self, tl: flow.Timeline, done: set) -> None:
@@ -171,14 +143,19 @@ class FrozenBatchNormLeftTraining(FlowRule):
             if self._owner_keeps_modes(tl, f.target):
                 continue
             done.add(f.target)
-            keep = _kept_training(tl, f)
+            keep = kept_training(tl, f)
+            own = self._written(tl, f)
             self.report_at(
                 f,
-                f"`{f.target}` is frozen but nothing puts it in eval mode: it holds BatchNorm layers, whose running "
+                f"`{own}` is frozen but nothing puts it in eval mode: it holds BatchNorm layers, whose running "
                 f"statistics keep updating whenever the model trains (the frozen module still changes); "
-                f"{_eval_advice(f.target, keep, 'call', ' after every `model.train()`')}, {_OUTS}",
-                codemod=plans.eval_after_train(self.facts, tl, f, self._class_of(tl), keep),
+                f"{eval_advice(own, as_written(keep, f.target, own), 'call', ' after every `model.train()`')}, {OUTS}",
+                codemod=plans.eval_after_train(self.facts, tl, f, self._class_of(tl), keep, module=own),
             )
+
+    def _written(self, tl: flow.Timeline, f: flow.Event) -> str:
+        """The module an event acts on as the code writes it (`model.module.backbone` after `model = DDP(model)`)."""
+        return wording.written(f.target, wording.event_code(tl, f), self.facts) or f.target
 
     def _owner_keeps_modes(self, tl: flow.Timeline, target: str) -> bool:
         """`net.backbone` where `net`'s class (or a base) overrides `train()` to keep modes of its own
@@ -258,15 +235,16 @@ class FrozenBatchNormLeftTraining(FlowRule):
             if self._evaluated_in_train(cls, f.target) or self.holds_batchnorm(tl, f.target) is not True:
                 continue
             done.add(f.target)
-            others = sorted({e.target for e in evals if any(flow.overlap(g.target, e.target) for g in evaluated)})
-            keep = _kept_training(tl, f)
+            others = sorted({self._written(tl, e) for e in evals if any(flow.overlap(g.target, e.target) for g in evaluated)})
+            keep = kept_training(tl, f)
+            own = self._written(tl, f)
             self.report_at(
                 f,
-                f"`{f.target}` is frozen here but, unlike `{others[0]}`{' and the others' if len(others) > 1 else ''} "
+                f"`{own}` is frozen here but, unlike `{others[0]}`{' and the others' if len(others) > 1 else ''} "
                 f"frozen in this function, never put in eval mode: it holds BatchNorm layers, whose running "
                 f"statistics keep updating in training mode (the frozen module still changes); "
-                f"{_eval_advice(f.target, keep, 'add')} and {_OUTS}",
-                codemod=None if keep else plans.eval_after_freeze(f),
+                f"{eval_advice(own, as_written(keep, f.target, own), 'add')} and {OUTS}",
+                codemod=None if keep else plans.eval_after_freeze(f, own),
             )
 
     def _evaluated_in_train(self, cls: Optional[ast.ClassDef], target: str) -> bool:
@@ -314,7 +292,7 @@ class FrozenBatchNormLeftTraining(FlowRule):
                 node,
                 f"`{defs[0].name}` calls `.eval()` only when its argument is itself a BatchNorm layer; `{path}` is "
                 f"not one but holds some, so they stay in training mode and keep updating their statistics; use "
-                f"`{apply}` (or loop over `{path}.modules()`) and {_OUTS}",
+                f"`{apply}` (or loop over `{path}.modules()`) and {OUTS}",
                 replace=(node, apply) if alone and plans.plain_path(path) else None,
                 applicability=Applicability.UNSAFE,
                 fix_message=f"call `{apply}`",
