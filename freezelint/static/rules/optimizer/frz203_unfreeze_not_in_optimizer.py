@@ -8,7 +8,7 @@ from freezelint.static.fix.codemods import plans
 from freezelint.static.fix.codemods.requests import add_param_group
 from freezelint.static.lifecycle.hf_versions import trainer_optimizer
 from freezelint.static.lifecycle import hf_callback as hf
-from freezelint.static.rules.optimizer import add_group_advice
+from freezelint.static.rules.optimizer import add_group_advice, group_schedulers
 from freezelint.static.rules import wording
 from freezelint.static.rules.flow_rule import FlowRule
 
@@ -124,6 +124,22 @@ class UnfreezeNotInOptimizer(FlowRule):
     `on_init_end`; an `optimizer.add_param_group` in a hook makes the Trainer's LR scheduler,
     built over the groups the optimizer had, raise at its next step (torch 2.13).
 
+    With an LR scheduler built over the optimizer before the unfreeze and used after it,
+    `add_param_group` is no answer when the added group breaks that scheduler (torch 2.13):
+    `LambdaLR` (so transformers' `get_linear_schedule_with_warmup` and the other
+    `get_*_schedule*` but the plateau and greedy ones), `MultiplicativeLR`, `CyclicLR`,
+    `CosineAnnealingWarmRestarts` and `SequentialLR` raise `ValueError` at their next step or
+    milestone, `OneCycleLR` raises `KeyError: 'initial_lr'`, any scheduler stepped with an epoch
+    (`scheduler.step(epoch)`) raises, and `LinearLR` / `ConstantLR` leave a group added during
+    their warm-up above its own learning rate. The message then says to build the optimizer over
+    those parameters from the start (`torch.optim.AdamW(model.parameters(), lr=1e-3)`: frozen
+    parameters get no `.grad` and torch's optimizers skip them until they are unfrozen), or to
+    rebuild the optimizer and the scheduler after the unfreeze. `StepLR`, `MultiStepLR`,
+    `ExponentialLR`, `CosineAnnealingLR`, `PolynomialLR` and `ReduceLROnPlateau` take an added
+    group. In a `BaseFinetuning` callback the same holds for the scheduler the LightningModule's
+    `configure_optimizers` returns: build its optimizer over `self.parameters()` and keep the
+    unfreeze.
+
     ## Fix safety
     The fix adds `optimizer.add_param_group({"params": [p for p in X.parameters()
     if p.requires_grad]})` after the unfreeze of `X` (after its whole loop), only
@@ -131,8 +147,9 @@ class UnfreezeNotInOptimizer(FlowRule):
     or from a `requires_grad` filter while all of `X` was frozen), and only when
     the unfreeze runs once per call: in a loop, only under a one-time condition
     (`if epoch == 5:`, or `if not done:` whose body sets `done = True`), since a
-    second `add_param_group` of the same parameters is an error. It is unsafe: the
-    new group takes the optimizer's defaults.
+    second `add_param_group` of the same parameters is an error; and never when a
+    scheduler built over the optimizer before the unfreeze breaks on an added group (above).
+    It is unsafe: the new group takes the optimizer's defaults.
     """
 
     code = "FRZ203"
@@ -181,18 +198,23 @@ class UnfreezeNotInOptimizer(FlowRule):
                 self._report_trainer_callback(tl, u, o, target)
                 continue
             own = wording.written(target, wording.event_code(tl, u), self.facts)  # `model.module.x`, as written
-            codemod = plans.add_group_after_unfreeze(tl, u, o.name, own) if _none_held(tl, o, target) else None
             who, advice = add_group_advice.advise(tl, u, o, opt, self.facts)  # Python that runs, never a duplicate
+            sched = group_schedulers.breaking_scheduler(tl, u, o.name, self.facts)
+            if sched is not None:  # an added group breaks it: no add_param_group, no fix
+                self.report_at(u, f"{self._unfrozen(who, u, opt, why)}; {group_schedulers.advice(sched, o, u, opt, own, self.facts)}")
+                continue
+            codemod = plans.add_group_after_unfreeze(tl, u, o.name, own) if _none_held(tl, o, target) else None
             if codemod is not None:  # the fix's own line (none of them is held)
                 advice = f"add them with `{add_param_group(opt, own)}`, or rebuild the optimizer"
             elif u.stmt is not None and not u.via and plans.repeats(tl.node, u.stmt):  # no fix for that reason
                 advice = f"the unfreeze runs at every pass of its loop, so add them once (under a condition true once): {advice}"
-            self.report_at(
-                u,
-                f"{who} {'are' if who.startswith(('the ', 'some ')) else 'is'} unfrozen{flow.describe(u)} but "
-                f"`{opt}` {why}: they get gradients and never change; {advice}",
-                codemod=codemod,
-            )
+            self.report_at(u, f"{self._unfrozen(who, u, opt, why)}; {advice}", codemod=codemod)
+
+    @staticmethod
+    def _unfrozen(who: str, u: flow.Event, opt: str, why: str) -> str:
+        """What is wrong, up to the advice."""
+        verb = "are" if who.startswith(("the ", "some ")) else "is"
+        return f"{who} {verb} unfrozen{flow.describe(u)} but `{opt}` {why}: they get gradients and never change"
 
     def _report_trainer_callback(self, tl: flow.Timeline, u: flow.Event, o: flow.Event, target: str) -> None:
         """A TrainerCallback's unfreeze of what was frozen when `train()` built the Trainer's optimizer (`o`)."""
@@ -220,11 +242,17 @@ class UnfreezeNotInOptimizer(FlowRule):
         else:
             shown = ", ".join("`" + ".".join(["self"] + flow.segments(t)[1:]) + "`" for t, _ in o.over if t)
             why = f"over {shown} only"
+        advice = (
+            f"use `self.unfreeze_and_add_param_group(modules={target}, optimizer={opt})`, which unfreezes them and adds "
+            f"those `{opt}` lacks"
+        )
+        sched = group_schedulers.returned_scheduler(o.stmt, self.facts) if o.stmt is not None else None
+        if sched is not None:  # Lightning steps it: an added group breaks it
+            advice = group_schedulers.finetuning_advice(sched, o, target)
         self.report_at(
             u,
             f"`{target}` is unfrozen{flow.describe(u)} but never added to `{opt}`: `{o.via}` built it {why}, "
-            f"so they get gradients and never change; use `self.unfreeze_and_add_param_group(modules={target}, "
-            f"optimizer={opt})`, which unfreezes them and adds those `{opt}` lacks",
+            f"so they get gradients and never change; {advice}",
         )
 
     def _check_reused_trainer(self, tl: flow.Timeline) -> None:
