@@ -16,7 +16,7 @@ class Once:
 
     __slots__ = ("body", "shadow", "walrus", "_table")
 
-    def __init__(self, body, shadow=(), walrus: bool = True):
+    def __init__(self, body, shadow=(), walrus=True):
         self.body = body
         self.shadow = shadow  # its parameters: not the enclosing scopes' names
         self.walrus = walrus
@@ -30,10 +30,11 @@ class Once:
         return self._table
 
 
-def bound_once(body, walrus: bool) -> Dict[str, Optional[ast.AST]]:
+def bound_once(body, walrus=True) -> Dict[str, Optional[ast.AST]]:
     """Names bound in this scope (not in nested functions or classes): name -> the call it is bound to, when it is
     bound exactly once, by `name = <call>`; names bound otherwise or more than once map to None. Statements
-    only (their targets), unless the file has a `:=` somewhere (`walrus`): then every expression too."""
+    only (their targets); `walrus`: the names some `:=` of the file binds (found in its text: bound more than once
+here, to be safe), or True to walk every expression for them."""
     count: Dict[str, int] = {}
     value: Dict[str, ast.AST] = {}
 
@@ -83,10 +84,12 @@ def bound_once(body, walrus: bool) -> Dict[str, Optional[ast.AST]]:
                     for name in (getattr(n, "name", None), getattr(n, "rest", None)):
                         if isinstance(name, str):
                             count[name] = count.get(name, 0) + 2
-        if walrus:
+        if walrus is True:
             for n in ast.walk(st) if not isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else ():
                 if isinstance(n, ast.NamedExpr):
                     bind(n.target, 2)
+    for name in walrus if walrus is not True else ():
+        count[name] = count.get(name, 0) + 2
     return {name: (value.get(name) if c == 1 else None) for name, c in count.items()}
 
 

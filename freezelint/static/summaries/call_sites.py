@@ -100,7 +100,8 @@ def call_sites(tree: ast.Module, imports: Dict[str, str], text: Optional[str] = 
         lines = _mention_lines(text, heads | (_SELF_BUILDS if own else set()))
         if not lines:
             return out
-    _Collector(out, heads, lines, text is None or ":=" in text).module(tree)
+    walrus = True if text is None else _walrus_names(text)
+    _Collector(out, heads, lines, walrus).module(tree)
     return out
 
 
@@ -135,25 +136,27 @@ def _aliases(body) -> Dict[str, str]:
 
 def _mention_lines(text: str, heads: Set[str]) -> List[int]:
     """The lines (from 1) where one of `heads` occurs as a whole word."""
-    newlines: Optional[List[int]] = None
-    found: Set[int] = set()
-    for h in heads:
-        pos = text.find(h)
-        while pos >= 0:
-            end = pos + len(h)
-            if (pos == 0 or not _word(text[pos - 1])) and (end >= len(text) or not _word(text[end])):
-                if newlines is None:
-                    newlines = [m.start() for m in _NEWLINE.finditer(text)]
-                found.add(bisect.bisect_left(newlines, pos) + 1)
-            pos = text.find(h, end)
-    return sorted(found)
+    return [i for i, line in enumerate(text.split("\n"), 1) if not heads.isdisjoint(_IDENT.findall(line))]
 
 
-_NEWLINE = re.compile("\n")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 
 
-def _word(c: str) -> bool:
-    return c.isalnum() or c == "_"
+def _walrus_names(text: str) -> frozenset:
+    """The names a `:=` binds somewhere in the text (the identifier before each `:=`)."""
+    out = set()
+    pos = text.find(":=")
+    while pos >= 0:
+        end = pos
+        while end > 0 and text[end - 1] in " \t":
+            end -= 1
+        start = end
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            start -= 1
+        if start < end:
+            out.add(text[start:end])
+        pos = text.find(":=", pos + 2)
+    return frozenset(out)
 
 
 def _top_defs(body) -> List[ast.stmt]:
@@ -174,7 +177,7 @@ _HEADER_FIELDS = {
 
 
 class _Collector:
-    def __init__(self, out: CallSites, heads: Set[str], lines: Optional[List[int]], walrus: bool):
+    def __init__(self, out: CallSites, heads: Set[str], lines: Optional[List[int]], walrus):
         self.out = out
         self.walrus = walrus
         self.heads = heads
@@ -300,7 +303,7 @@ class _Collector:
             a = node.args
             names = [p.arg for p in list(a.posonlyargs) + list(a.args) + list(a.kwonlyargs)]
             names += [x.arg for x in (a.vararg, a.kwarg) if x is not None]
-            self._visit(node.body, (_NESTED, {}, (Once([], tuple(names), False),) + ctx[2], ctx[3]), False)
+            self._visit(node.body, (_NESTED, {}, (Once([], tuple(names), frozenset()),) + ctx[2], ctx[3]), False)
             return
         if isinstance(node, ast.AnnAssign):
             for part in (node.target, node.value):
