@@ -19,7 +19,7 @@ import time
 from freezelint.static.run import engine
 from freezelint.static.parse.astutil import SourceText
 from freezelint.static.semantic.facts import FileFacts
-from freezelint.static.flow.timeline import file_flow
+from freezelint.static.flow.file_flow import file_flow
 from freezelint.static.rules import load_rules
 
 WORDS = ("requires_grad", "eval(", "no_grad", "optim", "freeze")
