@@ -53,6 +53,12 @@ class PeftAdapterLoadedFrozen(FlowRule):
         optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
         return model, optimizer
     ```
+
+    ## Fix safety
+    The fix adds `is_trainable=True` to the call and is unsafe: it changes what trains (the adapter's
+    weights, and any `modules_to_save` copies, now get gradients and are updated), which is the intent
+    the training below shows but a change of behaviour all the same. An explicit
+    `is_trainable=False` is left for the author to change.
     """
 
     code = "FRZ215"
