@@ -268,3 +268,16 @@ def test_a_method_of_a_class_in_another_file_applies_its_summary(run_cli, tmp_pa
     assert _codes(out) == expected, out
     if expected:
         assert "`model.body` is frozen (in `freeze_backbone`" in out
+
+
+def test_a_package_init_resolves_its_relative_imports_inside_the_package():
+    # in pkg/__init__.py `from .models import Net` names pkg.models.Net; in pkg/train.py it does too
+    from freezelint.static.semantic.project import _Builder
+    from freezelint.static.summaries.file_summary import FileSummary
+
+    init, train = FileSummary(), FileSummary()
+    init.imports["Net"] = ".models.Net"
+    train.imports["Net"] = ".models.Net"
+    builder = _Builder([init, FileSummary(), train], ["pkg", "pkg.models", "pkg.train"])
+    assert builder.resolve("Net", "pkg", init) == "pkg.models.Net"
+    assert builder.resolve("Net", "pkg.train", train) == "pkg.models.Net"

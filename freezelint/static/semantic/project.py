@@ -237,6 +237,8 @@ class _Builder:
         self.summaries = summaries
         self.modules = modules
         self.by_module = dict(zip(modules, summaries))
+        # a package is a module some other module is below (its file is `__init__.py`): its relative imports start at itself
+        self.packages = {m.rsplit(".", 1)[0] for m in modules if "." in m}
 
     def resolve(self, written: str, module: str, summary: FileSummary) -> str:
         """A name as written in `module` -> its qualified name (import-resolved where possible)."""
@@ -250,7 +252,7 @@ class _Builder:
         if target.startswith("."):
             level = len(target) - len(target.lstrip("."))
             pkg = module.split(".")
-            is_pkg = False  # a module's own package is its name minus the last part
+            is_pkg = module in self.packages  # else a module's own package is its name minus the last part
             base = pkg[: len(pkg) - level + (1 if is_pkg else 0)] if level <= len(pkg) else []
             target = ".".join(base + [target.lstrip(".")]) if target.lstrip(".") else ".".join(base)
         return f"{target}.{rest}" if rest else target
