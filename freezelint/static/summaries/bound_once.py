@@ -10,6 +10,8 @@ from __future__ import annotations
 import ast
 from typing import Dict, Optional
 
+from freezelint.static.summaries.functions import statements
+
 
 class Once:
     """A scope's names bound exactly once, by `name = <call>` (worked out when first asked)."""
@@ -91,21 +93,3 @@ here, to be safe), or True to walk every expression for them."""
     for name in walrus if walrus is not True else ():
         count[name] = count.get(name, 0) + 2
     return {name: (value.get(name) if c == 1 else None) for name, c in count.items()}
-
-
-def statements(body):
-    """Every statement of a scope, through compound statements, not into nested functions or classes."""
-    stack = list(reversed(body))
-    while stack:
-        st = stack.pop()
-        yield st
-        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        inner = []
-        for name in ("body", "orelse", "finalbody"):
-            inner.extend(getattr(st, name, ()) or ())
-        for h in getattr(st, "handlers", ()) or ():
-            inner.extend(h.body)
-        for c in getattr(st, "cases", ()) or ():
-            inner.extend(c.body)
-        stack.extend(reversed(inner))
