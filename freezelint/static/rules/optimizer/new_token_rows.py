@@ -46,8 +46,8 @@ def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of, func
     token) were added to a tokenizer there, directly or through a helper of this file
     (`smart_tokenizer_and_embedding_resize(dict(...), tokenizer, model)`): the resize call, or the
     helper's call; None when there is no such resize. `functions`: this file's defs by name."""
-    resize = None
-    adds_tokens = False
+    resizes = []  # the resize calls (or helper calls that resize) above `before`
+    adds = []  # lines where tokens other than a pad token are added
     line = getattr(before, "lineno", 0)
     for node in ast.walk(scope):
         if not isinstance(node, ast.Call) or node.lineno >= line:
@@ -55,19 +55,23 @@ def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of, func
         if isinstance(node.func, ast.Name):
             defs = functions.get(node.func.id, [])
             if len(defs) == 1:
-                resized, adds = _helper_effect(defs[0], node, base_code, code_of, scope)
-                resize = resize or (node if resized else None)
-                adds_tokens = adds_tokens or adds
+                resized, added = _helper_effect(defs[0], node, base_code, code_of, scope)
+                if resized:
+                    resizes.append(node)
+                if added:
+                    adds.append(node.lineno)
             continue
         if not isinstance(node.func, ast.Attribute):
             continue
         method = node.func.attr
         if method == "resize_token_embeddings" and code_of(node.func.value).strip() == base_code:
-            resize = resize or node
+            resizes.append(node)
         elif method == "add_tokens" or (method == "add_special_tokens"
                                         and _adds_more_than_padding(_literal(_tokens_arg(node), scope))):
-            adds_tokens = True
-    return resize if adds_tokens else None
+            adds.append(node.lineno)
+    # the resize makes room for tokens added before it (or in the same helper call); special tokens set
+    # after it (`eos_token` pointed at an existing token) add no row it made
+    return next((r for r in sorted(resizes, key=lambda r: r.lineno) if any(a <= r.lineno for a in adds)), None)
 
 
 def _helper_effect(func: ast.AST, call: ast.Call, base_code: str, code_of, caller: ast.AST):
