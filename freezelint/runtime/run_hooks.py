@@ -47,12 +47,15 @@ class RunAudit(FreezeAudit):
 
     serial: Callable[[], int] = staticmethod(lambda: 0)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._seen_serial: Dict[int, int] = {}  # id(optimizer) -> the step serial its pre-hook already audited
+
     def _step_pre_hook(self, opt: Any) -> None:
-        seen = self.__dict__.setdefault("_seen_serial", {})
         s = self.serial()
-        if seen.get(id(opt)) == s:
+        if self._seen_serial.get(id(opt)) == s:
             return
-        seen[id(opt)] = s
+        self._seen_serial[id(opt)] = s
         super()._step_pre_hook(opt)
 
 
