@@ -134,7 +134,7 @@ class PeftRefreezesUnfrozen(FlowRule):
         config = self._config_call(p, tl)
         if base is None or config is None or any(s.split(".")[-1] in EMBEDDING_NAMES for s in saved):
             return
-        resize = resize_before(tl.node, p.node, self.code_of(base), self.code_of, self.facts.functions)
+        resize = resize_before(tl.node, p.node, self.code_of(base), self.code_of, self.facts)
         if (resize is None or config_adapts_embeddings(config) or self._unfrozen_again(tl, p, None)
                 or embeddings_unfrozen_after(tl.node, p.node, self.code_of)):
             return

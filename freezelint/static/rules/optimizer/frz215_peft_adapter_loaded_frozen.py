@@ -5,7 +5,7 @@ from typing import Optional, Set
 
 from freezelint.findings import Applicability, Severity
 from freezelint.static.flow import timeline as flow
-from freezelint.static.parse.astutil import bool_literal
+from freezelint.static.parse.astutil import bool_literal, keyword
 from freezelint.static.rules.flow_rule import FlowRule
 
 _TRAINABLE_SINCE = (0, 3)  # peft 0.3.0: `from_pretrained(..., is_trainable=False)` by default
@@ -85,7 +85,7 @@ class PeftAdapterLoadedFrozen(FlowRule):
     def _loads_frozen(call: ast.Call) -> bool:
         if any(k.arg is None for k in call.keywords):
             return False  # `**kwargs`: it may say is_trainable
-        flag = next((k.value for k in call.keywords if k.arg == "is_trainable"), None)
+        flag = keyword(call, "is_trainable")
         if flag is None:
             return len(call.args) < 4  # positional is_trainable (model, model_id, adapter_name, is_trainable)
         return bool_literal(flag) is False
@@ -137,8 +137,7 @@ def _is_trainer_call(node: ast.AST) -> bool:
 
 def _with_is_trainable(text: str, call: ast.Call):
     """`f(a, b)` -> `f(a, b, is_trainable=True)` (an explicit `is_trainable=False` is replaced)."""
-    flag = next((k for k in call.keywords if k.arg == "is_trainable"), None)
-    if flag is not None:
+    if keyword(call, "is_trainable") is not None:
         return None  # `is_trainable=False` written out: the author chose it; the message says what it does
     body = text.rstrip()
     if not body.endswith(")"):

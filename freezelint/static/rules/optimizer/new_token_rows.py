@@ -8,7 +8,7 @@ import ast
 import re
 from typing import Optional
 
-from freezelint.static.parse.astutil import string_value
+from freezelint.static.parse.astutil import arg, string_value
 
 # A pad token is masked out of the loss and attention: its rows never need training.
 _UNTRAINED_SPECIAL = frozenset({"pad_token"})
@@ -16,7 +16,7 @@ _UNTRAINED_SPECIAL = frozenset({"pad_token"})
 # across transformers' model families.
 EMBEDDING_NAMES = frozenset(
     {"embed_tokens", "lm_head", "wte", "word_embeddings", "embed_in", "embed_out", "shared", "tok_embeddings",
-     "output", "embeddings", "token_embedding", "decoder.embed_tokens", "encoder.embed_tokens"}
+     "output", "embeddings", "token_embedding"}
 )
 
 
@@ -41,11 +41,11 @@ def embeddings_unfrozen_after(scope: ast.AST, after: ast.AST, code_of) -> bool:
     return False
 
 
-def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of, functions) -> Optional[ast.AST]:
+def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of, facts) -> Optional[ast.AST]:
     """`<base>.resize_token_embeddings(...)` in `scope` above `before`, once new tokens (not only a pad
     token) were added to a tokenizer there, directly or through a helper of this file
     (`smart_tokenizer_and_embedding_resize(dict(...), tokenizer, model)`): the resize call, or the
-    helper's call; None when there is no such resize. `functions`: this file's defs by name."""
+    helper's call; None when there is no such resize. `facts`: the file's semantic model."""
     resizes = []  # the resize calls (or helper calls that resize) above `before`
     adds = []  # lines where tokens other than a pad token are added
     line = getattr(before, "lineno", 0)
@@ -53,9 +53,9 @@ def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of, func
         if not isinstance(node, ast.Call) or node.lineno >= line:
             continue
         if isinstance(node.func, ast.Name):
-            defs = functions.get(node.func.id, [])
+            defs = facts.functions.get(node.func.id, [])
             if len(defs) == 1:
-                resized, added = _helper_effect(defs[0], node, base_code, code_of, scope)
+                resized, added = _helper_effect(defs[0], node, base_code, code_of, scope, facts)
                 if resized:
                     resizes.append(node)
                 if added:
@@ -67,14 +67,14 @@ def resize_before(scope: ast.AST, before: ast.AST, base_code: str, code_of, func
         if method == "resize_token_embeddings" and code_of(node.func.value).strip() == base_code:
             resizes.append(node)
         elif method == "add_tokens" or (method == "add_special_tokens"
-                                        and _adds_more_than_padding(_literal(_tokens_arg(node), scope))):
+                                        and _adds_more_than_padding(_literal(arg(node, 0, "special_tokens_dict"), scope, facts))):
             adds.append(node.lineno)
     # the resize makes room for tokens added before it (or in the same helper call); special tokens set
     # after it (`eos_token` pointed at an existing token) add no row it made
     return next((r for r in sorted(resizes, key=lambda r: r.lineno) if any(a <= r.lineno for a in adds)), None)
 
 
-def _helper_effect(func: ast.AST, call: ast.Call, base_code: str, code_of, caller: ast.AST):
+def _helper_effect(func: ast.AST, call: ast.Call, base_code: str, code_of, caller: ast.AST, facts):
     """(resizes the embeddings of the model passed as `base_code`, adds more than a pad token) for a call
     of a helper of this file, its parameters bound to the call's arguments."""
     if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -94,34 +94,32 @@ def _helper_effect(func: ast.AST, call: ast.Call, base_code: str, code_of, calle
         elif method == "add_tokens":
             adds = True
         elif method == "add_special_tokens":
-            tokens = _tokens_arg(node)
+            tokens = arg(node, 0, "special_tokens_dict")
             if isinstance(tokens, ast.Name) and tokens.id in params:
-                tokens = _literal(bound.get(tokens.id), caller)  # None: the default, or not passed: unknown
+                tokens = _literal(bound.get(tokens.id), caller, facts)  # None: the default, or not passed: unknown
             else:
-                tokens = _literal(tokens, func)
+                tokens = _literal(tokens, func, facts)
             adds = adds or _adds_more_than_padding(tokens)
     return resized, adds
 
 
-def _literal(expr: Optional[ast.expr], scope: ast.AST) -> Optional[ast.expr]:
-    """A name bound once in `scope` to a dict: that dict (`tokens = {"additional_special_tokens": [...]}`)."""
+def _literal(expr: Optional[ast.expr], scope_node: ast.AST, facts) -> Optional[ast.expr]:
+    """What a name holds where it is used, when one plain binding reaches it there
+    (`tokens = {"additional_special_tokens": [...]}`); other expressions as they are."""
     if not isinstance(expr, ast.Name):
         return expr
-    values = [n.value for n in ast.walk(scope) if isinstance(n, ast.Assign)
-              and any(isinstance(tg, ast.Name) and tg.id == expr.id for tg in n.targets)]
-    return values[0] if len(values) == 1 else None
+    bindings = facts.bindings_at(expr, facts.scope_of.get(id(scope_node), facts.module_scope)) or []
+    if len(bindings) != 1 or bindings[0].iterate or bindings[0].path:
+        return None
+    return bindings[0].expr
 
 
-def _tokens_arg(call: ast.Call) -> Optional[ast.expr]:
-    return call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "special_tokens_dict"), None)
-
-
-def _adds_more_than_padding(arg: Optional[ast.expr]) -> bool:
-    if isinstance(arg, ast.Dict):
-        keys = [string_value(k) if k is not None else None for k in arg.keys]
+def _adds_more_than_padding(tokens: Optional[ast.expr]) -> bool:
+    if isinstance(tokens, ast.Dict):
+        keys = [string_value(k) if k is not None else None for k in tokens.keys]
         return not all(k in _UNTRAINED_SPECIAL for k in keys)
-    if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Name) and arg.func.id == "dict" and not arg.args:
-        return not all(k.arg in _UNTRAINED_SPECIAL for k in arg.keywords)
+    if isinstance(tokens, ast.Call) and isinstance(tokens.func, ast.Name) and tokens.func.id == "dict" and not tokens.args:
+        return not all(k.arg in _UNTRAINED_SPECIAL for k in tokens.keywords)
     return False  # a dict built elsewhere: what it adds is unknown, so no claim
 
 
