@@ -41,7 +41,6 @@ class _Join:
         self.sites: Dict[str, List[tuple]] = {}  # callee -> [(module, summary, caller key, args, kws)]
         self.dead: Set[str] = set()
         self.callers: Dict[str, Set[str]] = {}  # callee -> the modules calling it (or using it as a value)
-        self.packages: Set[str] = set()  # modules that are packages (some module is below them), when first asked
         self._memo: Dict[Tuple[str, int], Optional[Tuple[str, ...]]] = {}
 
     def callees(self, written: str, module: str, summary) -> List[str]:
@@ -54,19 +53,8 @@ class _Join:
             s = self.by_module.get(mod)
             if s is None or name not in s.imports:
                 break
-            q = self._reexport(s.imports[name], mod)
+            q = self.resolve(name, mod, s)  # relative imports of a package's __init__ start at the package
         return list(self.short.get(q.rsplit(".", 1)[-1], ()))  # an import we could not resolve: any of that name
-
-    def _reexport(self, target: str, mod: str) -> str:
-        """An import of module `mod` -> qualified; a relative one from a package's `__init__` starts at the package."""
-        if not target.startswith("."):
-            return target
-        level = len(target) - len(target.lstrip("."))
-        if mod not in self.packages:
-            self.packages.update(m.rsplit(".", 1)[0] for m in self.modules if "." in m)
-        base = mod.split(".") if mod in self.packages else mod.split(".")[:-1]
-        base = base[: len(base) - (level - 1)] if level - 1 <= len(base) else []
-        return ".".join(base + [target.lstrip(".")])
 
     def collect(self) -> None:
         for module, s in zip(self.modules, self.summaries):
